@@ -1,0 +1,70 @@
+import type { z } from 'zod';
+import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode } from 'yaml';
+
+/** One problem found in a config or manifest file: where (dotted path, line when known) and what. */
+export interface Problem {
+  path: string;
+  line?: number;
+  message: string;
+}
+
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out ? `.${String(p)}` : String(p);
+  }
+  return out || '(top level)';
+}
+
+/** Turns zod issues into problems, one per issue, with the YAML line where the document is known. */
+export function problemsFromZod(error: z.ZodError, locate?: (path: ReadonlyArray<PropertyKey>) => number | undefined): Problem[] {
+  return error.issues.map((iss) => {
+    const path = iss.path as PropertyKey[];
+    let message = iss.message;
+    if (iss.code === 'unrecognized_keys') {
+      const keys = (iss as { keys: string[] }).keys;
+      message = `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')} (check the spelling)`;
+      const line = locate?.([...path, keys[0]!]) ?? locate?.(path);
+      return { path: formatPath([...path, keys[0]!]), line, message };
+    }
+    return { path: formatPath(path), line: locate?.(path), message };
+  });
+}
+
+export function formatProblem(file: string, p: Problem): string {
+  return `${file}${p.line ? `:${p.line}` : ''}: ${p.path}: ${p.message}`;
+}
+
+/** Parses YAML (or JSON, which is YAML) keeping positions, so problems can name a line. */
+export function parseWithLines(text: string): {
+  value: unknown;
+  syntax: Problem[];
+  locate: (path: ReadonlyArray<PropertyKey>) => number | undefined;
+} {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const syntax: Problem[] = doc.errors.map((e) => ({
+    path: '(syntax)',
+    line: e.linePos?.[0]?.line,
+    message: e.message.split('\n')[0]!,
+  }));
+  const locate = (path: ReadonlyArray<PropertyKey>): number | undefined => {
+    let node: unknown = doc.contents;
+    let last: YamlNode | undefined = doc.contents ?? undefined;
+    for (const key of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((it) => (it.key as { value?: unknown })?.value === key);
+        if (!pair) break;
+        last = (pair.key as YamlNode) ?? last;
+        node = pair.value;
+      } else if (isSeq(node) && typeof key === 'number') {
+        node = node.items[key];
+        if (node) last = node as YamlNode;
+      } else break;
+    }
+    const off = last?.range?.[0];
+    return off === undefined ? undefined : lc.linePos(off).line;
+  };
+  return { value: syntax.length ? undefined : doc.toJS(), syntax, locate };
+}

@@ -1,0 +1,176 @@
+/**
+ * The role interfaces. Data flows one way:
+ * FrameSource -> preprocess -> InferenceBackend -> Decoder -> Tracker -> Rules -> Actuators / EventSinks.
+ * agent/ owns these contracts; drivers/ implements the ones that touch the OS or hardware.
+ */
+
+/** A monotonic clock in milliseconds plus wall time; injected so tests can run on a fake clock. */
+export interface Clock {
+  /** Monotonic milliseconds (performance.now() in production). */
+  now(): number;
+  /** Wall-clock epoch milliseconds (Date.now() in production). */
+  wall(): number;
+}
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  wall: () => Date.now(),
+};
+
+/** How frames delivered by a source map back onto the original picture (for boxes in source coordinates). */
+export interface Geometry {
+  /** Original picture size. */
+  srcWidth: number;
+  srcHeight: number;
+  /** Size of the frames the source hands over (normally the model input size). */
+  width: number;
+  height: number;
+  /** Letterbox: the picture occupies [padX, padX + contentWidth) x [padY, padY + contentHeight) of the frame. */
+  padX: number;
+  padY: number;
+  contentWidth: number;
+  contentHeight: number;
+}
+
+export type PixelFormat = 'rgb24' | 'bgr24' | 'gray';
+
+export interface Frame {
+  /** 0-based index of the frame in the source (for a file, its frame number). */
+  seq: number;
+  /** Capture time, monotonic ms on the agent's clock (what actuation deadlines are measured from). */
+  captureMono: number;
+  /** Capture time, wall-clock epoch ms (for events). */
+  captureWall: number;
+  width: number;
+  height: number;
+  format: PixelFormat;
+  /** Packed pixels, width*height*channels bytes. Owned by the consumer once handed over. */
+  data: Uint8Array;
+}
+
+export interface SourceStats {
+  framesIn: number;
+  framesDropped: number;
+  restarts: number;
+}
+
+/**
+ * One camera, stream or file. The source hands over frames already scaled and converted by its subprocess.
+ * In `latest` mode the newest frame replaces one not yet taken (and the drop is counted);
+ * in `lossless` mode (files with --until-eof) the source is paused until the frame is taken.
+ */
+export interface FrameSource {
+  readonly type: string;
+  /** Human description for logs, e.g. "file conveyor.mp4 (640x480 @ 15 fps)". */
+  describe(): string;
+  start(): Promise<void>;
+  /** The next frame, or null at the end of a finite source. Rejects with an AgentError when the source fails for good. */
+  next(): Promise<Frame | null>;
+  geometry(): Geometry;
+  /** Nominal frame rate of the source, when known. */
+  fps(): number | undefined;
+  stats(): SourceStats;
+  stop(): Promise<void>;
+}
+
+export type TensorDType = 'float32' | 'float16' | 'uint8' | 'int8' | 'int32' | 'int64';
+
+export interface QuantParams {
+  scale: number;
+  zeroPoint: number;
+}
+
+export interface TensorInfo {
+  name: string;
+  /** Dimensions; -1 or a string for a dynamic dimension is reported as -1. */
+  shape: number[];
+  dtype: TensorDType;
+  quant?: QuantParams;
+}
+
+/** A raw model output, always dequantised to float32 by the backend. */
+export interface OutputTensor {
+  data: Float32Array;
+  dims: number[];
+}
+
+export type InputData = Float32Array | Uint8Array | Int8Array;
+
+export type AcceleratorKind = 'cpu' | 'cuda' | 'tensorrt' | 'edgetpu';
+
+export interface BackendLoadOptions {
+  /** Absolute path of the model file. */
+  file: string;
+  /** Wanted accelerator; the backend reports what really runs in `accelerator()`. */
+  accelerator: AcceleratorKind;
+  threads?: number;
+  /** Edge TPU device, e.g. "usb", "usb:0", "pci:0". */
+  device?: string;
+}
+
+/** Loads one model variant and runs tensors. Knows nothing of boxes. */
+export interface InferenceBackend {
+  readonly type: string;
+  load(opts: BackendLoadOptions): Promise<void>;
+  inputs(): TensorInfo[];
+  outputs(): TensorInfo[];
+  /** Runs one inference; inputs by name, in the dtype of `inputs()`. Outputs by name, dequantised. */
+  run(inputs: Record<string, InputData>): Promise<Record<string, OutputTensor>>;
+  /** The accelerator that really ran the last load (may differ from the wanted one after a fallback). */
+  accelerator(): AcceleratorKind;
+  close(): Promise<void>;
+}
+
+export interface Detection {
+  classId: number;
+  label: string;
+  score: number;
+  /** [x1, y1, x2, y2] normalised 0..1 to the source picture. */
+  box: [number, number, number, number];
+  /** Optional keypoints, normalised like box. */
+  keypoints?: Array<[number, number]>;
+}
+
+export interface TrackedDetection extends Detection {
+  trackId: number;
+  /** Frames in which this track was seen so far. */
+  hits: number;
+}
+
+export type ActionOutcome =
+  | { type: 'pulse'; output: string; status: 'scheduled' | 'fired' | 'missed' | 'refused' | 'failed'; dueMono?: number; widthMs?: number; detail?: string }
+  | { type: 'hold'; output: string; status: 'on' | 'refused' | 'failed'; durationMs?: number; detail?: string }
+  | { type: 'event'; status: 'queued' | 'failed'; detail?: string };
+
+export interface ModelRef {
+  name: string;
+  variant: string;
+  sha256: string;
+  accelerator?: AcceleratorKind;
+}
+
+/** An anomaly event as written to --events-out and published upstream. */
+export interface AnomalyEvent {
+  schema: number;
+  id: string;
+  ts: string;
+  rule: string;
+  label: string;
+  score: number;
+  bbox: [number, number, number, number];
+  trackId: number | null;
+  frame: { seq: number; ts: string };
+  model: ModelRef;
+  thresholds?: Record<string, number>;
+  latencyMs?: Record<string, number>;
+  actions: ActionOutcome[];
+  device?: string;
+}
+
+/** Accepts an event once it is durably queued; delivery is the sink's job. */
+export interface EventSink {
+  readonly type: string;
+  start(): Promise<void>;
+  emit(ev: AnomalyEvent): Promise<void>;
+  stop(): Promise<void>;
+}
