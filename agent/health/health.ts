@@ -1,0 +1,123 @@
+/**
+ * Health: what the frame loop wires in. One object owns the metrics registry, the frame-flow liveness and
+ * the HTTP endpoint.
+ *
+ *   const health = new Health({ listen: cfg.health.listen, enabled: cfg.health.enabled, stallMs: cfg.pipeline.stallMs, log });
+ *   await health.start();
+ *   health.frame();                                    // every processed frame
+ *   health.metrics.stageLatency.observe(ms, { stage: 'inference' });
+ *   health.setInfo({ variant, accelerator });          // shown in /healthz
+ *   const wd = new Watchdog({ notifier, alive: () => starting || health.flowing() });
+ *   ...
+ *   health.stopping(); await health.stop();
+ */
+import { systemClock, type Clock } from '../types.js';
+import { silentLogger, type Logger } from '../log.js';
+import { registerAgentMetrics, type AgentMetrics } from './agent-metrics.js';
+import { Liveness, type LivenessSnapshot } from './liveness.js';
+import { MetricsRegistry } from './metrics.js';
+import { HealthServer } from './server.js';
+
+export interface HealthOptions {
+  /** host:port (config health.listen); default 127.0.0.1:9464. Port 0: any free port. */
+  listen?: string;
+  /** false: no HTTP server (metrics and liveness still work, e.g. for the watchdog). */
+  enabled?: boolean;
+  /** No frame for this long counts as stalled (config pipeline.stallMs). */
+  stallMs: number;
+  clock?: Clock;
+  log?: Logger;
+}
+
+export class Health {
+  readonly registry: MetricsRegistry;
+  readonly metrics: AgentMetrics;
+  private readonly liveness: Liveness;
+  private readonly server: HealthServer | undefined;
+  private readonly clock: Clock;
+  private readonly startedAt: number;
+  private info: Record<string, unknown> = {};
+
+  constructor(opts: HealthOptions) {
+    this.clock = opts.clock ?? systemClock;
+    const now = () => this.clock.now();
+    this.startedAt = now();
+    this.registry = new MetricsRegistry(now);
+    this.liveness = new Liveness(opts.stallMs, now);
+    this.metrics = registerAgentMetrics(this.registry, () => {
+      const age = this.liveness.snapshot().lastFrameAgeMs;
+      return age === undefined ? Infinity : age / 1000;
+    });
+    const log = (opts.log ?? silentLogger).child({ component: 'health' });
+    this.server =
+      opts.enabled === false
+        ? undefined
+        : new HealthServer(opts.listen ?? '127.0.0.1:9464', { healthz: () => this.healthz(), metrics: () => this.expose() }, log);
+  }
+
+  async start(): Promise<void> {
+    await this.server?.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.server?.stop();
+  }
+
+  /** Call once per frame that went through the whole loop. */
+  frame(): void {
+    this.liveness.frame();
+    this.metrics.frames.inc();
+  }
+
+  /** True while frames flow (a frame within stallMs, not stopping): the watchdog's condition. */
+  flowing(): boolean {
+    return this.liveness.flowing();
+  }
+
+  /** /healthz turns 503 from now on (shutdown in progress). */
+  stopping(): void {
+    this.liveness.stopping();
+  }
+
+  /** Extra fields for /healthz (variant, accelerator, source...). Merged into the previous ones. */
+  setInfo(info: Record<string, unknown>): void {
+    this.info = { ...this.info, ...info };
+  }
+
+  snapshot(): LivenessSnapshot {
+    return this.liveness.snapshot();
+  }
+
+  /** URL of the running endpoint, e.g. http://127.0.0.1:9464. */
+  url(): string | undefined {
+    return this.server?.url();
+  }
+
+  /** One line for systemd STATUS=, e.g. "14.8 fps, yolo-int8 on coral-usb, 1234 frames". */
+  statusLine(): string {
+    const s = this.liveness.snapshot();
+    const parts = [`${s.fps.toFixed(1)} fps`];
+    if (this.info.variant) parts.push(`${String(this.info.variant)}${this.info.accelerator ? ` on ${String(this.info.accelerator)}` : ''}`);
+    parts.push(`${s.frames} frames`);
+    if (s.status !== 'ok') parts.push(s.status);
+    return parts.join(', ');
+  }
+
+  private healthz(): [number, Record<string, unknown>] {
+    const s = this.liveness.snapshot();
+    const body = {
+      status: s.status,
+      frames: s.frames,
+      lastFrameAgeMs: s.lastFrameAgeMs === undefined ? null : Math.round(s.lastFrameAgeMs),
+      fps: Math.round(s.fps * 100) / 100,
+      uptimeS: Math.round((this.clock.now() - this.startedAt) / 1000),
+      ...this.info,
+    };
+    return [s.status === 'ok' ? 200 : 503, body];
+  }
+
+  private expose(): string {
+    this.metrics.fps.set(Math.round(this.liveness.snapshot().fps * 100) / 100);
+    return this.registry.expose();
+  }
+}
