@@ -1,0 +1,6 @@
+/** ONNX model files: protobuf read/write, initializer data, graph editing, shape inference, FLOPs. */
+export * from './proto.js';
+export * from './tensor.js';
+export * from './graph.js';
+export * from './shapes.js';
+export * from './flops.js';
