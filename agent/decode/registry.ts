@@ -2,7 +2,13 @@ import { AgentError } from '../errors.js';
 import type { DecoderSpec } from '../model/manifest-schema.js';
 import { resolveThresholds } from './thresholds.js';
 import type { DecodeContext, DecodeFn, DecoderDef } from './types.js';
+import { anchorRegressionDecoder } from './anchor-regression.js';
+import { gflDecoder } from './gfl.js';
+import { priorBoxesDecoder } from './prior-boxes.js';
+import { ssdPostprocessDecoder } from './ssd-postprocess.js';
+import { yolov5Decoder } from './yolov5.js';
 import { yolov8Decoder } from './yolov8.js';
+import { yoloxDecoder } from './yolox.js';
 
 /** Decoder families by `decoder.type`. Adding a family = one file plus one line here. */
 const decoders = new Map<string, DecoderDef<unknown>>();
@@ -12,6 +18,12 @@ export function registerDecoder<P>(def: DecoderDef<P>): void {
 }
 
 registerDecoder(yolov8Decoder);
+registerDecoder(yolov5Decoder);
+registerDecoder(yoloxDecoder);
+registerDecoder(ssdPostprocessDecoder);
+registerDecoder(priorBoxesDecoder);
+registerDecoder(anchorRegressionDecoder);
+registerDecoder(gflDecoder);
 
 export function knownDecoderTypes(): string[] {
   return [...decoders.keys()].sort();
