@@ -1,0 +1,499 @@
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
+import { AgentError, messageOf } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import { systemClock, type Clock } from '../types.js';
+import { AckLog, inRanges, mergeRanges, syncDir } from './ack-log.js';
+import { acquireLock, releaseLock } from './lock.js';
+import { RecordKind, SEGMENT_MAGIC, decodeRecordAt, encodeFileHeader, encodeRecord, payloadOffset } from './record.js';
+import { listSegments, loadSegment, segmentName, type Segment } from './segments.js';
+import type { DropReason, OutboxEntry, OutboxFs, OutboxKind, OutboxOptions, OutboxStats } from './types.js';
+
+interface Entry extends OutboxEntry {
+  segment: Segment | undefined;
+  offset: number;
+  keyBytes: number;
+  cached: Buffer | undefined;
+  /** fsync'd: only durable entries are handed to senders. */
+  durable: boolean;
+  removed: boolean;
+}
+
+interface Pending {
+  entry: Entry;
+  buf: Buffer;
+  resolve: (e: OutboxEntry) => void;
+  reject: (err: unknown) => void;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The durable outbox: an append-only journal of events and snapshots on disk.
+ *
+ * `append()` resolves only once the record is fsync'd (appends within one tick share one write and one
+ * fdatasync: group commit). Senders walk the queue in seq order with `next()`, read `payload()`, and call
+ * `ack()` after the broker's PUBACK; acks go to a separate journal, and a segment whose entries are all
+ * acknowledged or dropped is deleted. After a restart only entries not acknowledged are queued again, in order.
+ * Damaged records (torn tail after power loss, flipped bytes) are skipped and counted, never fatal.
+ * Bounds (maxEvents, maxBytes, maxAgeDays) drop snapshots first, then the oldest events; every drop is
+ * recorded in the ack journal and counted by reason.
+ */
+export class Outbox {
+  private readonly fs: OutboxFs;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly segmentBytes: number;
+  private readonly cacheLimit: number;
+  private readonly maxAgeMs: number;
+  private readonly acks: AckLog;
+  private readonly segments = new Map<number, Segment>();
+  private queue: Entry[] = [];
+  private head = 0;
+  private snapHead = 0;
+  private eventHead = 0;
+  private nextSeq = 1;
+  private active: { segment: Segment; fh: FileHandle } | undefined;
+  /** Force a new segment before the next write (after a failed write left unknown bytes behind). */
+  private poisoned = false;
+  private batch: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private cacheBytes = 0;
+  private ageTimer: NodeJS.Timeout | undefined;
+  private started = false;
+  private stopped = false;
+  private readonly listeners = new Set<() => void>();
+  private lastWriteErrorLog = -Infinity;
+  private ackRewrite: Promise<void> | undefined;
+  private readonly s: OutboxStats = {
+    queued: 0,
+    queuedBytes: 0,
+    queuedSnapshots: 0,
+    appended: 0,
+    delivered: 0,
+    replayed: 0,
+    dropped: { events: 0, snapshots: 0 },
+    droppedByReason: { maxEvents: 0, maxBytes: 0, age: 0, corrupt: 0 },
+    corrupted: 0,
+    corruptedBytes: 0,
+    writeErrors: 0,
+    segments: 0,
+    oldestWallMs: undefined,
+  };
+
+  constructor(private readonly opts: OutboxOptions) {
+    this.fs = opts.fs ?? fsp;
+    this.clock = opts.clock ?? systemClock;
+    this.log = (opts.log ?? silentLogger).child({ component: 'outbox' });
+    this.segmentBytes = opts.segmentBytes ?? 4 * 1024 * 1024;
+    this.cacheLimit = opts.cacheBytes ?? 8 * 1024 * 1024;
+    this.maxAgeMs = opts.maxAgeDays * DAY_MS;
+    this.acks = new AckLog(path.join(opts.dir, 'acks.log'), this.fs, opts.ackSyncMs ?? 500, this.log);
+  }
+
+  /** Loads the journal: entries not acknowledged by an earlier run are queued again, in order. */
+  async start(): Promise<void> {
+    const dir = this.opts.dir;
+    try {
+      await this.fs.mkdir(dir, { recursive: true, mode: 0o750 });
+    } catch (err) {
+      throw new AgentError('OUTBOX_FAILED', `cannot create the outbox folder ${dir} (${messageOf(err)})`, {
+        fix: 'set --state-dir (or stateDir in the config) to a writable folder',
+        cause: err,
+      });
+    }
+    await acquireLock(this.fs, dir);
+    const ackLoad = await this.acks.load();
+    this.s.corrupted += ackLoad.corrupted;
+    this.s.corruptedBytes += ackLoad.corruptedBytes;
+    let maxSeq = 0;
+    for (const r of ackLoad.removed) maxSeq = Math.max(maxSeq, r[1]);
+    for (const { name, firstSeq } of await listSegments(this.fs, dir)) {
+      const loaded = await loadSegment(this.fs, dir, name, firstSeq);
+      this.s.corrupted += loaded.corrupted;
+      this.s.corruptedBytes += loaded.corruptedBytes;
+      if (loaded.corrupted) this.log.warn({ file: loaded.segment.file, regions: loaded.corrupted, bytes: loaded.corruptedBytes }, 'outbox segment has damaged records (power loss?); they are skipped, the rest is replayed');
+      const seg = loaded.segment;
+      maxSeq = Math.max(maxSeq, firstSeq - 1);
+      let last = -1;
+      for (const rec of loaded.records) {
+        if (rec.kind !== RecordKind.Event && rec.kind !== RecordKind.Snapshot) continue;
+        // Seqs only grow; a record out of order is a copy left by resynchronisation, not a new one.
+        if (rec.seq <= last) continue;
+        last = rec.seq;
+        maxSeq = Math.max(maxSeq, rec.seq);
+        seg.lastSeq = Math.max(seg.lastSeq, rec.seq);
+        if (inRanges(ackLoad.removed, rec.seq)) continue;
+        const payload = rec.payload;
+        const keyBytes = Buffer.byteLength(rec.key);
+        const entry: Entry = {
+          seq: rec.seq,
+          kind: rec.kind === RecordKind.Event ? 'event' : 'snapshot',
+          key: rec.key,
+          wallMs: rec.wallMs,
+          bytes: rec.length,
+          segment: seg,
+          offset: rec.offset,
+          keyBytes,
+          cached: this.cacheBytes + payload.length <= this.cacheLimit ? Buffer.from(payload) : undefined,
+          durable: true,
+          removed: false,
+        };
+        if (entry.cached) this.cacheBytes += payload.length;
+        seg.pending++;
+        this.push(entry);
+      }
+      this.segments.set(firstSeq, seg);
+    }
+    this.queue.sort((a, b) => a.seq - b.seq);
+    this.nextSeq = maxSeq + 1;
+    this.s.replayed = this.s.queued;
+    this.started = true;
+    // Compact the ack journal to what the remaining segments still need, then enforce the bounds.
+    await this.acks.rewrite(this.removedRanges(), this.clock.wall());
+    this.expire();
+    while (this.s.queued > this.opts.maxEvents) this.dropOldest('maxEvents');
+    while (this.s.queuedBytes > this.opts.maxBytes) this.dropOldest('maxBytes');
+    for (const seg of [...this.segments.values()]) if (seg.pending === 0) await this.deleteSegment(seg);
+    this.s.segments = this.segments.size;
+    this.ageTimer = setInterval(() => this.expire(), 60_000);
+    this.ageTimer.unref();
+    if (this.s.replayed || this.s.corrupted) {
+      this.log.info({ dir, replayed: this.s.replayed, corrupted: this.s.corrupted, segments: this.segments.size }, 'outbox loaded');
+    }
+  }
+
+  /** Queues one message; resolves once it is fsync'd. Rejects with OUTBOX_FAILED when the disk refuses it. */
+  append(kind: OutboxKind, key: string, payload: Uint8Array): Promise<OutboxEntry> {
+    if (!this.started || this.stopped) return Promise.reject(new AgentError('OUTBOX_FAILED', `outbox ${this.opts.dir} is not running`, { fix: 'start the sink before emitting' }));
+    const wallMs = this.clock.wall();
+    const seq = this.nextSeq++;
+    const buf = encodeRecord(kind === 'event' ? RecordKind.Event : RecordKind.Snapshot, seq, wallMs, key, payload);
+    if (buf.length > this.opts.maxBytes) {
+      return Promise.reject(new AgentError('OUTBOX_FAILED', `${kind} ${key} (${buf.length} bytes) is larger than events.outbox.maxBytes (${this.opts.maxBytes})`, { fix: 'raise events.outbox.maxBytes' }));
+    }
+    const entry: Entry = { seq, kind, key, wallMs, bytes: buf.length, segment: undefined, offset: -1, keyBytes: Buffer.byteLength(key), cached: undefined, durable: false, removed: false };
+    if (this.cacheBytes + payload.length <= this.cacheLimit) {
+      entry.cached = Buffer.from(payload);
+      this.cacheBytes += payload.length;
+    }
+    // Make room first: expired entries, then snapshots before events, the oldest first.
+    this.expire();
+    while (this.s.queued + 1 > this.opts.maxEvents && this.dropOldest('maxEvents'));
+    while (this.s.queuedBytes + buf.length > this.opts.maxBytes && this.dropOldest('maxBytes'));
+    this.push(entry);
+    return new Promise<OutboxEntry>((resolve, reject) => {
+      this.batch.push({ entry, buf, resolve, reject });
+      if (!this.flushing) this.flushing = this.flushLoop();
+    });
+  }
+
+  /** The first durable, queued entry after `afterSeq` (0: from the start), or undefined. */
+  next(afterSeq = 0): OutboxEntry | undefined {
+    let lo = this.head;
+    let hi = this.queue.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.queue[mid]!.seq <= afterSeq) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < this.queue.length; i++) {
+      const e = this.queue[i]!;
+      if (e.removed) continue;
+      return e.durable ? e : undefined;
+    }
+    return undefined;
+  }
+
+  /** The payload of a queued entry; undefined when it is gone or its bytes on disk are damaged (then dropped). */
+  async payload(e: OutboxEntry): Promise<Buffer | undefined> {
+    const entry = e as Entry;
+    if (entry.removed) return undefined;
+    if (entry.cached) return entry.cached;
+    const seg = entry.segment;
+    if (!seg) return undefined;
+    try {
+      seg.readFh ??= await this.fs.open(seg.file, 'r');
+      const buf = Buffer.allocUnsafe(entry.bytes);
+      const { bytesRead } = await seg.readFh.read(buf, 0, entry.bytes, entry.offset);
+      const rec = bytesRead === entry.bytes ? decodeRecordAt(buf, 0) : undefined;
+      if (rec && rec.seq === entry.seq) return buf.subarray(payloadOffset(entry.keyBytes));
+    } catch (err) {
+      this.log.error({ err, file: seg.file }, 'cannot read a queued record back from the outbox');
+    }
+    if (!entry.removed) {
+      this.log.warn({ seq: entry.seq, key: entry.key, file: seg.file }, 'queued record damaged on disk since it was written; dropped');
+      this.remove(entry, RecordKind.Drop, 'corrupt');
+    }
+    return undefined;
+  }
+
+  /** Marks an entry delivered (after PUBACK). Returns false when it was already gone (dropped or acked). */
+  ack(seq: number): boolean {
+    const entry = this.find(seq);
+    if (!entry || entry.removed || !entry.durable) return false;
+    this.remove(entry, RecordKind.Ack, '');
+    return true;
+  }
+
+  /** Called (synchronously, in order) whenever new durable entries are ready to send. */
+  onReady(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  stats(): OutboxStats {
+    const first = this.next(0);
+    return { ...this.s, dropped: { ...this.s.dropped }, droppedByReason: { ...this.s.droppedByReason }, segments: this.segments.size, oldestWallMs: first?.wallMs };
+  }
+
+  /** Waits for queued writes, flushes the ack journal, closes the files and releases the folder. */
+  async stop(): Promise<void> {
+    if (!this.started || this.stopped) return;
+    this.stopped = true;
+    if (this.ageTimer) clearInterval(this.ageTimer);
+    while (this.flushing) await this.flushing;
+    if (this.ackRewrite) await this.ackRewrite;
+    await this.acks.close();
+    if (this.active) await this.active.fh.close().catch(() => undefined);
+    this.active = undefined;
+    for (const seg of this.segments.values()) await seg.readFh?.close().catch(() => undefined);
+    await releaseLock(this.fs, this.opts.dir);
+  }
+
+  private push(entry: Entry): void {
+    this.queue.push(entry);
+    this.s.queued++;
+    this.s.queuedBytes += entry.bytes;
+    if (entry.kind === 'snapshot') this.s.queuedSnapshots++;
+  }
+
+  private async flushLoop(): Promise<void> {
+    // One tick of appends joins the batch before the write.
+    await new Promise<void>((r) => setImmediate(r));
+    while (this.batch.length) {
+      const items = this.batch;
+      this.batch = [];
+      try {
+        await this.writeBatch(items);
+      } catch (err) {
+        this.failBatch(items, err);
+        continue;
+      }
+      for (const p of items) {
+        p.entry.durable = true;
+        this.s.appended++;
+        p.resolve(p.entry);
+      }
+      this.compactQueue();
+      for (const l of this.listeners) l();
+    }
+    this.flushing = undefined;
+  }
+
+  private async writeBatch(items: Pending[]): Promise<void> {
+    if (!this.active || this.poisoned || this.active.segment.size >= this.segmentBytes) await this.rotate(items[0]!.entry.seq);
+    const active = this.active!;
+    const seg = active.segment;
+    const total = items.reduce((n, p) => n + p.buf.length, 0);
+    const before = seg.size;
+    let written = 0;
+    try {
+      const res = await active.fh.writev(items.map((p) => p.buf));
+      written = res.bytesWritten;
+      if (written !== total) throw Object.assign(new Error(`short write (${written} of ${total} bytes)`), { code: 'ENOSPC' });
+      await active.fh.datasync();
+    } catch (err) {
+      // Cut the partial bytes off so the segment stays clean; if even that fails, start a new segment next time.
+      await active.fh.truncate(before).catch(() => {
+        this.poisoned = true;
+      });
+      throw err;
+    }
+    let off = before;
+    for (const p of items) {
+      p.entry.segment = seg;
+      p.entry.offset = off;
+      off += p.buf.length;
+      if (!p.entry.removed) seg.pending++;
+      seg.lastSeq = p.entry.seq;
+    }
+    seg.size = off;
+  }
+
+  private failBatch(items: Pending[], err: unknown): void {
+    this.s.writeErrors += items.length;
+    const code = (err as NodeJS.ErrnoException).code;
+    const full = code === 'ENOSPC' || code === 'EDQUOT';
+    const error = new AgentError(
+      'OUTBOX_FAILED',
+      `outbox ${this.opts.dir}: ${full ? 'disk full' : 'write failed'} (${messageOf(err)}); ${items.length} event(s) not queued`,
+      { fix: full ? `free space on the filesystem of ${this.opts.dir} or lower events.outbox.maxBytes; events already queued are kept` : `check the disk holding ${this.opts.dir}`, cause: err },
+    );
+    const now = this.clock.now();
+    if (now - this.lastWriteErrorLog > 10_000) {
+      this.lastWriteErrorLog = now;
+      this.log.error({ err, dir: this.opts.dir, writeErrors: this.s.writeErrors }, error.oneLine());
+    }
+    for (const p of items) {
+      if (!p.entry.removed) this.unqueue(p.entry);
+      p.reject(error);
+    }
+  }
+
+  private async rotate(firstSeq: number): Promise<void> {
+    const old = this.active;
+    this.active = undefined;
+    if (old) {
+      await old.fh.close().catch(() => undefined);
+      if (old.segment.pending === 0) await this.deleteSegment(old.segment);
+    }
+    const name = segmentName(firstSeq);
+    const file = path.join(this.opts.dir, name);
+    // O_APPEND: every write lands at the end, whatever a failed write left behind.
+    const fh = await this.fs.open(file, 'ax', 0o640);
+    try {
+      const header = encodeFileHeader(SEGMENT_MAGIC, firstSeq);
+      await fh.write(header);
+      await fh.datasync();
+      await syncDir(this.fs, this.opts.dir);
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await this.fs.unlink(file).catch(() => undefined);
+      throw err;
+    }
+    const segment: Segment = { name, file, firstSeq, lastSeq: firstSeq - 1, pending: 0, size: encodeFileHeader(SEGMENT_MAGIC, firstSeq).length };
+    this.segments.set(firstSeq, segment);
+    this.active = { segment, fh };
+    this.poisoned = false;
+  }
+
+  private find(seq: number): Entry | undefined {
+    let lo = this.head;
+    let hi = this.queue.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const e = this.queue[mid]!;
+      if (e.seq < seq) lo = mid + 1;
+      else if (e.seq > seq) hi = mid - 1;
+      else return e;
+    }
+    return undefined;
+  }
+
+  /** Drops the oldest snapshot, else the oldest event. Returns false when nothing is left to drop. */
+  private dropOldest(reason: DropReason): boolean {
+    let victim: Entry | undefined;
+    if (this.s.queuedSnapshots > 0) {
+      while (this.snapHead < this.queue.length) {
+        const e = this.queue[this.snapHead]!;
+        if (!e.removed && e.kind === 'snapshot') {
+          victim = e;
+          break;
+        }
+        this.snapHead++;
+      }
+    }
+    if (!victim) {
+      while (this.eventHead < this.queue.length) {
+        const e = this.queue[this.eventHead]!;
+        if (!e.removed && e.kind === 'event') {
+          victim = e;
+          break;
+        }
+        this.eventHead++;
+      }
+    }
+    if (!victim) return false;
+    this.remove(victim, RecordKind.Drop, reason);
+    return true;
+  }
+
+  private expire(): void {
+    const limit = this.clock.wall() - this.maxAgeMs;
+    for (let i = this.head; i < this.queue.length; i++) {
+      const e = this.queue[i]!;
+      if (e.removed) continue;
+      if (e.wallMs >= limit) break;
+      this.remove(e, RecordKind.Drop, 'age');
+    }
+  }
+
+  private remove(entry: Entry, kind: RecordKind.Ack | RecordKind.Drop, reason: DropReason | ''): void {
+    this.unqueue(entry);
+    if (kind === RecordKind.Ack) this.s.delivered++;
+    else {
+      const r = reason as DropReason;
+      this.s.droppedByReason[r]++;
+      if (entry.kind === 'snapshot') this.s.dropped.snapshots++;
+      else this.s.dropped.events++;
+      if (this.s.droppedByReason[r] === 1 || this.s.droppedByReason[r] % 1000 === 0) {
+        this.log.warn({ reason: r, dropped: this.s.dropped, limits: { maxEvents: this.opts.maxEvents, maxBytes: this.opts.maxBytes, maxAgeDays: this.opts.maxAgeDays } }, `outbox full: dropping the oldest ${entry.kind}s (${r})`);
+      }
+    }
+    // Not yet written: the write still happens, and the journal records that it left the queue.
+    this.acks.record(kind, reason, [entry.seq]);
+    const seg = entry.segment;
+    if (seg && entry.durable) {
+      seg.pending--;
+      if (seg.pending === 0 && seg !== this.active?.segment) void this.deleteSegment(seg);
+    }
+    this.compactQueue();
+    if (!this.ackRewrite && !this.stopped && this.acks.byteSize() > (this.opts.ackLogMaxBytes ?? 256 * 1024)) {
+      this.ackRewrite = this.acks.rewrite(this.removedRanges(), this.clock.wall()).catch(() => undefined).finally(() => {
+        this.ackRewrite = undefined;
+      });
+    }
+  }
+
+  private unqueue(entry: Entry): void {
+    entry.removed = true;
+    this.s.queued--;
+    this.s.queuedBytes -= entry.bytes;
+    if (entry.kind === 'snapshot') this.s.queuedSnapshots--;
+    if (entry.cached) {
+      this.cacheBytes -= entry.cached.length;
+      entry.cached = undefined;
+    }
+  }
+
+  private compactQueue(): void {
+    while (this.head < this.queue.length && this.queue[this.head]!.removed) this.head++;
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.snapHead = Math.max(0, this.snapHead - this.head);
+      this.eventHead = Math.max(0, this.eventHead - this.head);
+      this.head = 0;
+    }
+    this.snapHead = Math.max(this.snapHead, this.head);
+    this.eventHead = Math.max(this.eventHead, this.head);
+  }
+
+  private async deleteSegment(seg: Segment): Promise<void> {
+    if (!this.segments.delete(seg.firstSeq)) return;
+    await seg.readFh?.close().catch(() => undefined);
+    seg.readFh = undefined;
+    await this.fs.unlink(seg.file).catch((err: unknown) => this.log.warn({ err, file: seg.file }, 'cannot delete a delivered outbox segment'));
+  }
+
+  /** Seqs inside the living segments that are no longer queued, as ranges (what the ack journal must keep). */
+  private removedRanges(): Array<[number, number]> {
+    const queued = new Set<number>();
+    for (let i = this.head; i < this.queue.length; i++) if (!this.queue[i]!.removed) queued.add(this.queue[i]!.seq);
+    const out: Array<[number, number]> = [];
+    for (const seg of this.segments.values()) {
+      let start = -1;
+      for (let s = seg.firstSeq; s <= seg.lastSeq; s++) {
+        if (!queued.has(s)) {
+          if (start < 0) start = s;
+        } else if (start >= 0) {
+          out.push([start, s - 1]);
+          start = -1;
+        }
+      }
+      if (start >= 0) out.push([start, seg.lastSeq]);
+    }
+    return mergeRanges(out);
+  }
+}
