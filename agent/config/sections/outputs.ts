@@ -29,6 +29,8 @@ export const outputDriverSchema = z.discriminatedUnion('type', [
       payloadOn: z.string().default('ON'),
       payloadOff: z.string().default('OFF'),
       retain: z.boolean().default(false),
+      /** QoS of the command; 1 (at least once) so a command is not lost on a flaky link. */
+      qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1),
     })
     .strict(),
 ]);
