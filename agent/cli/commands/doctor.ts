@@ -1,0 +1,130 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { machine } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseCommandArgs } from '../args.js';
+import { AgentError, messageOf } from '../../errors.js';
+import { configPath, loadConfigFile } from '../../config/load.js';
+import { loadManifest, verifyVariantFile, type LoadedManifest } from '../../model/manifest.js';
+import { benchCachePath, hardwareFingerprint, readBenchCache } from '../../select/bench-cache.js';
+import { formatDoctorReport, type DoctorReport } from '../../select/doctor-report.js';
+import { selectVariant, type SelectionConfig } from '../../select/select.js';
+import { probe, type ProbeCommands } from '../../../drivers/probe/probe.js';
+import { detectCapabilities } from '../../../drivers/probe/capabilities.js';
+
+export const summary = 'detect the board and accelerators, check what can run here, and explain the model variant choice';
+
+const usage = `
+usage: edge-agent doctor [--sysroot DIR] [--json] [--model MANIFEST] [--config FILE] [--state-dir DIR]
+
+Probes the hardware (board, CPU, memory, thermal state, Coral USB/PCIe, Jetson GPU), tries the runtimes
+(ONNX Runtime providers, TFLite, libedgetpu), scores every model variant and prints the choice with reasons.
+
+  --sysroot DIR    read /proc, /sys, /dev and /etc under DIR instead of / (e.g. a board fixture)
+  --json           print one JSON object instead of text
+  --model PATH     model manifest (file or folder); default: the config's model.manifest, else
+                   models/conveyor-demo/manifest.json in the package
+  --config FILE    take model.manifest, model.selection (alpha, beta, latencyBudgetMs) and stateDir from FILE
+  --state-dir DIR  where the benchmark cache lives (default: config stateDir, $STATE_DIRECTORY, ./state)
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, help } = parseCommandArgs(
+    argv,
+    {
+      sysroot: { type: 'string' },
+      json: { type: 'boolean' },
+      model: { type: 'string' },
+      config: { type: 'string' },
+      'state-dir': { type: 'string' },
+    },
+    usage,
+  );
+  if (help) return 0;
+  const root = values.sysroot ? resolve(values.sysroot) : '/';
+  if (values.sysroot && !(existsSync(root) && statSync(root).isDirectory())) {
+    throw new AgentError('USAGE', `--sysroot ${values.sysroot} is not a folder`, { fix: 'give the folder that holds proc/, sys/, dev/ and etc/ of the board' });
+  }
+
+  const loadedConfig = values.config ? loadConfigFile(values.config) : undefined;
+  const selection: SelectionConfig = loadedConfig?.config.model.selection ?? { alpha: 100, beta: 1 };
+  const problems: string[] = [];
+
+  const profile = probe(root, root === '/' ? realCommands() : {});
+  const capabilities = await detectCapabilities(profile, { packageRoot: packageRoot() });
+
+  let manifest: LoadedManifest | undefined;
+  const explicit = values.model ?? (loadedConfig ? configPath(loadedConfig, loadedConfig.config.model.manifest) : undefined);
+  if (explicit) {
+    manifest = loadManifest(explicit);
+  } else {
+    const fallback = resolve(packageRoot(), 'models', 'conveyor-demo', 'manifest.json');
+    if (existsSync(fallback)) manifest = loadManifest(fallback);
+    else problems.push(`no model manifest at ${fallback}: variants not scored (give --model path/to/manifest.json)`);
+  }
+
+  const stateDir = values['state-dir'] ?? (loadedConfig?.config.stateDir ? configPath(loadedConfig, loadedConfig.config.stateDir) : undefined) ?? process.env.STATE_DIRECTORY?.split(':')[0] ?? resolve('state');
+  const benchCache = readBenchCache(benchCachePath(stateDir), (p) => problems.push(p));
+
+  const unavailable: Record<string, string> = {};
+  if (manifest) {
+    for (const v of manifest.variants) {
+      try {
+        await verifyVariantFile(manifest, v);
+      } catch (err) {
+        unavailable[v.name] = err instanceof AgentError ? err.message : messageOf(err);
+      }
+    }
+  }
+  const fingerprint = hardwareFingerprint(profile);
+  const result = selectVariant({ profile, capabilities, variants: manifest?.variants ?? [], selection, benchCache, fingerprint, unavailable });
+
+  const report: DoctorReport = {
+    root,
+    board: profile.board,
+    cpu: profile.cpu,
+    memory: profile.memory,
+    thermal: profile.thermal,
+    accelerators: profile.accelerators,
+    capabilities,
+    fingerprint,
+    model: manifest ? { name: manifest.name, path: manifest.path } : null,
+    selection,
+    variants: result.variants,
+    selected: result.selected,
+    fallbacks: result.fallbacks,
+    summary: manifest ? result.summary : 'no model loaded',
+    problems: [...profile.problems, ...problems],
+  };
+  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report));
+  // Non-zero only when a model was given and nothing in it can run here.
+  return manifest && !result.selected ? 1 : 0;
+}
+
+/** Command outputs on the real machine: `uname -m` from os.machine(), and vcgencmd on a Pi when installed. */
+function realCommands(): ProbeCommands {
+  const cmds: ProbeCommands = { unameM: machine() };
+  if (existsSync('/proc/device-tree/model') && readFileSync('/proc/device-tree/model', 'latin1').startsWith('Raspberry Pi')) {
+    const r = spawnSync('vcgencmd', ['get_throttled'], { encoding: 'utf8', timeout: 2_000 });
+    if (r.status === 0 && r.stdout) cmds.vcgencmdGetThrottled = r.stdout;
+  }
+  return cmds;
+}
+
+/** The folder of edge-agent's package.json (this file is dist/agent/cli/commands/doctor.js or its .ts source). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 8; i++) {
+    const pkg = resolve(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'edge-agent') return dir;
+      } catch {
+        // keep looking
+      }
+    }
+    dir = dirname(dir);
+  }
+  return process.cwd();
+}

@@ -1,0 +1,93 @@
+/**
+ * Verified acceleration: the first choice is only kept if it really computes the model (a known-answer
+ * inference) at about the expected speed. Otherwise the next candidate is tried, and the result says
+ * loudly what was wanted, what runs, and why (never a silent fallback to CPU).
+ */
+
+export interface WalkCandidate {
+  name: string;
+  accelerator?: string;
+  /** Expected latency (bench or manifest), to catch an accelerator that "works" but is far too slow. */
+  expectedLatencyMs?: number | null;
+}
+
+export interface VerifyOutcome {
+  ok: boolean;
+  reason?: string;
+  latencyMs?: number;
+}
+
+export interface WalkAttempt {
+  name: string;
+  ok: boolean;
+  reason?: string;
+  latencyMs?: number;
+}
+
+export interface Degraded {
+  wanted: string;
+  /** The variant that runs instead, or null when nothing verified. */
+  running: string | null;
+  reason: string;
+}
+
+export interface WalkResult {
+  running: string | null;
+  attempts: WalkAttempt[];
+  degraded: Degraded | null;
+}
+
+export interface WalkOptions {
+  /** A verified run slower than this many times its expected latency counts as failed (default 3). */
+  slowFactor?: number;
+}
+
+const label = (c: WalkCandidate): string => (c.accelerator ? `${c.name} (${c.accelerator})` : c.name);
+
+/** Walks the candidates (best first) and returns the first that verifies. `verify` may throw: that is a failure. */
+export async function verifyWalk(
+  candidates: readonly WalkCandidate[],
+  verify: (candidate: WalkCandidate) => Promise<VerifyOutcome>,
+  opts: WalkOptions = {},
+): Promise<WalkResult> {
+  const slowFactor = opts.slowFactor ?? 3;
+  const attempts: WalkAttempt[] = [];
+  for (const c of candidates) {
+    let outcome: VerifyOutcome;
+    try {
+      outcome = await verify(c);
+    } catch (err) {
+      outcome = { ok: false, reason: err instanceof Error ? err.message : String(err) };
+    }
+    const attempt: WalkAttempt = { name: c.name, ok: outcome.ok };
+    if (outcome.latencyMs !== undefined) attempt.latencyMs = outcome.latencyMs;
+    if (!outcome.ok) {
+      attempt.reason = outcome.reason ?? 'known-answer check failed';
+    } else if (c.expectedLatencyMs && outcome.latencyMs !== undefined && outcome.latencyMs > slowFactor * c.expectedLatencyMs) {
+      attempt.ok = false;
+      attempt.reason = `too slow: ${outcome.latencyMs.toFixed(1)} ms measured, about ${c.expectedLatencyMs} ms expected (over ${slowFactor}x)`;
+    }
+    attempts.push(attempt);
+    if (attempt.ok) {
+      const first = candidates[0]!;
+      const degraded =
+        c === first
+          ? null
+          : { wanted: first.name, running: c.name, reason: `degraded: wanted ${label(first)}, running ${label(c)} because ${failures(attempts)}` };
+      return { running: c.name, attempts, degraded };
+    }
+  }
+  if (candidates.length === 0) return { running: null, attempts, degraded: null };
+  return {
+    running: null,
+    attempts,
+    degraded: { wanted: candidates[0]!.name, running: null, reason: `no variant verified: ${failures(attempts)}` },
+  };
+}
+
+function failures(attempts: WalkAttempt[]): string {
+  return attempts
+    .filter((a) => !a.ok)
+    .map((a) => `${a.name}: ${a.reason}`)
+    .join('; ');
+}
