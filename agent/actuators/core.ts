@@ -71,6 +71,7 @@ export class OutputCore {
           output: name,
           activeLow: cfg.activeLow,
           log: this.log.child({ output: name }),
+          wall: () => this.opts.clock.wall(),
           ...(this.opts.simulateJournal ? { journal: this.opts.simulateJournal } : {}),
         };
         const driver = await this.opts.createDriver(driverCfg, ctx);
