@@ -41,6 +41,11 @@ export interface Frame {
   captureMono: number;
   /** Capture time, wall-clock epoch ms (for events). */
   captureWall: number;
+  /**
+   * Media time in ms: for a file, the frame's position in the video (continuing across loops), so that
+   * tracking and persistence behave the same however fast the file is read; for a live source, captureMono.
+   */
+  ptsMs: number;
   width: number;
   height: number;
   format: PixelFormat;
@@ -106,6 +111,8 @@ export interface BackendLoadOptions {
   threads?: number;
   /** Edge TPU device, e.g. "usb", "usb:0", "pci:0". */
   device?: string;
+  /** Shapes for inputs with dynamic dimensions (from the manifest). */
+  inputShapes?: Record<string, number[]>;
 }
 
 /** Loads one model variant and runs tensors. Knows nothing of boxes. */
@@ -138,7 +145,7 @@ export interface TrackedDetection extends Detection {
 }
 
 export type ActionOutcome =
-  | { type: 'pulse'; output: string; status: 'scheduled' | 'fired' | 'missed' | 'refused' | 'failed'; dueMono?: number; widthMs?: number; detail?: string }
+  | { type: 'pulse'; output: string; status: 'scheduled' | 'fired' | 'missed' | 'refused' | 'failed'; dueMono?: number; dueTs?: string; widthMs?: number; detail?: string }
   | { type: 'hold'; output: string; status: 'on' | 'refused' | 'failed'; durationMs?: number; detail?: string }
   | { type: 'event'; status: 'queued' | 'failed'; detail?: string };
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { polygonProblem } from '../../rules/zone.js';
 
 const point = z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]);
 
@@ -9,7 +10,11 @@ export const zoneSchema = z
     /** What must be inside: the box centre, or the whole box. */
     test: z.enum(['center', 'box']).default('center'),
   })
-  .strict();
+  .strict()
+  .superRefine((zone, ctx) => {
+    const problem = polygonProblem(zone.polygon);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['polygon'], message: problem });
+  });
 
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time as HH:MM (24 h)');
 

@@ -1,0 +1,131 @@
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseCommandArgs } from '../args.js';
+import { AgentError, ExitCode } from '../../errors.js';
+import { createLogger } from '../../log.js';
+import { loadConfigFile, type LoadedConfig } from '../../config/load.js';
+import type { SourceConfig } from '../../config/sections/source.js';
+import { Agent, type RunSummary } from '../../agent.js';
+import { defaultStateDir, demoConfigPath, demoSceneDir, DEMO_SEED } from '../../paths.js';
+import { installSafetyHooks } from '../../actuators/index.js';
+
+export const summary = 'run the agent (default: the built-in conveyor demo)';
+
+const usage = `
+usage: edge-agent run [--config FILE] [--source URI] [--until-eof] [--events-out FILE]
+                      [--simulate-outputs FILE] [--state-dir DIR] [--json]
+
+  --config FILE            configuration (YAML); default: the built-in conveyor demo
+  --source URI             override the camera: a video file, /dev/videoN, rtsp://... or http(s)://...
+  --until-eof              read a file source as fast as the pipeline allows, process every frame, exit at its end
+  --events-out FILE        append one JSON anomaly event per line
+  --simulate-outputs FILE  dry-run every output, journaling each change to FILE (JSON lines)
+  --state-dir DIR          where the outbox and caches live (default: $STATE_DIRECTORY or ./state)
+  --json                   print the end-of-run summary as JSON
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, help } = parseCommandArgs(
+    argv,
+    {
+      config: { type: 'string' },
+      source: { type: 'string' },
+      'until-eof': { type: 'boolean' },
+      'events-out': { type: 'string' },
+      'simulate-outputs': { type: 'string' },
+      'state-dir': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    usage,
+  );
+  if (help) return ExitCode.ok;
+
+  const builtIn = !values.config;
+  const loaded = loadConfigFile(values.config ?? demoConfigPath());
+  const untilEof = Boolean(values['until-eof']);
+  if (values.source) loaded.config.source = sourceFromUri(values.source, loaded.config.source);
+  if (untilEof) {
+    if (loaded.config.source.type !== 'file') {
+      throw new AgentError('USAGE', `--until-eof needs a file source, the source is ${loaded.config.source.type}`, { fix: 'give a video file with --source, or drop --until-eof' });
+    }
+    loaded.config.source = { ...loaded.config.source, pace: 'fast', loop: false };
+  }
+  const log = createLogger({ level: loaded.config.log.level });
+  const stateDir = resolve(values['state-dir'] ?? (loaded.config.stateDir ? resolve(loaded.baseDir, loaded.config.stateDir) : defaultStateDir()));
+  let simulate = values['simulate-outputs'];
+  if (builtIn) {
+    await ensureDemoClip(loaded, log);
+    if (!simulate) {
+      simulate = join(stateDir, 'demo-outputs.jsonl');
+      log.info({ journal: simulate }, 'built-in demo: outputs are simulated (no GPIO is touched)');
+    }
+  }
+
+  const agent = new Agent({
+    loaded,
+    log,
+    mode: untilEof ? 'lossless' : 'latest',
+    eventsOut: values['events-out'] && resolve(values['events-out']),
+    simulateOutputs: simulate && resolve(simulate),
+    stateDir,
+  });
+  let stopping: Promise<void> | undefined;
+  const removeHooks = installSafetyHooks({ safeAllSync: (r) => agent.outputs()?.safeAllSync(r) ?? true }, log, {
+    onSignal: async (signal) => {
+      log.info({ signal }, 'stopping');
+      agent.requestStop();
+      stopping ??= agent.stop();
+      await stopping;
+    },
+    exitDeadlineMs: 10_000,
+  });
+  try {
+    await agent.start();
+    const result = await agent.run();
+    stopping ??= agent.stop();
+    await stopping;
+    if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    else process.stdout.write(formatSummary(result));
+    return ExitCode.ok;
+  } catch (err) {
+    await agent.stop().catch(() => undefined);
+    throw err;
+  } finally {
+    removeHooks();
+  }
+}
+
+/** `--source` URI -> source config, keeping the configured restart policy. */
+export function sourceFromUri(uri: string, prev: SourceConfig): SourceConfig {
+  const restart = prev.restart;
+  if (/^(rtsps?|https?):\/\//.test(uri)) return { type: 'rtsp', url: uri, transport: 'tcp', restart };
+  if (/^\/dev\/video\d+$/.test(uri)) return { type: 'v4l2', device: uri, width: 640, height: 480, fps: 15, pixelFormat: 'mjpeg', restart };
+  if (existsSync(uri) && statSync(uri).isDirectory()) return { type: 'images', dir: resolve(uri), fps: 1, loop: false, restart };
+  return { type: 'file', path: resolve(uri), pace: prev.type === 'file' ? prev.pace : 'realtime', loop: prev.type === 'file' ? prev.loop : true, restart };
+}
+
+async function ensureDemoClip(loaded: LoadedConfig, log: ReturnType<typeof createLogger>): Promise<void> {
+  const src = loaded.config.source;
+  if (src.type !== 'file') return;
+  const clip = resolve(loaded.baseDir, src.path);
+  if (existsSync(clip) && clip !== join(demoSceneDir(), 'conveyor.mp4')) return;
+  if (existsSync(clip)) {
+    src.path = clip;
+    return;
+  }
+  log.info({ seed: DEMO_SEED, dir: demoSceneDir() }, 'generating the demo clip (first run only)');
+  const { writeScene } = await import('../../../scripts/demo-scene/index.js');
+  await writeScene(demoSceneDir(), { seed: DEMO_SEED });
+  src.path = join(demoSceneDir(), 'conveyor.mp4');
+}
+
+export function formatSummary(r: RunSummary): string {
+  const s = r.stages;
+  const f = (x: number): string => x.toFixed(1);
+  const lines = [
+    `processed ${r.frames} frames from ${r.source} in ${r.seconds.toFixed(1)} s (${r.fps.toFixed(1)} fps), model ${r.model.name}/${r.model.variant} on ${r.model.accelerator}`,
+    `anomalies: ${r.firings}; events written: ${r.events}; output pulses: ${r.pulses.scheduled} scheduled, ${r.pulses.missed} missed, ${r.pulses.refused} refused, ${r.pulses.failed} failed; frames dropped: ${r.dropped}`,
+    `latency ms p50/p99: preprocess ${f(s.preprocess.p50)}/${f(s.preprocess.p99)}, inference ${f(s.inference.p50)}/${f(s.inference.p99)}, decode ${f(s.decode.p50)}/${f(s.decode.p99)}, rules ${f(s.rules.p50)}/${f(s.rules.p99)}, capture-to-decision ${f(s.decision.p50)}/${f(s.decision.p99)}`,
+  ];
+  return `${lines.join('\n')}\n`;
+}

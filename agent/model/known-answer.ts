@@ -1,0 +1,66 @@
+import { readFileSync } from 'node:fs';
+import { AgentError } from '../errors.js';
+import type { InferenceBackend, InputData, TensorDType } from '../types.js';
+import { manifestPath, type LoadedManifest, type VariantSpec } from './manifest.js';
+
+export interface KnownAnswerResult {
+  ok: boolean;
+  /** Largest absolute difference seen. */
+  maxError: number;
+  /** Latency of the check inference, ms (the second of two runs, so warm). */
+  latencyMs: number;
+  reason?: string;
+}
+
+/**
+ * Runs the manifest's stored input through a loaded backend and compares chosen output values: proof that the
+ * accelerator really computes this model (a delegate that silently did nothing, or a wrong build, fails here).
+ */
+export async function checkKnownAnswer(m: LoadedManifest, v: VariantSpec, backend: InferenceBackend, now: () => number = () => performance.now()): Promise<KnownAnswerResult> {
+  const ka = v.knownAnswer;
+  if (!ka) return { ok: true, maxError: 0, latencyMs: NaN, reason: 'no known answer in the manifest' };
+  const info = backend.inputs()[0];
+  if (!info) throw new AgentError('MODEL_MISMATCH', `variant ${v.name} has no inputs`, { fix: 'check the model file' });
+  const file = manifestPath(m, ka.input);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    throw new AgentError('MODEL_NOT_FOUND', `known-answer input ${file} cannot be read`, { fix: 'restore the file or remove knownAnswer from the variant', cause: err });
+  }
+  const data = typedFromBytes(bytes, info.dtype);
+  const expectedLen = info.shape.reduce((a, b) => a * Math.max(1, b), 1);
+  if (data.length !== expectedLen) {
+    throw new AgentError('MODEL_MISMATCH', `known-answer input ${file} has ${data.length} values, input "${info.name}" needs ${expectedLen}`, { fix: 'regenerate the known answer for this variant' });
+  }
+  await backend.run({ [info.name]: data });
+  const t0 = now();
+  const out = await backend.run({ [info.name]: data });
+  const latencyMs = now() - t0;
+  let maxError = 0;
+  for (const [name, pairs] of Object.entries(ka.expect)) {
+    const o = out[name];
+    if (!o) return { ok: false, maxError: Infinity, latencyMs, reason: `output "${name}" is missing` };
+    for (const [idx, want] of pairs) {
+      const got = o.data[idx];
+      if (got === undefined) return { ok: false, maxError: Infinity, latencyMs, reason: `output "${name}" has no element ${idx}` };
+      maxError = Math.max(maxError, Math.abs(got - want));
+    }
+  }
+  const ok = maxError <= ka.tolerance;
+  return { ok, maxError, latencyMs, reason: ok ? undefined : `outputs differ from the known answer by ${maxError.toPrecision(3)} (tolerance ${ka.tolerance})` };
+}
+
+function typedFromBytes(b: Buffer, dtype: TensorDType): InputData {
+  const ab = b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(ab);
+    case 'uint8':
+      return new Uint8Array(ab);
+    case 'int8':
+      return new Int8Array(ab);
+    default:
+      throw new AgentError('MODEL_MISMATCH', `known-answer input of dtype ${dtype} is not supported`, { fix: 'use a float32, uint8 or int8 input' });
+  }
+}

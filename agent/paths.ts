@@ -1,0 +1,36 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+let root: string | undefined;
+
+/** The package folder (where package.json of edge-agent is), from src/ or dist/ alike. */
+export function packageRoot(): string {
+  if (root) return root;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'edge-agent') return (root = dir);
+    dir = dirname(dir);
+  }
+  throw new Error('edge-agent package.json not found above the running module');
+}
+
+/** The built-in demo configuration. */
+export function demoConfigPath(): string {
+  return join(packageRoot(), 'config', 'conveyor-demo.yaml');
+}
+
+/** Seed of the bundled demo clip: never used to train the demo model (training uses seeds 1-999). */
+export const DEMO_SEED = 4242;
+
+/** Where the bundled demo clip is generated (deterministically, from DEMO_SEED) the first time it is needed. */
+export function demoSceneDir(): string {
+  return join(packageRoot(), '.cache', 'demo', `seed-${DEMO_SEED}`);
+}
+
+/** State folder: the config's, systemd's StateDirectory, or ./state for a run from a shell. */
+export function defaultStateDir(): string {
+  const sd = process.env.STATE_DIRECTORY?.split(':')[0];
+  return sd || join(process.cwd(), 'state');
+}

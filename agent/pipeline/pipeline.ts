@@ -1,0 +1,244 @@
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
+import { AgentError, messageOf } from '../errors.js';
+import type { DecodeContext, DecodeFn } from '../decode/types.js';
+import type { TensorPacker } from '../preprocess/tensor.js';
+import type { IouTracker } from '../tracker/tracker.js';
+import type { RuleEngine, Firing } from '../rules/engine.js';
+import type { ActionOutcome, AnomalyEvent, Clock, Detection, Frame, FrameSource, InferenceBackend, ModelRef, OutputTensor, TrackedDetection } from '../types.js';
+import { systemClock } from '../types.js';
+import type { EventsPort, LoopObserver, OutputsPort } from './ports.js';
+import { PipelineStats } from './stats.js';
+
+export interface PipelineDeps {
+  source: FrameSource;
+  packer: TensorPacker;
+  backend: InferenceBackend;
+  inputName: string;
+  decode: DecodeFn;
+  decodeCtx: DecodeContext;
+  tracker: IouTracker;
+  rules: RuleEngine;
+  outputs: OutputsPort;
+  events: EventsPort;
+  model: ModelRef;
+  newEventId: () => string;
+  device?: string;
+  clock?: Clock;
+  log?: Logger;
+  observer?: LoopObserver;
+  /** An inference running longer than this restarts the backend. */
+  inferenceTimeoutMs?: number;
+  /** Reloads the backend after a timeout or repeated failures; returns the new one. */
+  reloadBackend?: () => Promise<InferenceBackend>;
+  /** Optional gate: returns false to skip inference on this frame (motion gating). */
+  gate?: (frame: Frame) => boolean;
+}
+
+interface Inferred {
+  frame: Frame;
+  outputs: Record<string, OutputTensor> | null;
+  tPre: number;
+  tInfer: number;
+}
+
+/**
+ * The frame loop. Stages overlap so that throughput is set by the slowest stage (the model), not the sum:
+ * ffmpeg decodes and scales in its own process, ONNX Runtime infers on its own thread, and while inference N
+ * runs the main thread decodes, tracks and applies rules to frame N-1. Only one frame waits at any point
+ * (the source's slot): latest frame wins, nothing queues.
+ */
+export class Pipeline {
+  readonly stats = new PipelineStats();
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private stopping = false;
+  private backend: InferenceBackend;
+  private firstDone = false;
+  private consecutiveFailures = 0;
+  private lastDetections: readonly TrackedDetection[] = [];
+  rulesRef: RuleEngine;
+
+  constructor(private readonly d: PipelineDeps) {
+    this.clock = d.clock ?? systemClock;
+    this.log = (d.log ?? silentLogger).child({ component: 'pipeline' });
+    this.backend = d.backend;
+    this.rulesRef = d.rules;
+  }
+
+  /** Swaps the rules (SIGHUP reload) without touching camera, model or outputs. */
+  replaceRules(rules: RuleEngine): void {
+    this.rulesRef = rules;
+  }
+
+  currentBackend(): InferenceBackend {
+    return this.backend;
+  }
+
+  /** Detections of the last processed frame (for status and snapshots). */
+  lastFrameDetections(): readonly TrackedDetection[] {
+    return this.lastDetections;
+  }
+
+  /** Runs until the source ends or stop() is called. Source failures reject (finite sources only). */
+  async run(): Promise<void> {
+    let pending: Promise<Inferred> | null = null;
+    while (true) {
+      const done: Inferred | null = pending ? await pending : null;
+      pending = null;
+      let frame: Frame | null = null;
+      if (!this.stopping) {
+        const t0 = this.clock.now();
+        frame = await this.d.source.next();
+        if (frame) this.stats.stages.capture.add(this.clock.now() - t0);
+      }
+      if (frame) pending = this.infer(frame);
+      if (done) await this.post(done);
+      if (!frame) break;
+    }
+  }
+
+  stop(): void {
+    this.stopping = true;
+  }
+
+  private async infer(frame: Frame): Promise<Inferred> {
+    const t0 = this.clock.now();
+    if (this.d.gate && !this.d.gate(frame)) {
+      this.stats.skippedByMotion++;
+      return { frame, outputs: null, tPre: 0, tInfer: 0 };
+    }
+    const input = this.d.packer.pack(frame);
+    const t1 = this.clock.now();
+    try {
+      const outputs = await this.withDeadline(this.backend.run({ [this.d.inputName]: input }));
+      const t2 = this.clock.now();
+      this.stats.inferences++;
+      this.consecutiveFailures = 0;
+      return { frame, outputs, tPre: t1 - t0, tInfer: t2 - t1 };
+    } catch (err) {
+      await this.onInferenceError(err);
+      return { frame, outputs: null, tPre: t1 - t0, tInfer: this.clock.now() - t1 };
+    }
+  }
+
+  private withDeadline<T>(p: Promise<T>): Promise<T> {
+    const ms = this.d.inferenceTimeoutMs;
+    if (!ms) return p;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, rej) => {
+      timer = setTimeout(() => rej(new AgentError('BACKEND_FAILED', `inference took longer than ${ms} ms`, { fix: 'the accelerator may be hung; the backend is restarted' })), ms);
+    });
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  private async onInferenceError(err: unknown): Promise<void> {
+    const timeout = /longer than/.test(messageOf(err));
+    if (timeout) this.stats.inferenceTimeouts++;
+    else this.stats.inferenceErrors++;
+    this.consecutiveFailures++;
+    this.log.error({ err, consecutive: this.consecutiveFailures }, timeout ? 'inference timed out' : 'inference failed');
+    if ((timeout || this.consecutiveFailures >= 3) && this.d.reloadBackend) {
+      this.log.warn('restarting the inference backend');
+      try {
+        this.backend = await this.d.reloadBackend();
+        this.stats.backendRestarts++;
+        this.consecutiveFailures = 0;
+      } catch (e) {
+        this.log.error({ err: e }, 'backend restart failed; will retry on the next failure');
+      }
+    }
+  }
+
+  private async post(r: Inferred): Promise<void> {
+    const { frame } = r;
+    const tStart = this.clock.now();
+    let dets: Detection[] = [];
+    if (r.outputs) {
+      dets = this.d.decode(r.outputs, this.d.decodeCtx);
+      this.stats.stages.preprocess.add(r.tPre);
+      this.stats.stages.inference.add(r.tInfer);
+    }
+    const tDecoded = this.clock.now();
+    const tracked = r.outputs ? this.d.tracker.update(dets, frame.ptsMs) : this.lastDetections;
+    const tTracked = this.clock.now();
+    const firings = r.outputs
+      ? this.rulesRef.evaluate({ ptsMs: frame.ptsMs, wallMs: frame.captureWall, detections: tracked, endedTracks: this.d.tracker.ended() })
+      : [];
+    for (const f of firings) await this.act(f, frame, r);
+    const tEnd = this.clock.now();
+    if (r.outputs) {
+      this.stats.stages.decode.add(tDecoded - tStart);
+      this.stats.stages.track.add(tTracked - tDecoded);
+      this.stats.stages.rules.add(tEnd - tTracked);
+      this.stats.stages.total.add(tEnd - frame.captureMono);
+      this.stats.decision.add(tEnd - frame.captureMono);
+      this.lastDetections = tracked;
+    }
+    this.stats.tick(tEnd);
+    this.d.outputs.heartbeat();
+    if (r.outputs && !this.firstDone) {
+      this.firstDone = true;
+      this.d.observer?.firstInference?.();
+    }
+    this.d.observer?.frame?.();
+  }
+
+  private async act(f: Firing, frame: Frame, r: Inferred): Promise<void> {
+    this.stats.firings++;
+    const reason = `rule ${f.rule.name}: ${f.label} ${f.score.toFixed(2)}${f.trackId !== null ? ` track ${f.trackId}` : ''} frame ${frame.seq}`;
+    const outcomes: ActionOutcome[] = [];
+    let wantsEvent = false;
+    for (const a of f.rule.actions) {
+      try {
+        if (a.type === 'pulse') {
+          const dueMono = frame.captureMono + a.delayMs;
+          const o = await this.d.outputs.pulse(a.output, { dueMono, widthMs: a.widthMs, reason });
+          outcomes.push(o.type === 'pulse' && !o.dueTs ? { ...o, dueTs: new Date(frame.captureWall + a.delayMs).toISOString() } : o);
+        } else if (a.type === 'hold') {
+          outcomes.push(await this.d.outputs.hold(a.output, { durationMs: a.durationMs, reason }));
+        } else {
+          wantsEvent = true;
+        }
+      } catch (err) {
+        this.log.error({ err, rule: f.rule.name, action: a.type }, 'action failed');
+        outcomes.push(a.type === 'event' ? { type: 'event', status: 'failed', detail: messageOf(err) } : { type: a.type, output: a.output, status: 'failed', detail: messageOf(err) } as ActionOutcome);
+      }
+    }
+    this.log.info({ rule: f.rule.name, label: f.label, score: Number(f.score.toFixed(3)), trackId: f.trackId, frame: frame.seq, actions: outcomes.map((o) => `${o.type}:${o.status}`) }, 'anomaly');
+    if (!wantsEvent) return;
+    const s = this.stats.stages;
+    const ev: AnomalyEvent = {
+      schema: 1,
+      id: this.d.newEventId(),
+      ts: new Date(this.clock.wall()).toISOString(),
+      rule: f.rule.name,
+      label: f.label,
+      score: round(f.score, 4),
+      bbox: f.bbox.map((v) => round(v, 4)) as [number, number, number, number],
+      trackId: f.trackId,
+      frame: { seq: frame.seq, ts: new Date(frame.captureWall).toISOString() },
+      model: this.d.model,
+      thresholds: f.thresholds,
+      latencyMs: {
+        preprocess: round(r.tPre, 2),
+        inference: round(r.tInfer, 2),
+        decode: round(s.decode.percentile(50), 2),
+        captureToDecision: round(this.clock.now() - frame.captureMono, 2),
+      },
+      actions: [...outcomes, { type: 'event', status: 'queued' }],
+      ...(this.d.device ? { device: this.d.device } : {}),
+    };
+    try {
+      await this.d.events.emit(ev, { frame, geometry: this.d.decodeCtx.geometry });
+      this.stats.events++;
+    } catch (err) {
+      this.log.error({ err, event: ev.id }, 'event could not be queued');
+    }
+  }
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}

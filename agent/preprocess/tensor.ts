@@ -1,0 +1,95 @@
+import type { ManifestInput } from '../model/manifest-schema.js';
+import type { Frame, InputData, QuantParams, TensorDType } from '../types.js';
+import { AgentError } from '../errors.js';
+import { inputSize } from './geometry.js';
+
+/**
+ * Packs an 8-bit frame (already scaled to the input size and in the model's colour order by the source)
+ * into the model's input tensor: layout (NCHW/NHWC), normalisation ((p - mean) / std) and dtype, with the
+ * quantisation of int8/uint8 inputs folded in. The per-channel arithmetic is precomputed into 256-entry
+ * lookup tables, so a frame costs one table read per value. Output buffers are reused in rotation
+ * (`buffers` of them) so a tensor being read by an in-flight inference is never overwritten.
+ */
+export class TensorPacker {
+  readonly width: number;
+  readonly height: number;
+  readonly channels: number;
+  readonly layout: 'NCHW' | 'NHWC';
+  readonly dtype: TensorDType;
+  private readonly luts: Array<Float32Array | Uint8Array | Int8Array>;
+  private readonly pool: InputData[];
+  private next = 0;
+
+  constructor(input: ManifestInput, opts: { dtype?: TensorDType; quant?: QuantParams; buffers?: number } = {}) {
+    const { width, height, channels } = inputSize(input);
+    if (channels !== 3) {
+      throw new AgentError('MANIFEST_INVALID', `input has ${channels} channels; only 3-channel colour inputs are supported`, { fix: 'check input.shape and input.layout in the manifest' });
+    }
+    this.width = width;
+    this.height = height;
+    this.channels = channels;
+    this.layout = input.layout;
+    this.dtype = opts.dtype ?? input.dtype;
+    this.luts = [0, 1, 2].map((c) => buildLut(input.normalise.mean[c]!, input.normalise.std[c]!, this.dtype, opts.quant));
+    const n = width * height * channels;
+    this.pool = Array.from({ length: opts.buffers ?? 2 }, () => allocate(this.dtype, n));
+  }
+
+  /** Fills the next buffer of the rotation from the frame and returns it. */
+  pack(frame: Pick<Frame, 'data' | 'width' | 'height'>): InputData {
+    if (frame.width !== this.width || frame.height !== this.height) {
+      throw new AgentError('SOURCE_FAILED', `frame is ${frame.width}x${frame.height}, the model wants ${this.width}x${this.height}`, { fix: 'this is a bug in the source set-up: report it' });
+    }
+    const out = this.pool[this.next]!;
+    this.next = (this.next + 1) % this.pool.length;
+    packInto(frame.data, out, this.luts, this.width * this.height, this.layout);
+    return out;
+  }
+}
+
+function allocate(dtype: TensorDType, n: number): InputData {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(n);
+    case 'uint8':
+      return new Uint8Array(n);
+    case 'int8':
+      return new Int8Array(n);
+    default:
+      throw new AgentError('MANIFEST_INVALID', `input dtype ${dtype} is not supported`, { fix: 'use float32, uint8 or int8 inputs' });
+  }
+}
+
+export function buildLut(mean: number, std: number, dtype: TensorDType, quant?: QuantParams): Float32Array | Uint8Array | Int8Array {
+  const lut = allocate(dtype, 256);
+  for (let p = 0; p < 256; p++) {
+    const v = (p - mean) / std;
+    if (dtype === 'float32') lut[p] = v;
+    else {
+      const q = quant ? Math.round(v / quant.scale + quant.zeroPoint) : Math.round(v);
+      lut[p] = dtype === 'uint8' ? Math.min(255, Math.max(0, q)) : Math.min(127, Math.max(-128, q));
+    }
+  }
+  return lut;
+}
+
+function packInto(src: Uint8Array, out: InputData, luts: Array<Float32Array | Uint8Array | Int8Array>, pixels: number, layout: 'NCHW' | 'NHWC'): void {
+  const l0 = luts[0]!;
+  const l1 = luts[1]!;
+  const l2 = luts[2]!;
+  if (layout === 'NHWC') {
+    for (let i = 0, j = 0; i < pixels; i++, j += 3) {
+      out[j] = l0[src[j]!]!;
+      out[j + 1] = l1[src[j + 1]!]!;
+      out[j + 2] = l2[src[j + 2]!]!;
+    }
+    return;
+  }
+  const p1 = pixels;
+  const p2 = 2 * pixels;
+  for (let i = 0, j = 0; i < pixels; i++, j += 3) {
+    out[i] = l0[src[j]!]!;
+    out[p1 + i] = l1[src[j + 1]!]!;
+    out[p2 + i] = l2[src[j + 2]!]!;
+  }
+}

@@ -1,0 +1,77 @@
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { AgentError } from '../../agent/errors.js';
+
+/** Injected process spawner (tests may record or replace the command; production uses node's spawn). */
+export type Spawner = (cmd: string, args: string[], opts: SpawnOptions) => ChildProcess;
+export const defaultSpawner: Spawner = (cmd, args, opts) => spawn(cmd, args, opts);
+
+const installHint: Record<string, string> = {
+  ffmpeg: 'install it with `sudo apt install ffmpeg`',
+  ffprobe: 'install it with `sudo apt install ffmpeg`',
+  'gst-launch-1.0': 'install it with `sudo apt install gstreamer1.0-tools gstreamer1.0-plugins-good`',
+  'rpicam-vid': 'install it with `sudo apt install rpicam-apps`',
+  'libcamera-vid': 'install it with `sudo apt install rpicam-apps` (libcamera-apps on older releases)',
+};
+
+const found = new Map<string, boolean>();
+
+/** Whether a tool is on PATH (cached). */
+export function hasTool(name: string): boolean {
+  let ok = found.get(name);
+  if (ok === undefined) {
+    ok = spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+    found.set(name, ok);
+  }
+  return ok;
+}
+
+/** Throws a one-line TOOL_MISSING error naming the package to install. */
+export function requireTool(name: string, forWhat: string): void {
+  if (!hasTool(name)) {
+    throw new AgentError('TOOL_MISSING', `${name} not found (needed for ${forWhat})`, { fix: installHint[name] ?? `install ${name}` });
+  }
+}
+
+export interface ProbeResult {
+  width: number;
+  height: number;
+  fps: number | undefined;
+  frames: number | undefined;
+  durationS: number | undefined;
+  codec: string;
+}
+
+/** Reads a video's first stream with ffprobe; a file that is not a video gives SOURCE_CORRUPT. */
+export async function ffprobe(input: string, extraArgs: string[] = [], spawner: Spawner = defaultSpawner): Promise<ProbeResult> {
+  requireTool('ffprobe', 'reading video files');
+  const args = ['-v', 'error', ...extraArgs, '-select_streams', 'v:0', '-show_entries', 'stream=width,height,avg_frame_rate,r_frame_rate,nb_frames,codec_name,duration', '-of', 'json', input];
+  const child = spawner('ffprobe', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number>((res) => child.on('close', (c) => res(c ?? 1)));
+  const stream = code === 0 ? (JSON.parse(out || '{}') as { streams?: Array<Record<string, string | number>> }).streams?.[0] : undefined;
+  if (!stream || !stream.width) {
+    const why = err.trim().split('\n').pop() || 'no video stream found';
+    throw new AgentError('SOURCE_CORRUPT', `${input} is not a readable video (${why})`, { fix: 'give a video file ffmpeg can play (e.g. MP4/H.264), or check the URL' });
+  }
+  const rate = parseRate(String(stream.avg_frame_rate ?? '')) ?? parseRate(String(stream.r_frame_rate ?? ''));
+  const nb = Number(stream.nb_frames);
+  const dur = Number(stream.duration);
+  return {
+    width: Number(stream.width),
+    height: Number(stream.height),
+    fps: rate,
+    frames: Number.isFinite(nb) && nb > 0 ? nb : undefined,
+    durationS: Number.isFinite(dur) && dur > 0 ? dur : undefined,
+    codec: String(stream.codec_name ?? 'unknown'),
+  };
+}
+
+function parseRate(r: string): number | undefined {
+  const m = /^(\d+)\/(\d+)$/.exec(r);
+  if (!m) return undefined;
+  const v = Number(m[1]) / Number(m[2]);
+  return Number.isFinite(v) && v > 0 ? v : undefined;
+}
