@@ -3,3 +3,4 @@ export { getDecoder, prepareDecoder, knownDecoderTypes, registerDecoder } from '
 export { iou, nms, type NmsOptions, type NmsMethod } from './nms.js';
 export { Candidates } from './candidates.js';
 export { sourceMap, stretchGeometry } from './geometry.js';
+export { feedbackPairs } from './common.js';

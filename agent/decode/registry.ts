@@ -1,5 +1,6 @@
 import { AgentError } from '../errors.js';
 import type { DecoderSpec } from '../model/manifest-schema.js';
+import { feedbackPairs, ownParams } from './common.js';
 import { resolveThresholds } from './thresholds.js';
 import type { DecodeContext, DecodeFn, DecoderDef } from './types.js';
 import { anchorRegressionDecoder } from './anchor-regression.js';
@@ -50,7 +51,7 @@ export function getDecoder(type: string): DecodeFn {
     const key = ctx.spec.params as object;
     let fn = prepared.get(key);
     if (!fn) {
-      fn = def.create(def.parseParams(ctx.spec.params));
+      fn = def.create(def.parseParams(ownParams(ctx.spec.params)));
       prepared.set(key, fn);
     }
     return fn(outputs, ctx);
@@ -63,7 +64,8 @@ export function getDecoder(type: string): DecodeFn {
  */
 export function prepareDecoder(spec: DecoderSpec, labels: string[]): DecodeFn {
   const def = lookup(spec.type);
-  const fn = def.create(def.parseParams(spec.params));
+  const fn = def.create(def.parseParams(ownParams(spec.params)));
+  feedbackPairs(spec);
   resolveThresholds(spec, labels);
   return (outputs, ctx: DecodeContext) => fn(outputs, ctx);
 }
