@@ -6,6 +6,8 @@ export interface TrackerOptions {
   iou: number;
   /** A track not matched for this long (media time) ends. */
   maxAgeMs: number;
+  /** Centre-distance fallback: match within this fraction of the box's longer side (0 disables). */
+  centreGate: number;
 }
 
 interface Track {
@@ -21,7 +23,7 @@ interface Track {
 /**
  * IoU tracker with constant-velocity prediction: one identity per physical object across frames, so that
  * a part on a conveyor gives one event and one actuation however many frames it is seen in.
- * Matching is greedy by IoU against each track's predicted box, class-agnostic (a part whose label
+ * Matching is greedy by IoU against each track's predicted box, then by centre distance, class-agnostic (a part whose label
  * flickers between "part" and "defect" stays one track). Times are media times (Frame.ptsMs).
  */
 export class IouTracker {
@@ -52,6 +54,29 @@ export class IouTracker {
     const trackUsed = new Uint8Array(this.tracks.length);
     const detTrack = new Int32Array(dets.length).fill(-1);
     for (const [, ti, di] of pairs) {
+      if (trackUsed[ti] || detTrack[di] !== -1) continue;
+      trackUsed[ti] = 1;
+      detTrack[di] = ti;
+    }
+    // Second pass, by centre distance: an object that moved more than its overlap allows between two frames
+    // (a dropped frame, a fast belt) is still the same object when it is close to where the track predicted
+    // it and about the same size.
+    const near: Array<[number, number, number]> = [];
+    for (let ti = 0; ti < this.tracks.length; ti++) {
+      if (trackUsed[ti]) continue;
+      const p = predicted[ti]!;
+      const side = Math.max(p[2] - p[0], p[3] - p[1]);
+      for (let di = 0; di < dets.length; di++) {
+        if (detTrack[di] !== -1) continue;
+        const b = dets[di]!.box;
+        const ratio = area(b) / Math.max(1e-12, area(p));
+        if (ratio < 0.5 || ratio > 2) continue;
+        const dist = Math.hypot((b[0] + b[2] - p[0] - p[2]) / 2, (b[1] + b[3] - p[1] - p[3]) / 2);
+        if (dist <= this.opts.centreGate * side) near.push([dist, ti, di]);
+      }
+    }
+    near.sort((a, b) => a[0] - b[0]);
+    for (const [, ti, di] of near) {
       if (trackUsed[ti] || detTrack[di] !== -1) continue;
       trackUsed[ti] = 1;
       detTrack[di] = ti;
@@ -96,6 +121,10 @@ export class IouTracker {
     this.endedIds = this.tracks.map((t) => t.id);
     this.tracks = [];
   }
+}
+
+function area(b: readonly number[]): number {
+  return Math.max(0, b[2]! - b[0]!) * Math.max(0, b[3]! - b[1]!);
 }
 
 function centre(b: readonly number[]): [number, number] {

@@ -24,9 +24,11 @@ export const trackerSchema = z
     iou: z.number().min(0).max(1).default(0.3),
     /** A track not seen for this long ends. */
     maxAgeMs: z.number().positive().default(1_000),
+    /** When IoU fails, match a detection whose centre is within this fraction of the box size of the prediction. */
+    centreGate: z.number().min(0).max(5).default(0.75),
   })
   .strict()
-  .default({ iou: 0.3, maxAgeMs: 1_000 });
+  .default({ iou: 0.3, maxAgeMs: 1_000, centreGate: 0.75 });
 
 export const pipelineSchema = z
   .object({
