@@ -123,7 +123,7 @@ export class GpiochipActuator implements Actuator {
       if (code === 'ENOENT') {
         const found = this.listChips().map((p) => p.slice(this.devRoot.length + 1));
         throw new AgentError('OUTPUT_INVALID', `output "${this.ctx.output}": GPIO chip ${path} does not exist`, {
-          fix: found.length ? `use one of: ${found.join(', ')} (gpiodetect lists them with labels)` : 'this machine has no GPIO chips; use driver type dry-run to test without hardware',
+          fix: found.length ? `use one of: ${found.join(', ')} (gpiodetect lists them with labels)` : 'this machine has no GPIO chips; to test without hardware use --simulate-outputs FILE or driver type dry-run',
           cause: err,
         });
       }
@@ -181,7 +181,7 @@ export class GpiochipActuator implements Actuator {
       seen.push(`${info.name} "${info.label}"`);
     }
     throw new AgentError('OUTPUT_INVALID', `output "${this.ctx.output}": no GPIO chip labelled "${want}"`, {
-      fix: seen.length ? `chips found: ${seen.join(', ')}` : 'this machine has no GPIO chips; use driver type dry-run to test without hardware',
+      fix: seen.length ? `chips found: ${seen.join(', ')}` : 'this machine has no GPIO chips; to test without hardware use --simulate-outputs FILE or driver type dry-run',
     });
   }
 

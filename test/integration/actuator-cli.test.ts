@@ -1,0 +1,97 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const bin = join(repo, 'bin', 'edge-agent.js');
+const built = existsSync(join(repo, 'dist', 'agent', 'cli', 'commands', 'actuate.js'));
+const dir = mkdtempSync(join(tmpdir(), 'actuate-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const config = join(dir, 'outputs.yaml');
+writeFileSync(
+  config,
+  `source: { type: file, path: belt.mp4 }
+model: { manifest: model/manifest.json }
+outputs:
+  reject_gate:
+    driver: { type: gpiochip, chip: gpiochip0, line: GPIO17 }
+    maxOnMs: 300
+  valve:
+    driver: { type: sysfs, line: 22 }
+    activeLow: true
+    maxOnMs: 2000
+    minOffMs: 1000
+`,
+);
+
+function actuate(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, 'actuate', ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function journal(file: string): Array<{ ts: string; output: string; value: number; reason: string }> {
+  return readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+}
+
+describe.skipIf(!built)('edge-agent actuate (built dist/)', () => {
+  it('--pulse drives the output for the width through the safety layer and leaves it off', () => {
+    const j = join(dir, 'pulse.jsonl');
+    const r = actuate('reject_gate', '--pulse', '120', '--config', config, '--simulate-outputs', j);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`reject_gate: pulsed 120 ms, now off (dry-run journal ${j})\n`);
+    const e = journal(j);
+    expect(e.map((x) => [x.output, x.value, x.reason])).toEqual([
+      ['reject_gate', 0, 'start'],
+      ['reject_gate', 1, 'actuate --pulse'],
+      ['reject_gate', 0, 'actuate --pulse'],
+      ['reject_gate', 0, 'stop'],
+    ]);
+    const width = Date.parse(e[2]!.ts) - Date.parse(e[1]!.ts);
+    expect(width).toBeGreaterThanOrEqual(119); // ms resolution of the ISO timestamps
+    expect(width).toBeLessThan(200);
+  });
+
+  it('--on SECONDS holds a relay, and an over-limit request is refused with one line naming maxOnMs', () => {
+    const j = join(dir, 'on.jsonl');
+    expect(actuate('valve', '--on', '0.2', '--config', config, '--simulate-outputs', j).code).toBe(0);
+    expect(journal(j).map((x) => x.value)).toEqual([0, 1, 0, 0]);
+    const over = actuate('reject_gate', '--pulse', '500', '--config', config, '--simulate-outputs', join(dir, 'over.jsonl'));
+    expect(over.code).toBe(78);
+    expect(over.stderr).toBe(
+      'edge-agent: pulse of 500 ms is longer than output "reject_gate" allows (maxOnMs 300): use at most 300 ms, or raise outputs.reject_gate.maxOnMs in the config if the hardware allows it\n',
+    );
+    expect(existsSync(join(dir, 'over.jsonl'))).toBe(false); // refused before anything was touched
+    const overOn = actuate('valve', '--on', '3', '--config', config);
+    expect(overOn.stderr).toMatch(/^edge-agent: on-time of 3000 ms is longer than output "valve" allows \(maxOnMs 2000\)/);
+  });
+
+  it('on this machine (no GPIO chip) the real driver fails at start with a specific line, exit 78', () => {
+    const r = actuate('reject_gate', '--pulse', '50', '--config', config);
+    expect(r.code).toBe(78);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^edge-agent: output "reject_gate": GPIO chip \/dev\/gpiochip0 does not exist: .*--simulate-outputs FILE/);
+  });
+
+  it('usage mistakes: unknown output, no mode, two modes', () => {
+    const r = actuate('conveyor', '--off', '--config', config);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toBe(`edge-agent: no output named "conveyor" in ${config}: configured outputs: reject_gate, valve\n`);
+    expect(actuate('valve', '--config', config).code).toBe(64);
+    expect(actuate('valve', '--off', '--pulse', '10', '--config', config).code).toBe(64);
+    expect(actuate('valve', '--pulse', 'abc', '--config', config).stderr).toBe('edge-agent: --pulse needs a positive number, got "abc"\n');
+  });
+
+  it('--off drives the safe level', () => {
+    const j = join(dir, 'off.jsonl');
+    const r = actuate('valve', '--off', '--config', config, '--simulate-outputs', j);
+    expect(r.code).toBe(0);
+    expect(journal(j).every((x) => x.value === 0)).toBe(true);
+  });
+});
+
+it.skipIf(built)('actuate CLI tests skipped: dist/ not built (run `npm run build`)', () => undefined);
