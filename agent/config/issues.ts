@@ -17,11 +17,31 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return out || '(top level)';
 }
 
-/** Turns zod issues into problems, one per issue, with the YAML line where the document is known. */
-export function problemsFromZod(error: z.ZodError, locate?: (path: ReadonlyArray<PropertyKey>) => number | undefined): Problem[] {
+/** Issue codes whose message is clearer with the offending value quoted after it. */
+const quoteValue = new Set(['too_big', 'too_small', 'invalid_type', 'invalid_format', 'invalid_value']);
+
+/** The value as the user wrote it, short: strings quoted, long values cut. */
+function shown(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+/**
+ * Turns zod issues into problems, one per issue, with the YAML line where the document is known.
+ * With `valueAt` (the parsed document), messages about a bad value also say what the value was.
+ */
+export function problemsFromZod(
+  error: z.ZodError,
+  locate?: (path: ReadonlyArray<PropertyKey>) => number | undefined,
+  valueAt?: (path: ReadonlyArray<PropertyKey>) => unknown,
+): Problem[] {
   return error.issues.map((iss) => {
     const path = iss.path as PropertyKey[];
     let message = iss.message;
+    if (valueAt && quoteValue.has(iss.code)) {
+      const v = valueAt(path);
+      if (v !== undefined && (typeof v !== 'object' || v === null || Array.isArray(v))) message += ` (got ${shown(v)})`;
+    }
     if (iss.code === 'unrecognized_keys') {
       const keys = (iss as { keys: string[] }).keys;
       message = `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')} (check the spelling)`;
@@ -44,9 +64,10 @@ export function parseWithLines(text: string): {
 } {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  // Without prettyErrors the yaml package gives offsets (pos), not lines: map them with the line counter.
   const syntax: Problem[] = doc.errors.map((e) => ({
     path: '(syntax)',
-    line: e.linePos?.[0]?.line,
+    line: e.linePos?.[0]?.line ?? (e.pos?.[0] !== undefined ? lc.linePos(e.pos[0]).line : undefined),
     message: e.message.split('\n')[0]!,
   }));
   const locate = (path: ReadonlyArray<PropertyKey>): number | undefined => {
