@@ -1,0 +1,33 @@
+import type { AnomalyEvent, EventSink, Frame, Geometry } from '../types.js';
+
+/** The picture behind an event, for sinks that publish a snapshot (optional second argument of `emit`). */
+export interface EventEvidence {
+  frame: Frame;
+  /** How the frame maps onto the source picture; the snapshot is cropped to the picture (no letterbox bars). */
+  geometry?: Geometry;
+  /** Boxes to draw, normalised 0..1 to the source picture; default: the event's own bbox. */
+  boxes?: Array<{ box: [number, number, number, number]; label?: string; score?: number }>;
+}
+
+/** Device state published upstream (retained status message); merged with what was set before. */
+export interface DeviceStatus {
+  [key: string]: unknown;
+  hardware?: Record<string, unknown>;
+  model?: Record<string, unknown>;
+  /** Reasons the device runs degraded (e.g. "edgetpu missing: running on cpu"); empty when healthy. */
+  degraded?: string[];
+}
+
+export interface PublishOptions {
+  qos?: 0 | 1 | 2;
+  retain?: boolean;
+}
+
+/** A sink that may also take the evidence, the device status and raw publishes (the MQTT sink does). */
+export interface AgentEventSink extends EventSink {
+  emit(ev: AnomalyEvent, evidence?: EventEvidence): Promise<void>;
+  setStatus?(status: DeviceStatus): void;
+  /** Immediate publish for networked outputs (relays); rejects when the broker is not connected. */
+  publish?(topic: string, payload: string | Buffer, opts?: PublishOptions): Promise<void>;
+  stats?(): object;
+}

@@ -1,0 +1,75 @@
+import type { DeviceTopics } from './topics.js';
+
+export interface DiscoveryMessage {
+  topic: string;
+  payload: string;
+}
+
+export interface DiscoveryDevice {
+  id: string;
+  name?: string | undefined;
+  model?: string | undefined;
+  swVersion?: string | undefined;
+}
+
+/**
+ * Home Assistant MQTT discovery (https://www.home-assistant.io/integrations/mqtt/#mqtt-discovery): one
+ * retained config message per entity at `<discovery prefix>/<component>/<node id>/<object id>/config`, all
+ * sharing one `device` block so they group under one device. Entities:
+ * - binary_sensor "Connectivity" (device_class connectivity) from the retained status topic;
+ * - event "Anomaly" (event entity: the payload must carry `event_type`, built here by a value_template);
+ * - sensor "Last anomaly" (label, with the whole event as attributes);
+ * - sensor "Anomalies" (count since the agent started, state_class total_increasing) from the stats topic.
+ * Every entity is unavailable while the status is offline.
+ */
+export function discoveryMessages(haPrefix: string, topics: DeviceTopics, dev: DiscoveryDevice): DiscoveryMessage[] {
+  const node = dev.id.replace(/[^A-Za-z0-9_-]/g, '_');
+  const device = {
+    identifiers: [`edge-agent-${dev.id}`],
+    name: dev.name ?? dev.id,
+    manufacturer: 'edge-agent',
+    ...(dev.model ? { model: dev.model } : {}),
+    ...(dev.swVersion ? { sw_version: dev.swVersion } : {}),
+  };
+  const origin = { name: 'edge-agent', ...(dev.swVersion ? { sw_version: dev.swVersion } : {}) };
+  const availability = { availability: [{ topic: topics.status, value_template: '{{ value_json.state }}' }], payload_available: 'online', payload_not_available: 'offline' };
+  const entity = (component: string, object: string, cfg: Record<string, unknown>): DiscoveryMessage => ({
+    topic: `${haPrefix}/${component}/${node}/${object}/config`,
+    payload: JSON.stringify({ unique_id: `${node}_${object}`, device, origin, ...cfg }),
+  });
+  return [
+    entity('binary_sensor', 'connectivity', {
+      name: 'Connectivity',
+      device_class: 'connectivity',
+      entity_category: 'diagnostic',
+      state_topic: topics.status,
+      value_template: '{{ value_json.state }}',
+      payload_on: 'online',
+      payload_off: 'offline',
+    }),
+    entity('event', 'anomaly', {
+      name: 'Anomaly',
+      state_topic: topics.events,
+      event_types: ['anomaly'],
+      value_template:
+        '{{ {"event_type": "anomaly", "id": value_json.id, "rule": value_json.rule, "label": value_json.label, "score": value_json.score, "track_id": value_json.trackId} | tojson }}',
+      ...availability,
+    }),
+    entity('sensor', 'last_anomaly', {
+      name: 'Last anomaly',
+      icon: 'mdi:alert-decagram',
+      state_topic: topics.events,
+      value_template: '{{ value_json.label }}',
+      json_attributes_topic: topics.events,
+      ...availability,
+    }),
+    entity('sensor', 'anomaly_count', {
+      name: 'Anomalies',
+      icon: 'mdi:counter',
+      state_topic: topics.stats,
+      value_template: '{{ value_json.anomalies }}',
+      state_class: 'total_increasing',
+      ...availability,
+    }),
+  ];
+}

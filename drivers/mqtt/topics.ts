@@ -1,0 +1,23 @@
+/** The topics one device publishes under `<prefix>/<device>/`. */
+export interface DeviceTopics {
+  base: string;
+  /** One JSON message per anomaly, QoS 1, not retained. */
+  events: string;
+  /** Retained JSON {state: online|offline, ...}; the Last Will sets it to offline. */
+  status: string;
+  /** Retained JSON counters (anomalies, queued, dropped), at most every few seconds. */
+  stats: string;
+  /** JPEG of the frame behind an event, QoS 1. */
+  snapshot(eventId: string): string;
+}
+
+export function deviceTopics(prefix: string, device: string): DeviceTopics {
+  const base = `${prefix.replace(/\/+$/, '')}/${device}`;
+  return {
+    base,
+    events: `${base}/events`,
+    status: `${base}/status`,
+    stats: `${base}/stats`,
+    snapshot: (id) => `${base}/snapshot/${id}`,
+  };
+}

@@ -1,0 +1,194 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { mqttConfigSchema } from '../../agent/config/sections/events.js';
+import { sampleEvent } from '../../agent/events/sample.js';
+import { startBroker, mosquittoAvailable, subscribe, type Broker, type ReceivedMessage, type Subscription } from '../../drivers/mqtt/broker.js';
+import { MqttEventSink, type MqttSinkOptions } from '../../drivers/mqtt/sink.js';
+import type { AnomalyEvent } from '../../agent/types.js';
+
+const haveMosquitto = mosquittoAvailable();
+
+async function waitFor(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe.skipIf(!haveMosquitto)('MQTT sink against a real mosquitto', () => {
+  let tmp: string;
+  let broker: Broker | undefined;
+  let sub: Subscription | undefined;
+  let sink: MqttEventSink | undefined;
+
+  beforeEach(async () => {
+    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'mqtt-delivery-'));
+  });
+  afterEach(async () => {
+    await sink?.stop();
+    await sub?.close();
+    await broker?.stop();
+    sink = undefined;
+    sub = undefined;
+    broker = undefined;
+    await fsp.rm(tmp, { recursive: true, force: true });
+  });
+
+  const makeSink = (url: string, extra: Partial<MqttSinkOptions> = {}) =>
+    new MqttEventSink({
+      mqtt: mqttConfigSchema.parse({ url, topicPrefix: 'test' }),
+      outbox: { maxEvents: 10_000, maxBytes: 64 * 1024 * 1024, maxAgeDays: 30 },
+      stateDir: path.join(tmp, 'state'),
+      deviceId: 'cam1',
+      reconnectMinMs: 50,
+      reconnectMaxMs: 300,
+      ...extra,
+    });
+
+  /** Events received on test/cam1/events, parsed. */
+  const collect = async (url: string, into: AnomalyEvent[], clientId?: string) =>
+    subscribe(url, 'test/cam1/events', (m: ReceivedMessage) => into.push(JSON.parse(m.payload.toString()) as AnomalyEvent), clientId ? { clientId } : {});
+
+  it('publishes retained online status and one QoS 1 message per event, in order, with the evidence', async () => {
+    broker = await startBroker({ dir: path.join(tmp, 'broker') });
+    expect(broker.kind).toBe('mosquitto');
+    sink = makeSink(broker.url);
+    await sink.start();
+    sink.setStatus({ hardware: { board: 'rpi5' }, model: { name: 'ssd' }, degraded: [] });
+    await sink.waitConnected();
+    const got: AnomalyEvent[] = [];
+    sub = await collect(broker.url, got);
+    const sent = Array.from({ length: 20 }, (_, i) => sampleEvent(i));
+    for (const ev of sent) await sink.emit(ev);
+    await waitFor(() => got.length >= 20, 10_000, '20 events');
+    expect(got.map((e) => e.id)).toEqual(sent.map((e) => e.id));
+    expect(got[3]).toEqual(sent[3]);
+    await sink.drained();
+    expect(sink.stats().outbox.queued).toBe(0);
+    expect(sink.stats().delivered).toBe(20);
+
+    const status: ReceivedMessage[] = [];
+    const s2 = await subscribe(broker.url, 'test/cam1/status', (m) => status.push(m));
+    await waitFor(() => status.length > 0, 5_000, 'retained status');
+    const st = JSON.parse(status[0]!.payload.toString());
+    expect(status[0]!.retain).toBe(true);
+    expect(st).toMatchObject({ state: 'online', device: 'cam1', hardware: { board: 'rpi5' }, degraded: [] });
+    sink.setStatus({ degraded: ['edgetpu missing: cpu'] });
+    await waitFor(() => status.some((m) => m.payload.toString().includes('edgetpu missing')), 5_000, 'status update');
+    // A clean stop leaves a retained offline status.
+    await sink.stop();
+    sink = undefined;
+    await waitFor(() => status.some((m) => JSON.parse(m.payload.toString()).state === 'offline'), 5_000, 'offline status');
+    await s2.close();
+  });
+
+  it('loses nothing when the broker is SIGKILLed mid-stream and restarted: ids unique, order preserved', async () => {
+    broker = await startBroker({ dir: path.join(tmp, 'broker'), persistence: true });
+    const got: AnomalyEvent[] = [];
+    // Persistent subscriber session: the broker keeps its subscription (and queued messages) across the restart.
+    sub = await collect(broker.url, got, 'collector-kill');
+    // Wait until mosquitto has saved that session to its persistence file.
+    await waitFor(() => {
+      try {
+        return fs.statSync(path.join(broker!.dir, 'mosquitto.db')).size > 0;
+      } catch {
+        return false;
+      }
+    }, 5_000, 'mosquitto persistence file');
+    sink = makeSink(broker.url);
+    await sink.start();
+    await sink.waitConnected();
+    const sent: AnomalyEvent[] = [];
+    const total = 300;
+    let killed = false;
+    for (let i = 0; i < total; i++) {
+      const ev = sampleEvent(i);
+      sent.push(ev);
+      await sink.emit(ev);
+      if (i === 120) {
+        await waitFor(() => got.length > 20, 10_000, 'some events before the kill');
+        await broker.kill('SIGKILL');
+        killed = true;
+      }
+      if (i === 200) await broker.restart();
+    }
+    expect(killed).toBe(true);
+    await waitFor(() => new Set(got.map((e) => e.id)).size >= total, 20_000, `all ${total} events`);
+    const firstSeen: string[] = [];
+    const seen = new Set<string>();
+    for (const e of got) {
+      if (!seen.has(e.id)) firstSeen.push(e.id);
+      seen.add(e.id);
+    }
+    expect(firstSeen).toEqual(sent.map((e) => e.id));
+    expect(new Set(sent.map((e) => e.id)).size).toBe(total);
+    await sink.drained();
+    expect(sink.stats().connects).toBeGreaterThanOrEqual(2);
+  });
+
+  it('holds everything within its bounds while the broker is down for the whole run, and drains when it comes up', async () => {
+    broker = await startBroker({ dir: path.join(tmp, 'broker'), persistence: true });
+    const got: AnomalyEvent[] = [];
+    sub = await collect(broker.url, got, 'collector-down');
+    await broker.stop();
+    sink = makeSink(broker.url, { outbox: { maxEvents: 50, maxBytes: 64 * 1024 * 1024, maxAgeDays: 30 } });
+    await sink.start();
+    const sent: AnomalyEvent[] = [];
+    for (let i = 0; i < 80; i++) {
+      const ev = sampleEvent(i);
+      sent.push(ev);
+      await sink.emit(ev);
+    }
+    const st = sink.stats();
+    expect(st.connected).toBe(false);
+    expect(st.outbox.queued).toBe(50);
+    expect(st.outbox.dropped.events).toBe(30);
+    expect(st.outbox.droppedByReason.maxEvents).toBe(30);
+    expect(st.lastProblem).toBe('refused');
+    await broker.restart();
+    await waitFor(() => got.length >= 50, 20_000, '50 queued events after the broker came up');
+    await sink.drained();
+    // The oldest 30 were dropped by the bound; the newest 50 arrive in order.
+    expect(got.map((e) => e.id)).toEqual(sent.slice(30).map((e) => e.id));
+  });
+
+  it('skips a corrupted tail record after a power cut, counts it, and delivers the rest', async () => {
+    broker = await startBroker({ dir: path.join(tmp, 'broker') });
+    const url = broker.url;
+    await broker.stop();
+    sink = makeSink(url);
+    await sink.start();
+    const sent: AnomalyEvent[] = [];
+    for (let i = 0; i < 10; i++) {
+      const ev = sampleEvent(i);
+      sent.push(ev);
+      await sink.emit(ev);
+    }
+    await sink.stop();
+    sink = undefined;
+    const outboxDir = path.join(tmp, 'state', 'outbox');
+    const seg = (await fsp.readdir(outboxDir)).filter((n) => n.startsWith('seg-')).sort().at(-1)!;
+    const file = path.join(outboxDir, seg);
+    const buf = await fsp.readFile(file);
+    // Tear the last record in half, and flip bytes inside the third one.
+    const recLen = (buf.length - 16) / 10;
+    const torn = buf.subarray(0, buf.length - Math.floor(recLen / 2));
+    for (let k = 0; k < 8; k++) torn[16 + 2 * recLen + 60 + k] ^= 0x5a;
+    await fsp.writeFile(file, torn);
+
+    await broker.restart();
+    const got: AnomalyEvent[] = [];
+    sub = await collect(url, got);
+    sink = makeSink(url);
+    await sink.start();
+    const expected = sent.filter((_, i) => i !== 2 && i !== 9).map((e) => e.id);
+    await waitFor(() => got.length >= expected.length, 10_000, 'replayed events');
+    expect(got.map((e) => e.id)).toEqual(expected);
+    expect(sink.stats().outbox.corrupted).toBe(2);
+    await sink.drained();
+  });
+});
