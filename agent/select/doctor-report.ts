@@ -36,6 +36,7 @@ export function formatDoctorReport(r: DoctorReport): string {
   if (r.thermal.throttled) {
     out.push(`  throttled     0x${r.thermal.throttled.raw.toString(16)} (${r.thermal.throttled.source}): ${r.thermal.throttled.active.join(', ') || 'none'}`);
   }
+  if (r.thermal.underVoltageAlarm !== undefined) out.push(`  power         ${r.thermal.underVoltageAlarm ? 'UNDER-VOLTAGE alarm (rpi_volt): use a stronger power supply' : 'supply voltage OK (rpi_volt)'}`);
   out.push('  accelerators');
   for (const a of r.accelerators) {
     const bits = [a.bus ?? 'on-chip', a.id, a.usbSpeedMbps !== undefined ? `${a.usbSpeedMbps} Mb/s` : undefined, a.state, a.tempC !== undefined ? `${a.tempC} °C` : undefined, a.device];

@@ -86,6 +86,8 @@ export interface ThermalZone {
 export interface ThermalInfo {
   zones: ThermalZone[];
   throttled?: ThrottleState;
+  /** Raspberry Pi under-voltage alarm from the `rpi_volt` hwmon (in0_lcrit_alarm), when present. */
+  underVoltageAlarm?: boolean;
 }
 
 export type AcceleratorKindProbed = 'cpu' | 'edgetpu' | 'cuda';

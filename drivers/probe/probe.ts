@@ -26,7 +26,7 @@ export function probe(root = '/', cmds: ProbeCommands = {}): HardwareProfile {
   const memory = probeMemory(sys);
   const thermal = probeThermal(sys, cmds.vcgencmdGetThrottled);
   const accelerators = [cpuAccelerator(cpu), ...probeCoralUsb(sys), ...probeCoralPcie(sys, board), ...probeJetsonGpu(sys, board)];
-  if (thermal.throttled?.now.underVoltage) accelerators[0]!.warnings.push('under-voltage now: use the official power supply (Pi 4: 5.1 V 3 A, Pi 5: 5.1 V 5 A)');
+  if (thermal.throttled?.now.underVoltage || thermal.underVoltageAlarm) accelerators[0]!.warnings.push('under-voltage now: use the official power supply (Pi 4: 5.1 V 3 A, Pi 5: 5.1 V 5 A)');
   if (thermal.throttled?.now.throttled || thermal.throttled?.now.freqCapped) accelerators[0]!.warnings.push('CPU throttled/frequency capped now: latency will be higher than benchmarked; add cooling');
   return { root, board, cpu, memory, thermal, accelerators, problems: sys.problems };
 }

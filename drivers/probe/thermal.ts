@@ -35,12 +35,28 @@ export function probeThermal(sys: Sysroot, vcgencmdThrottled: string | undefined
   const info: ThermalInfo = { zones };
   const throttled = readThrottled(sys, vcgencmdThrottled);
   if (throttled) info.throttled = throttled;
+  const alarm = readUnderVoltageAlarm(sys);
+  if (alarm !== undefined) info.underVoltageAlarm = alarm;
   return info;
 }
 
 /**
+ * The Pi firmware's under-voltage alarm as a hwmon: the device named `rpi_volt` (Linux
+ * drivers/hwmon/raspberrypi-hwmon.c) exposes in0_lcrit_alarm, 1 while the supply is too low. hwmonN numbering
+ * changes between boots, so it is found by name. Newer kernels deprecate get_throttled in favour of this.
+ */
+function readUnderVoltageAlarm(sys: Sysroot): boolean | undefined {
+  for (const hw of sys.list('sys/class/hwmon')) {
+    if (sys.line(`sys/class/hwmon/${hw}/name`) !== 'rpi_volt') continue;
+    const v = sys.line(`sys/class/hwmon/${hw}/in0_lcrit_alarm`);
+    if (v === '0' || v === '1') return v === '1';
+  }
+  return undefined;
+}
+
+/**
  * The throttle word: `vcgencmd get_throttled` prints "throttled=0x50005"; the firmware driver also exposes it
- * as hex in /sys/devices/platform/soc/soc:firmware/get_throttled (other SoC node names on newer boards, so
+ * as hex without a prefix ("%x\n", get_throttled_show in raspberrypi/linux drivers/firmware/raspberrypi.c) in /sys/devices/platform/soc/soc:firmware/get_throttled (other SoC node names on newer boards, so
  * every /sys/devices/platform/<node>/<node>:firmware folder is checked).
  */
 function readThrottled(sys: Sysroot, vcgencmd: string | undefined): ThrottleState | undefined {

@@ -170,6 +170,18 @@ describe('probe on broken or partial sysroots', () => {
     expect(tpu.warnings.join(' ')).toMatch(/throttles its clock from 85 °C/);
   });
 
+  it('the rpi_volt hwmon under-voltage alarm is found by name, not by hwmon index', () => {
+    const root = sysroot({
+      'sys/class/hwmon/hwmon0/name': 'cpu_thermal\n',
+      'sys/class/hwmon/hwmon3/name': 'rpi_volt\n',
+      'sys/class/hwmon/hwmon3/in0_lcrit_alarm': '1\n',
+    });
+    const p = probe(root);
+    expect(p.thermal.underVoltageAlarm).toBe(true);
+    expect(p.accelerators[0]!.warnings.join(' ')).toMatch(/under-voltage now/);
+    expect(probe(fx('rpi4b-bookworm')).thermal.underVoltageAlarm).toBeUndefined();
+  });
+
   it('vcgencmd output wins over sysfs; current under-voltage warns on the CPU', () => {
     const p = probe(fx('rpi4b-bookworm'), { vcgencmdGetThrottled: 'throttled=0x50005\n' });
     expect(p.thermal.throttled).toMatchObject({ source: 'vcgencmd', raw: 0x50005, active: ['under-voltage now', 'throttled now'] });
