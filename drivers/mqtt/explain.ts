@@ -56,7 +56,12 @@ export function explainMqttError(err: unknown, url: string, ctx: { ca?: string |
       return { kind: 'auth', message: `MQTT broker ${url} rejected the user name or password`, fix: 'check events.mqtt.username and the password in passwordFile / passwordEnv' };
     case 5:
     case 135:
-      return { kind: 'not-authorized', message: `MQTT broker ${url} refused client "${ctx.clientId}": not authorized`, fix: 'grant this user/client in the broker ACL, or set events.mqtt.username' };
+      // mosquitto answers a wrong password with this code too (CONNACK 5), so both causes are named.
+      return {
+        kind: 'auth',
+        message: `MQTT broker ${url} refused client "${ctx.clientId}" as not authorized (wrong user name or password, or not allowed)`,
+        fix: 'check events.mqtt.username and the password in passwordFile / passwordEnv, and the broker ACL',
+      };
     case 2:
     case 133:
       return { kind: 'client-id', message: `MQTT broker ${url} rejected the client id "${ctx.clientId}"`, fix: 'set events.mqtt.clientId to an id the broker accepts' };
