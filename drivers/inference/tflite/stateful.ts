@@ -45,6 +45,11 @@ export class StatefulBackend implements InferenceBackend {
     }
   }
 
+  /** The value the state input `name` will get on the next run. */
+  stateOf(name: string): Float32Array | undefined {
+    return this.state.get(name);
+  }
+
   /** Input tensors the caller must feed (the state inputs are filled here). */
   inputs(): TensorInfo[] {
     return this.inner.inputs();
