@@ -8,18 +8,32 @@ export const defaultSpawner: Spawner = (cmd, args, opts) => spawn(cmd, args, opt
 const installHint: Record<string, string> = {
   ffmpeg: 'install it with `sudo apt install ffmpeg`',
   ffprobe: 'install it with `sudo apt install ffmpeg`',
-  'gst-launch-1.0': 'install it with `sudo apt install gstreamer1.0-tools gstreamer1.0-plugins-good`',
-  'rpicam-vid': 'install it with `sudo apt install rpicam-apps`',
-  'libcamera-vid': 'install it with `sudo apt install rpicam-apps` (libcamera-apps on older releases)',
+  'gst-launch-1.0': 'install it with `sudo apt install gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good`',
+  'gst-inspect-1.0': 'install it with `sudo apt install gstreamer1.0-tools`',
+  'rpicam-vid': 'install rpicam-apps (`sudo apt install rpicam-apps`)',
+  'libcamera-vid': 'install rpicam-apps (`sudo apt install rpicam-apps`; libcamera-apps on Bullseye)',
+  'v4l2-ctl': 'install it with `sudo apt install v4l-utils`',
+  // GStreamer elements (checked with gst-inspect-1.0 --exists).
+  'gst:libcamerasrc': 'install the libcamera GStreamer element with `sudo apt install gstreamer1.0-libcamera`',
+  'gst:nvarguscamerasrc': 'it ships with JetPack (package nvidia-l4t-gstreamer); reinstall it with `sudo apt install nvidia-l4t-gstreamer`',
+  'gst:nvvidconv': 'it ships with JetPack (package nvidia-l4t-gstreamer); reinstall it with `sudo apt install nvidia-l4t-gstreamer`',
+  'gst:videoconvert': 'install it with `sudo apt install gstreamer1.0-plugins-base`',
 };
 
 const found = new Map<string, boolean>();
 
-/** Whether a tool is on PATH (cached). */
+/**
+ * Whether a tool is on PATH (cached). `gst:ELEMENT` asks whether a GStreamer element is installed
+ * (`gst-inspect-1.0 --exists ELEMENT`): a missing libcamerasrc is the usual reason a Pi camera "is not found".
+ */
 export function hasTool(name: string): boolean {
   let ok = found.get(name);
   if (ok === undefined) {
-    ok = spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+    if (name.startsWith('gst:')) {
+      ok = hasTool('gst-inspect-1.0') && spawnSync('gst-inspect-1.0', ['--exists', name.slice(4)], { stdio: 'ignore' }).status === 0;
+    } else {
+      ok = /^[\w.+-]+$/.test(name) && spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+    }
     found.set(name, ok);
   }
   return ok;
@@ -28,7 +42,8 @@ export function hasTool(name: string): boolean {
 /** Throws a one-line TOOL_MISSING error naming the package to install. */
 export function requireTool(name: string, forWhat: string): void {
   if (!hasTool(name)) {
-    throw new AgentError('TOOL_MISSING', `${name} not found (needed for ${forWhat})`, { fix: installHint[name] ?? `install ${name}` });
+    const what = name.startsWith('gst:') ? `GStreamer element ${name.slice(4)}` : name;
+    throw new AgentError('TOOL_MISSING', `${what} not found (needed for ${forWhat})`, { fix: installHint[name] ?? `install ${name}` });
   }
 }
 

@@ -44,6 +44,11 @@ export const rtspSourceSchema = z
     type: z.literal('rtsp'),
     url: z.string().regex(/^(rtsps?|https?):\/\//, 'an rtsp://, rtsps://, http:// or https:// URL'),
     transport: z.enum(['tcp', 'udp']).default('tcp'),
+    /** Socket I/O timeout (default 5000 ms): a server that stops sending for this long counts as gone (and is reconnected). */
+    timeoutMs: z.number().int().positive().optional(),
+    /** The stream's picture size, when known: saves probing it for a letterbox (and works while the camera is down). */
+    width: z.number().int().positive().optional(),
+    height: z.number().int().positive().optional(),
     ...common,
   })
   .strict();
@@ -51,10 +56,16 @@ export const rtspSourceSchema = z
 export const libcameraSourceSchema = z
   .object({
     type: z.literal('libcamera'),
+    /** rpicam: `rpicam-vid --codec yuv420` piped to ffmpeg (libcamera-vid on older releases); gstreamer: libcamerasrc. */
+    backend: z.enum(['rpicam', 'gstreamer']).default('rpicam'),
     camera: z.number().int().nonnegative().default(0),
+    /** libcamerasrc only: the libcamera camera id (from `rpicam-hello --list-cameras`); default: the first camera. */
+    cameraName: z.string().min(1).optional(),
     width: z.number().int().positive().default(640),
     height: z.number().int().positive().default(480),
     fps: z.number().positive().default(15),
+    hflip: z.boolean().default(false),
+    vflip: z.boolean().default(false),
     ...common,
   })
   .strict();
@@ -66,6 +77,8 @@ export const jetsonCsiSourceSchema = z
     width: z.number().int().positive().default(1280),
     height: z.number().int().positive().default(720),
     fps: z.number().positive().default(30),
+    /** nvvidconv flip-method: 0 none, 1 counter-clockwise 90, 2 rotate 180, 3 clockwise 90, 4 horizontal, 5 upper-right diagonal, 6 vertical, 7 upper-left diagonal. */
+    flipMethod: z.number().int().min(0).max(7).default(0),
     ...common,
   })
   .strict();

@@ -1,0 +1,136 @@
+import { existsSync, statSync } from 'node:fs';
+import { AgentError } from '../../../agent/errors.js';
+import type { SourceConfig } from '../../../agent/config/sections/source.js';
+import type { ProbedPicture, SourceDriver, SourcePlan } from '../process-source.js';
+import { ffprobe, type Spawner } from '../tools.js';
+import type { Geometry } from '../../../agent/types.js';
+import type { ManifestInput } from '../../../agent/model/manifest-schema.js';
+import { inputSize } from '../../../agent/preprocess/geometry.js';
+import { ffmpegGlobalArgs, ffmpegLayout, ffmpegOutputArgs } from './output.js';
+
+type Cfg<T extends SourceConfig['type']> = Extract<SourceConfig, { type: T }>;
+
+/** A video file: played once (or looped), paced at its frame rate or as fast as the pipeline takes frames. */
+export class FileDriver implements SourceDriver {
+  readonly type = 'file';
+  readonly live = false;
+  constructor(private readonly cfg: Cfg<'file'>) {}
+  get loop(): boolean {
+    return this.cfg.loop;
+  }
+  tools(): string[] {
+    return ['ffmpeg', 'ffprobe'];
+  }
+  what(): string {
+    return this.cfg.path;
+  }
+  async probe(_input: ManifestInput, spawner: Spawner): Promise<ProbedPicture> {
+    const path = this.cfg.path;
+    if (!existsSync(path)) throw new AgentError('SOURCE_NOT_FOUND', `video file ${path} does not exist`, { fix: 'check source.path in the config or --source' });
+    if (!statSync(path).isFile()) throw new AgentError('SOURCE_NOT_FOUND', `${path} is not a file`, { fix: 'give the path of a video file' });
+    const p = await ffprobe(path, [], spawner);
+    return { width: p.width, height: p.height, fps: p.fps, frames: p.frames };
+  }
+  plan(g: Geometry, input: ManifestInput): SourcePlan {
+    const args = [...ffmpegGlobalArgs, ...(this.cfg.pace === 'realtime' ? ['-re'] : []), '-i', this.cfg.path, ...ffmpegOutputArgs(g, input)];
+    return { stages: [{ cmd: 'ffmpeg', args }], layout: ffmpegLayout(g) };
+  }
+}
+
+/** RTSP or HTTP(S) stream through ffmpeg; TCP or UDP transport for RTSP; I/O timeouts so a dead server is noticed. */
+export class StreamDriver implements SourceDriver {
+  readonly type = 'rtsp';
+  readonly live = true;
+  readonly loop = false;
+  constructor(private readonly cfg: Cfg<'rtsp'>) {}
+  tools(): string[] {
+    return ['ffmpeg', 'ffprobe'];
+  }
+  what(): string {
+    return redactUrl(this.cfg.url);
+  }
+  async probe(input: ManifestInput, spawner: Spawner): Promise<ProbedPicture> {
+    if (this.cfg.width && this.cfg.height) return { width: this.cfg.width, height: this.cfg.height };
+    // A letterbox needs the stream's own size; a stream that is down now is retried like any live source.
+    if (input.resize === 'letterbox') {
+      const p = await ffprobe(this.cfg.url, this.inputOptions(), spawner).catch(() => undefined);
+      if (p) return { width: p.width, height: p.height, fps: p.fps };
+    }
+    const { width, height } = inputSize(input);
+    return { width, height };
+  }
+  /** Options that go before `-i`. */
+  inputOptions(): string[] {
+    const us = String((this.cfg.timeoutMs ?? 5_000) * 1000);
+    if (/^rtsps?:/.test(this.cfg.url)) return ['-rtsp_transport', this.cfg.transport, '-timeout', us];
+    return ['-rw_timeout', us, '-reconnect', '1', '-reconnect_streamed', '1', '-reconnect_delay_max', '2'];
+  }
+  plan(g: Geometry, input: ManifestInput): SourcePlan {
+    // nobuffer/low_delay: hand frames over as soon as they are decoded (latest frame wins, no demuxer backlog).
+    const args = [...ffmpegGlobalArgs, '-fflags', 'nobuffer', '-flags', 'low_delay', ...this.inputOptions(), '-i', this.cfg.url, ...ffmpegOutputArgs(g, input)];
+    return { stages: [{ cmd: 'ffmpeg', args }], layout: ffmpegLayout(g) };
+  }
+}
+
+/** A USB (UVC) or other V4L2 camera through ffmpeg's v4l2 demuxer. */
+export class V4l2Driver implements SourceDriver {
+  readonly type = 'v4l2';
+  readonly live = true;
+  readonly loop = false;
+  constructor(private readonly cfg: Cfg<'v4l2'>) {}
+  tools(): string[] {
+    return ['ffmpeg'];
+  }
+  what(): string {
+    return this.cfg.device;
+  }
+  async probe(): Promise<ProbedPicture> {
+    return { width: this.cfg.width, height: this.cfg.height, fps: this.cfg.fps };
+  }
+  plan(g: Geometry, input: ManifestInput): SourcePlan {
+    const c = this.cfg;
+    const args = [
+      ...ffmpegGlobalArgs,
+      '-f', 'v4l2', '-input_format', c.pixelFormat, '-video_size', `${c.width}x${c.height}`, '-framerate', String(c.fps),
+      '-i', c.device,
+      ...ffmpegOutputArgs(g, input),
+    ];
+    return { stages: [{ cmd: 'ffmpeg', args }], layout: ffmpegLayout(g) };
+  }
+}
+
+/** Any ffmpeg input the user writes (the options before the output), e.g. `-f lavfi -i testsrc` or a capture card. */
+export class FfmpegPipelineDriver implements SourceDriver {
+  readonly type = 'pipeline';
+  readonly live = true;
+  readonly loop = false;
+  constructor(private readonly cfg: Cfg<'pipeline'>) {}
+  tools(): string[] {
+    return ['ffmpeg'];
+  }
+  what(): string {
+    return `ffmpeg ${redactUrl(this.cfg.pipeline)}`;
+  }
+  async probe(): Promise<ProbedPicture> {
+    return { width: this.cfg.width, height: this.cfg.height, fps: this.cfg.fps };
+  }
+  plan(g: Geometry, input: ManifestInput): SourcePlan {
+    const user = splitArgs(this.cfg.pipeline);
+    const args = [...ffmpegGlobalArgs, ...(user.includes('-i') ? user : ['-i', ...user]), ...ffmpegOutputArgs(g, input)];
+    return { stages: [{ cmd: 'ffmpeg', args }], layout: ffmpegLayout(g) };
+  }
+}
+
+/** Splits a command-line string into arguments, honouring single and double quotes. */
+export function splitArgs(s: string): string[] {
+  const out: string[] = [];
+  const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(s))) out.push(m[1] ?? m[2] ?? m[3]!);
+  return out;
+}
+
+/** Hides a password in a URL for logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@\s]+):[^@/\s]*@/g, '//$1:***@');
+}

@@ -1,0 +1,108 @@
+import type { SourceConfig } from '../../../agent/config/sections/source.js';
+import type { ManifestInput } from '../../../agent/model/manifest-schema.js';
+import type { Geometry } from '../../../agent/types.js';
+import type { ProbedPicture, SourceDriver, SourcePlan } from '../process-source.js';
+import { gstFraction, gstreamerLayout } from './output.js';
+
+type Cfg<T extends SourceConfig['type']> = Extract<SourceConfig, { type: T }>;
+
+/**
+ * The tail every GStreamer source ends with: scale to the letterbox content size, convert to the model's colour
+ * order and write raw frames to stdout. `add-borders=false` and a 1/1 pixel aspect ratio make videoscale fill
+ * exactly the size asked (the letterbox border is added by the frame reader, with the model's pad value).
+ */
+function rawTail(g: Geometry, input: ManifestInput, scale = true): string {
+  const fmt = input.color === 'BGR' ? 'BGR' : 'RGB';
+  const size = `width=${g.contentWidth},height=${g.contentHeight},pixel-aspect-ratio=1/1`;
+  return scale
+    ? `videoconvert ! videoscale add-borders=false ! video/x-raw,format=${fmt},${size} ! fdsink fd=1 sync=false`
+    : `videoconvert ! video/x-raw,format=${fmt} ! fdsink fd=1 sync=false`;
+}
+
+/** `gst-launch-1.0 -q` joins its arguments into one pipeline description; -q keeps its chatter off stdout. */
+function gstStage(description: string): SourcePlan['stages'][number] {
+  return { cmd: 'gst-launch-1.0', args: ['-q', description] };
+}
+
+/** Builds the Jetson CSI capture description (exported for tests against recorded JetPack output). */
+export function jetsonPipeline(c: Cfg<'jetson-csi'>, g: Geometry, input: ManifestInput): string {
+  // nvarguscamerasrc delivers NV12 in NVMM (GPU) memory; nvvidconv scales in hardware and copies to system memory
+  // as BGRx (the formats nvvidconv can write to system memory do not include packed 24-bit RGB), videoconvert packs it.
+  const fmt = input.color === 'BGR' ? 'BGR' : 'RGB';
+  return [
+    `nvarguscamerasrc sensor-id=${c.sensorId}`,
+    `video/x-raw(memory:NVMM),width=${c.width},height=${c.height},format=NV12,framerate=${gstFraction(c.fps)}`,
+    `nvvidconv flip-method=${c.flipMethod}`,
+    `video/x-raw,width=${g.contentWidth},height=${g.contentHeight},format=BGRx`,
+    'videoconvert',
+    `video/x-raw,format=${fmt}`,
+    'fdsink fd=1 sync=false',
+  ].join(' ! ');
+}
+
+/** Jetson CSI camera (Argus) through nvarguscamerasrc and nvvidconv. */
+export class JetsonCsiDriver implements SourceDriver {
+  readonly type = 'jetson-csi';
+  readonly live = true;
+  readonly loop = false;
+  constructor(private readonly cfg: Cfg<'jetson-csi'>) {}
+  tools(): string[] {
+    return ['gst-launch-1.0', 'gst:nvarguscamerasrc', 'gst:nvvidconv'];
+  }
+  what(): string {
+    return `sensor-id=${this.cfg.sensorId}`;
+  }
+  async probe(): Promise<ProbedPicture> {
+    return { width: this.cfg.width, height: this.cfg.height, fps: this.cfg.fps };
+  }
+  plan(g: Geometry, input: ManifestInput): SourcePlan {
+    return { stages: [gstStage(jetsonPipeline(this.cfg, g, input))], layout: gstreamerLayout(g, input.padValue) };
+  }
+}
+
+/** Builds the libcamerasrc description (Raspberry Pi CSI camera through GStreamer). */
+export function libcamerasrcPipeline(c: Cfg<'libcamera'>, g: Geometry, input: ManifestInput): string {
+  const name = c.cameraName ? ` camera-name="${c.cameraName}"` : '';
+  return [`libcamerasrc${name}`, `video/x-raw,width=${c.width},height=${c.height},framerate=${gstFraction(c.fps)}`, rawTail(g, input)].join(' ! ');
+}
+
+/** Raspberry Pi CSI camera through GStreamer's libcamerasrc (package gstreamer1.0-libcamera). */
+export class LibcamerasrcDriver implements SourceDriver {
+  readonly type = 'libcamera';
+  readonly live = true;
+  readonly loop = false;
+  constructor(private readonly cfg: Cfg<'libcamera'>) {}
+  tools(): string[] {
+    return ['gst-launch-1.0', 'gst:libcamerasrc'];
+  }
+  what(): string {
+    return `libcamerasrc ${this.cfg.cameraName ?? `camera ${this.cfg.camera}`}`;
+  }
+  async probe(): Promise<ProbedPicture> {
+    return { width: this.cfg.width, height: this.cfg.height, fps: this.cfg.fps };
+  }
+  plan(g: Geometry, input: ManifestInput): SourcePlan {
+    return { stages: [gstStage(libcamerasrcPipeline(this.cfg, g, input))], layout: gstreamerLayout(g, input.padValue) };
+  }
+}
+
+/** A user GStreamer pipeline up to (not including) the sink; scaling, colour conversion and the sink are appended. */
+export class GstPipelineDriver implements SourceDriver {
+  readonly type = 'pipeline';
+  readonly live = true;
+  readonly loop = false;
+  constructor(private readonly cfg: Cfg<'pipeline'>) {}
+  tools(): string[] {
+    return ['gst-launch-1.0'];
+  }
+  what(): string {
+    return `gstreamer ${this.cfg.pipeline}`;
+  }
+  async probe(): Promise<ProbedPicture> {
+    return { width: this.cfg.width, height: this.cfg.height, fps: this.cfg.fps };
+  }
+  plan(g: Geometry, input: ManifestInput): SourcePlan {
+    const user = this.cfg.pipeline.trim().replace(/!\s*$/, '');
+    return { stages: [gstStage(`${user} ! ${rawTail(g, input)}`)], layout: gstreamerLayout(g, input.padValue) };
+  }
+}

@@ -1,0 +1,56 @@
+import type { Geometry } from '../../../agent/types.js';
+import type { ManifestInput } from '../../../agent/model/manifest-schema.js';
+import { ffmpegFilter } from '../../../agent/preprocess/geometry.js';
+import { packedLayout, type FrameLayout } from '../raw-reader.js';
+
+/** ffmpeg output options shared by every ffmpeg-based source: scale, letterbox, colour order, raw frames on stdout. */
+export function ffmpegOutputArgs(g: Geometry, input: ManifestInput, opts: { inColorMatrix?: 'bt601' | 'bt709' } = {}): string[] {
+  const vf = opts.inColorMatrix ? yuvFilter(g, input, opts.inColorMatrix) : ffmpegFilter(g, input.color, input.padValue);
+  return ['-an', '-sn', '-dn', '-vf', vf, '-fps_mode', 'passthrough', '-f', 'rawvideo', 'pipe:1'];
+}
+
+/**
+ * The same geometry as ffmpegFilter, for raw YUV input whose colour matrix is known: the one scale filter both
+ * resizes and converts to RGB with that matrix (format= right after it makes the conversion happen there, not in
+ * an automatically inserted scaler with the default matrix), then the letterbox is padded in RGB.
+ */
+export function yuvFilter(g: Geometry, input: ManifestInput, matrix: 'bt601' | 'bt709'): string {
+  const parts = [`scale=${g.contentWidth}:${g.contentHeight}:flags=area:in_color_matrix=${matrix}:in_range=tv`, `format=${input.color === 'BGR' ? 'bgr24' : 'rgb24'}`];
+  if (g.contentWidth !== g.width || g.contentHeight !== g.height) {
+    const hex = (input.padValue ?? 0).toString(16).padStart(2, '0');
+    parts.push(`pad=${g.width}:${g.height}:${g.padX}:${g.padY}:color=0x${hex}${hex}${hex}`);
+  }
+  return parts.join(',');
+}
+
+export const ffmpegGlobalArgs = ['-hide_banner', '-nostdin', '-loglevel', 'error'];
+
+/** ffmpeg writes the finished frame. */
+export function ffmpegLayout(g: Geometry): FrameLayout {
+  return packedLayout(g.width, g.height, 3);
+}
+
+/**
+ * GStreamer writes only the scaled content (videoscale/nvvidconv), the letterbox border is added by the reader.
+ * Packed 24-bit RGB rows are padded to a multiple of 4 bytes in GStreamer's default video layout
+ * (gst-plugins-base gst-libs/gst/video/video-info.c, fill_planes: stride = GST_ROUND_UP_4 (width * 3)).
+ */
+export function gstreamerLayout(g: Geometry, padValue = 0): FrameLayout {
+  return {
+    width: g.width,
+    height: g.height,
+    channels: 3,
+    contentWidth: g.contentWidth,
+    contentHeight: g.contentHeight,
+    padX: g.padX,
+    padY: g.padY,
+    srcStride: Math.ceil((g.contentWidth * 3) / 4) * 4,
+    padValue,
+  };
+}
+
+/** A frame rate as a GStreamer fraction ("30/1", "30000/1001"-style for non-integers). */
+export function gstFraction(fps: number): string {
+  if (Number.isInteger(fps)) return `${fps}/1`;
+  return `${Math.round(fps * 1000)}/1000`;
+}

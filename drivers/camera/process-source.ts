@@ -1,0 +1,311 @@
+import type { ChildProcess } from 'node:child_process';
+import { AgentError } from '../../agent/errors.js';
+import type { Logger } from '../../agent/log.js';
+import { silentLogger } from '../../agent/log.js';
+import type { ManifestInput } from '../../agent/model/manifest-schema.js';
+import { FrameSlot } from '../../agent/pipeline/frame-slot.js';
+import { computeGeometry, inputSize } from '../../agent/preprocess/geometry.js';
+import { systemClock, type Clock, type Frame, type FrameSource, type Geometry, type SourceStats } from '../../agent/types.js';
+import { Backoff } from './backoff.js';
+import { explainFailure } from './failures.js';
+import { RawFrameReader, type FrameLayout } from './raw-reader.js';
+import { defaultSpawner, requireTool, type Spawner } from './tools.js';
+
+export interface SourceOptions {
+  /** The model's input contract: frames are delivered at its size, colour order and letterbox. */
+  input: ManifestInput;
+  /** latest: drop frames the pipeline has no time for (cameras); lossless: pause the decoder instead (--until-eof). */
+  mode: 'latest' | 'lossless';
+  log?: Logger;
+  clock?: Clock;
+  spawner?: Spawner;
+  /** Jitter source for the restart backoff (tests make it deterministic). */
+  random?: () => number;
+}
+
+export interface RestartPolicy {
+  minMs: number;
+  maxMs: number;
+  stallMs: number;
+}
+
+/** One process of a capture chain; chains are piped stdout -> stdin and the last one writes frames. */
+export interface ProducerStage {
+  cmd: string;
+  args: string[];
+}
+
+export interface SourcePlan {
+  stages: ProducerStage[];
+  layout: FrameLayout;
+}
+
+export interface ProbedPicture {
+  width: number;
+  height: number;
+  fps?: number;
+  frames?: number;
+}
+
+/** What differs between sources: which tools, how to find the picture size, which commands to run. */
+export interface SourceDriver {
+  readonly type: string;
+  /** Cameras and streams: restarted when they exit or stall. Files: end, loop, or fail with the reason. */
+  readonly live: boolean;
+  /** Files only: start again at the end. */
+  readonly loop: boolean;
+  /** Tools to check at start, each with the feature that needs it (for the error message). */
+  tools(): string[];
+  /** What is captured, for logs (passwords redacted). */
+  what(): string;
+  /** The picture's own size and rate (probing a file, or the configured camera mode). */
+  probe(input: ManifestInput, spawner: Spawner): Promise<ProbedPicture>;
+  plan(geometry: Geometry, input: ManifestInput): SourcePlan;
+}
+
+export type SourceState = 'idle' | 'starting' | 'streaming' | 'restarting' | 'ended' | 'failed' | 'stopped';
+
+export interface SourceStatus extends SourceStats {
+  state: SourceState;
+  /** The last failure, in words (for status and doctor). */
+  lastError: string | undefined;
+  /** Milliseconds since the last frame (undefined before the first). */
+  lastFrameAgoMs: number | undefined;
+}
+
+/**
+ * A frame source backed by a chain of capture processes (ffmpeg, gst-launch-1.0, rpicam-vid | ffmpeg) that write
+ * raw frames, already scaled and converted for the model, to a pipe. Live sources that exit or stall are restarted
+ * with exponential backoff and jitter; the agent never exits because a camera went away. Finite sources (files)
+ * end, loop, or fail with the tool's reason.
+ */
+export class ProcessSource implements FrameSource {
+  readonly type: string;
+  private readonly slot: FrameSlot;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly spawner: Spawner;
+  private readonly backoff: Backoff;
+  private children: ChildProcess[] = [];
+  private geom: Geometry | undefined;
+  private picture: ProbedPicture | undefined;
+  private seq = 0;
+  private loops = 0;
+  private framesInRun = 0;
+  private framesIn = 0;
+  private restarts = 0;
+  private state: SourceState = 'idle';
+  private lastError: string | undefined;
+  private lastFrameMono: number | undefined;
+  private runStartMono = 0;
+  private stallTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private stderrTail: string[] = [];
+
+  constructor(
+    private readonly driver: SourceDriver,
+    private readonly restart: RestartPolicy,
+    private readonly opts: SourceOptions,
+  ) {
+    this.type = driver.type;
+    this.slot = new FrameSlot(opts.mode);
+    this.log = (opts.log ?? silentLogger).child({ component: 'source', source: driver.type });
+    this.clock = opts.clock ?? systemClock;
+    this.spawner = opts.spawner ?? defaultSpawner;
+    this.backoff = new Backoff(restart.minMs, restart.maxMs, opts.random);
+  }
+
+  describe(): string {
+    const p = this.picture;
+    const size = p ? ` ${p.width}x${p.height}` : '';
+    const fps = p?.fps ? ` @ ${Math.round(p.fps * 100) / 100} fps` : '';
+    return `${this.driver.type} ${this.driver.what()}${size}${fps}`;
+  }
+
+  async start(): Promise<void> {
+    for (const t of this.driver.tools()) requireTool(t, `the ${this.driver.type} source`);
+    this.state = 'starting';
+    this.picture = await this.driver.probe(this.opts.input, this.spawner);
+    const { width, height } = inputSize(this.opts.input);
+    this.geom = computeGeometry(this.picture.width, this.picture.height, width, height, this.opts.input.resize, this.opts.input.letterboxAlign);
+    this.spawnChain();
+    if (this.driver.live) {
+      this.stallTimer = setInterval(() => this.checkStall(), Math.max(50, Math.min(1000, this.restart.stallMs / 4)));
+      this.stallTimer.unref();
+    }
+  }
+
+  geometry(): Geometry {
+    if (!this.geom) throw new AgentError('INTERNAL', 'source geometry asked before start()');
+    return this.geom;
+  }
+
+  fps(): number | undefined {
+    return this.picture?.fps;
+  }
+
+  /** Frames in the file, when the container says (for progress). */
+  frameCount(): number | undefined {
+    return this.picture?.frames;
+  }
+
+  stats(): SourceStats {
+    return { framesIn: this.framesIn, framesDropped: this.slot.dropped, restarts: this.restarts };
+  }
+
+  status(): SourceStatus {
+    return {
+      ...this.stats(),
+      state: this.state,
+      lastError: this.lastError,
+      lastFrameAgoMs: this.lastFrameMono === undefined ? undefined : this.clock.now() - this.lastFrameMono,
+    };
+  }
+
+  /** Process ids of the running capture chain (for tests and diagnostics). */
+  pids(): number[] {
+    return this.children.map((c) => c.pid).filter((p): p is number => p !== undefined);
+  }
+
+  next(): Promise<Frame | null> {
+    return this.slot.take();
+  }
+
+  async stop(): Promise<void> {
+    this.state = 'stopped';
+    clearInterval(this.stallTimer);
+    clearTimeout(this.restartTimer);
+    const chain = this.children;
+    this.children = [];
+    await Promise.all(chain.map((c) => terminate(c)));
+    this.slot.end();
+  }
+
+  private spawnChain(): void {
+    const plan = this.driver.plan(this.geom!, this.opts.input);
+    const chain: ChildProcess[] = [];
+    this.stderrTail = [];
+    this.framesInRun = 0;
+    this.runStartMono = this.clock.now();
+    for (const [i, st] of plan.stages.entries()) {
+      const stdin = i === 0 ? 'ignore' : chain[i - 1]!.stdout!;
+      this.log.debug({ cmd: st.cmd, args: st.args }, 'starting capture process');
+      const child = this.spawner(st.cmd, st.args, { stdio: [stdin, 'pipe', 'pipe'] });
+      chain.push(child);
+      child.stderr!.on('data', (d: Buffer) => this.keepStderr(st.cmd, d));
+      child.on('error', (err) => {
+        this.keepStderr(st.cmd, Buffer.from(`${err.message}\n`));
+        this.log.error({ err, cmd: st.cmd }, `${st.cmd} could not be started`);
+      });
+    }
+    this.children = chain;
+    const last = chain.at(-1)!;
+    const stdout = last.stdout!;
+    const g = this.geom!;
+    const format = this.opts.input.color === 'BGR' ? 'bgr24' : 'rgb24';
+    const reader = new RawFrameReader(plan.layout, (data) => {
+      const now = this.clock.now();
+      this.lastFrameMono = now;
+      this.framesIn++;
+      this.framesInRun++;
+      if (this.state !== 'streaming') {
+        if (this.restarts > 0) this.log.info({ restarts: this.restarts }, 'source is back: frames flow again');
+        this.state = 'streaming';
+      }
+      this.backoff.reset();
+      const seq = this.seq++;
+      const fps = this.picture?.fps;
+      const ptsMs = this.driver.live || !fps ? now : (this.loops * (this.picture?.frames ?? seq + 1) + seq) * (1000 / fps);
+      const frame: Frame = { seq, captureMono: now, captureWall: this.clock.wall(), ptsMs, width: g.width, height: g.height, format, data };
+      if (!this.slot.offer(frame) && this.opts.mode === 'lossless') {
+        stdout.pause();
+        this.slot.whenTaken(() => stdout.resume());
+      }
+    });
+    reader.attach(stdout);
+    // The chain is over when the frame writer exits; earlier stages get SIGPIPE or are killed with it.
+    last.on('close', (code, signal) => {
+      if (this.children !== chain) return; // a replaced or stopped chain
+      this.children = [];
+      for (const c of chain) if (c !== last) void terminate(c);
+      if (this.state === 'stopped') return;
+      this.onChainExit(code, signal, reader.partial());
+    });
+  }
+
+  private onChainExit(code: number | null, signal: NodeJS.Signals | null, partialBytes: number): void {
+    const tail = this.stderrTail.at(-1);
+    const raw = tail ?? (signal ? `killed by ${signal}` : `exit status ${code}`);
+    const why = explainFailure(this.stderrTail) ?? raw;
+    if (!this.driver.live) {
+      if (code === 0 && this.driver.loop && this.framesInRun > 0) {
+        this.loops++;
+        if (this.picture) this.picture.frames = this.seq;
+        this.seq = 0;
+        this.spawnChain();
+        return;
+      }
+      if (code === 0 && this.framesIn > 0) {
+        if (partialBytes > 0) this.log.warn({ partialBytes }, 'the last frame was incomplete and is ignored');
+        this.state = 'ended';
+        this.slot.end();
+        return;
+      }
+      this.state = 'failed';
+      this.lastError = why;
+      const msg = code === 0 ? `${this.describe()}: no frame could be decoded` : `${this.describe()}: decoding failed after ${this.seq} frames (${why}${why !== raw ? `; ${raw}` : ''})`;
+      this.slot.fail(new AgentError('SOURCE_CORRUPT', msg, { fix: 'the video is damaged, truncated or not a video: re-encode or replace it' }));
+      return;
+    }
+    this.scheduleRestart(why === raw ? `capture exited: ${raw}` : `${why} (${raw})`);
+  }
+
+  private keepStderr(cmd: string, d: Buffer): void {
+    for (const line of d.toString().split('\n')) if (line.trim()) this.stderrTail.push(`${cmd}: ${line.trim()}`);
+    if (this.stderrTail.length > 20) this.stderrTail.splice(0, this.stderrTail.length - 20);
+  }
+
+  private checkStall(): void {
+    if (!this.children.length || this.state === 'stopped') return;
+    const since = Math.max(this.lastFrameMono ?? 0, this.runStartMono);
+    const idle = this.clock.now() - since;
+    if (idle > this.restart.stallMs) {
+      const chain = this.children;
+      this.children = [];
+      for (const c of chain) c.kill('SIGKILL');
+      const why = explainFailure(this.stderrTail);
+      this.scheduleRestart(`no frame for ${Math.round(idle)} ms${why ? ` (${why})` : ''}`);
+    }
+  }
+
+  private scheduleRestart(reason: string): void {
+    const delay = this.backoff.next();
+    this.restarts++;
+    this.state = 'restarting';
+    this.lastError = reason;
+    this.log.warn({ reason, delayMs: delay, attempt: this.backoff.attempts, restarts: this.restarts }, `${this.describe()} lost: ${reason}; restarting in ${delay} ms`);
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      if (this.state === 'stopped') return;
+      this.state = 'starting';
+      this.spawnChain();
+    }, delay);
+    this.restartTimer.unref();
+  }
+}
+
+/** SIGTERM, then SIGKILL after 2 s; resolves when the process is gone. */
+function terminate(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise<void>((res) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), 2000);
+    child.once('close', () => {
+      clearTimeout(t);
+      res();
+    });
+    if (!child.kill('SIGTERM')) {
+      clearTimeout(t);
+      res();
+    }
+  });
+}
