@@ -7,7 +7,8 @@ import { mqttConfigSchema } from '../../agent/config/sections/events.js';
 import { sampleEvent } from '../../agent/events/sample.js';
 import { startBroker, mosquittoAvailable, subscribe, type Broker, type ReceivedMessage, type Subscription } from '../../drivers/mqtt/broker.js';
 import { MqttEventSink, type MqttSinkOptions } from '../../drivers/mqtt/sink.js';
-import type { AnomalyEvent } from '../../agent/types.js';
+import type { AnomalyEvent, Frame } from '../../agent/types.js';
+import jpeg from 'jpeg-js';
 
 const haveMosquitto = mosquittoAvailable();
 
@@ -46,6 +47,7 @@ describe.skipIf(!haveMosquitto)('MQTT sink against a real mosquitto', () => {
       deviceId: 'cam1',
       reconnectMinMs: 50,
       reconnectMaxMs: 300,
+      statsIntervalMs: 200,
       ...extra,
     });
 
@@ -190,5 +192,42 @@ describe.skipIf(!haveMosquitto)('MQTT sink against a real mosquitto', () => {
     expect(got.map((e) => e.id)).toEqual(expected);
     expect(sink.stats().outbox.corrupted).toBe(2);
     await sink.drained();
+  });
+
+  it('publishes a size-capped JPEG snapshot after its event, and Home Assistant discovery configs (retained)', async () => {
+    broker = await startBroker({ dir: path.join(tmp, 'broker') });
+    const msgs: ReceivedMessage[] = [];
+    sub = await subscribe(broker.url, ['test/cam1/#', 'homeassistant/#'], (m) => msgs.push(m));
+    sink = makeSink(broker.url, {
+      mqtt: mqttConfigSchema.parse({ url: broker.url, topicPrefix: 'test', snapshots: { enabled: true, maxBytes: 30_000 }, homeAssistant: { discovery: true } }),
+    });
+    await sink.start();
+    await sink.waitConnected();
+    const w = 160;
+    const h = 120;
+    const frame: Frame = { seq: 7, captureMono: 0, captureWall: 0, width: w, height: h, format: 'rgb24', data: new Uint8Array(w * h * 3).fill(70) };
+    const ev = sampleEvent(7);
+    await sink.emit(ev, { frame });
+    await waitFor(() => msgs.some((m) => m.topic === `test/cam1/snapshot/${ev.id}`), 10_000, 'snapshot');
+    const topics = msgs.map((m) => m.topic);
+    expect(topics.indexOf('test/cam1/events')).toBeLessThan(topics.indexOf(`test/cam1/snapshot/${ev.id}`));
+    const snap = msgs.find((m) => m.topic.startsWith('test/cam1/snapshot/'))!;
+    expect(snap.payload.length).toBeLessThanOrEqual(30_000);
+    const img = jpeg.decode(snap.payload, { useTArray: true });
+    expect([img.width, img.height]).toEqual([w, h]);
+    const disc = msgs.filter((m) => m.topic.startsWith('homeassistant/'));
+    expect(disc.map((m) => m.topic).sort()).toEqual([
+      'homeassistant/binary_sensor/cam1/connectivity/config',
+      'homeassistant/event/cam1/anomaly/config',
+      'homeassistant/sensor/cam1/anomaly_count/config',
+      'homeassistant/sensor/cam1/last_anomaly/config',
+    ]);
+    // Retained: Home Assistant starting later still finds the device.
+    const late: ReceivedMessage[] = [];
+    const s2 = await subscribe(broker.url, 'homeassistant/#', (m) => late.push(m));
+    await waitFor(() => late.length >= 4, 5_000, 'retained discovery');
+    expect(late.every((m) => m.retain)).toBe(true);
+    await s2.close();
+    await waitFor(() => msgs.some((m) => m.topic === 'test/cam1/stats' && JSON.parse(m.payload.toString()).anomalies === 1), 10_000, 'stats with the anomaly count');
   });
 });
