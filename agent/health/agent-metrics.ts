@@ -4,7 +4,8 @@
  */
 import type { Counter, Gauge, MetricsRegistry, Summary } from './metrics.js';
 
-export const STAGES = ['capture', 'preprocess', 'inference', 'decode', 'rules'] as const;
+/** The frame loop's stages (agent/pipeline/stats.ts stageNames); `total` is capture to decision. */
+export const STAGES = ['capture', 'preprocess', 'inference', 'decode', 'track', 'rules', 'total'] as const;
 export type Stage = (typeof STAGES)[number];
 
 export interface AgentMetrics {
@@ -23,7 +24,7 @@ export interface AgentMetrics {
   acceleratorInfo: Gauge<'kind' | 'variant'>;
   /** Events persisted but not yet acknowledged upstream. */
   outboxDepth: Gauge;
-  /** Output commands by result (ok, rejected by a safety limit, failed). */
+  /** Output commands by output and result (the ActionOutcome status: scheduled, fired, missed, refused, failed, on). */
   actuations: Counter<'output' | 'result'>;
   /** Restarts of a component (source, backend, sink). */
   restarts: Counter<'component'>;
@@ -57,7 +58,7 @@ export function registerAgentMetrics(r: MetricsRegistry, lastFrameAgeS: () => nu
     outboxDepth: r.gauge({ name: 'edge_agent_outbox_depth', help: 'Events stored in the outbox awaiting delivery.' }),
     actuations: r.counter({
       name: 'edge_agent_actuations_total',
-      help: 'Output commands by output and result (ok, rejected, failed).',
+      help: 'Output commands by output and result (scheduled, fired, missed, refused by a safety limit, failed; on for holds).',
       labelNames: ['output', 'result'],
     }),
     restarts: r.counter({ name: 'edge_agent_restarts_total', help: 'Component restarts (source, backend, sink).', labelNames: ['component'] }),

@@ -4,14 +4,14 @@
  *
  *   const health = new Health({ listen: cfg.health.listen, enabled: cfg.health.enabled, stallMs: cfg.pipeline.stallMs, log });
  *   await health.start();
- *   health.frame();                                    // every processed frame
- *   health.metrics.stageLatency.observe(ms, { stage: 'inference' });
- *   health.setInfo({ variant, accelerator });          // shown in /healthz
+ *   health.setModel(variant, accelerator);             // /healthz, accelerator_info, STATUS=
+ *   health.frame({ capture, preprocess, inference, decode, track, rules, total }); // every processed frame, ms
+ *   health.actuation(outcome);                          // every pulse/hold outcome
  *   const wd = new Watchdog({ notifier, alive: () => starting || health.flowing() });
  *   ...
  *   health.stopping(); await health.stop();
  */
-import { systemClock, type Clock } from '../types.js';
+import { systemClock, type ActionOutcome, type Clock } from '../types.js';
 import { silentLogger, type Logger } from '../log.js';
 import { registerAgentMetrics, type AgentMetrics } from './agent-metrics.js';
 import { Liveness, type LivenessSnapshot } from './liveness.js';
@@ -63,10 +63,36 @@ export class Health {
     await this.server?.stop();
   }
 
-  /** Call once per frame that went through the whole loop. */
-  frame(): void {
+  /**
+   * Call once per frame that went through the whole loop, with its per-stage times in ms when known
+   * (e.g. { capture, preprocess, inference, decode, track, rules, total }). An `inference` time also counts
+   * one inference and feeds edge_agent_inference_ms.
+   */
+  frame(stagesMs?: Readonly<Record<string, number | undefined>>): void {
     this.liveness.frame();
     this.metrics.frames.inc();
+    if (!stagesMs) return;
+    for (const [stage, ms] of Object.entries(stagesMs)) {
+      if (ms === undefined || !Number.isFinite(ms)) continue;
+      this.metrics.stageLatency.observe(ms, { stage });
+      if (stage === 'inference') {
+        this.metrics.inferences.inc();
+        this.metrics.inferenceMs.observe(ms);
+      }
+    }
+  }
+
+  /** Counts an output command by its outcome (edge_agent_actuations_total{output,result=status}). */
+  actuation(outcome: ActionOutcome): void {
+    if (outcome.type === 'event') return;
+    this.metrics.actuations.inc({ output: outcome.output, result: outcome.status });
+  }
+
+  /** The model variant and accelerator in use: /healthz fields, edge_agent_accelerator_info, STATUS= line. */
+  setModel(variant: string, accelerator: string): void {
+    this.metrics.acceleratorInfo.reset();
+    this.metrics.acceleratorInfo.set(1, { kind: accelerator, variant });
+    this.setInfo({ variant, accelerator });
   }
 
   /** True while frames flow (a frame within stallMs, not stopping): the watchdog's condition. */

@@ -87,6 +87,33 @@ describe('health endpoint over real HTTP', () => {
     expect(text).toContain('edge_agent_last_frame_age_seconds 0\n');
   });
 
+  it('frame(stages), actuation() and setModel() fill the agent metrics', async () => {
+    const clock = fakeClock();
+    const h = await started(clock);
+    h.setModel('int8', 'coral-usb');
+    h.setModel('fp32', 'cpu'); // a variant switch replaces the info series
+    for (let i = 1; i <= 4; i++) {
+      clock.t += 100;
+      h.frame({ capture: 1, preprocess: 2, inference: 10 * i, decode: 0.5, track: undefined, rules: 0.1, total: 20 });
+    }
+    h.actuation({ type: 'pulse', output: 'gate', status: 'scheduled' });
+    h.actuation({ type: 'pulse', output: 'gate', status: 'refused' });
+    h.actuation({ type: 'event', status: 'queued' });
+    const text = await (await fetch(`${h.url()}/metrics`)).text();
+    expect(text).toContain('edge_agent_accelerator_info{kind="cpu",variant="fp32"} 1\n');
+    expect(text).not.toContain('variant="int8"');
+    expect(text).toContain('edge_agent_inferences_total 4\n');
+    expect(text).toContain('edge_agent_inference_ms{quantile="0.5"} 20\n');
+    expect(text).toContain('edge_agent_stage_latency_ms{stage="inference",quantile="0.99"} 40\n');
+    expect(text).toContain('edge_agent_stage_latency_ms_count{stage="capture"} 4\n');
+    expect(text).not.toContain('stage="track"');
+    expect(text).toContain('edge_agent_actuations_total{output="gate",result="scheduled"} 1\n');
+    expect(text).toContain('edge_agent_actuations_total{output="gate",result="refused"} 1\n');
+    const body = (await (await fetch(`${h.url()}/healthz`)).json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ variant: 'fp32', accelerator: 'cpu' });
+    expect(h.statusLine()).toBe('10.0 fps, fp32 on cpu, 4 frames');
+  });
+
   it('answers HEAD, 404 for unknown paths, 405 for other methods', async () => {
     const h = await started(fakeClock());
     const url = h.url()!;
