@@ -2,15 +2,11 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import type { Capabilities, HardwareProfile, Usability } from '../../agent/select/hardware.js';
-import { tinyAddExpected, tinyAddInput, tinyAddModel } from './tiny-model.js';
+import { realOrtProbe, type OrtProbeResult } from './ort-probe.js';
 
 const require = createRequire(import.meta.url);
 
-export type OrtProvider = 'cpu' | 'cuda' | 'tensorrt';
-
-export type OrtProbeResult =
-  | { ok: true; version: string; providers: Record<OrtProvider, Usability> }
-  | { ok: false; error: string };
+export { realOrtProbe, type OrtProbeResult, type OrtProvider } from './ort-probe.js';
 
 export type LibraryLoad = { ok: true; path: string; version?: string } | { ok: false; error: string; tried: string[] };
 
@@ -40,7 +36,7 @@ export interface DetectCapabilitiesOptions {
 export async function detectCapabilities(profile: HardwareProfile, opts: DetectCapabilitiesOptions = {}): Promise<Capabilities> {
   const env = opts.env ?? process.env;
   const nodeArch = opts.nodeArch ?? process.arch;
-  const probes: CapabilityProbes = { onnxruntime: realOrtProbe, loadLibrary: realLoadLibrary, ...opts.probes };
+  const probes: CapabilityProbes = { onnxruntime: () => realOrtProbe(), loadLibrary: realLoadLibrary, ...opts.probes };
   const notes: string[] = [];
 
   const ort = await probes.onnxruntime().catch((err: unknown): OrtProbeResult => ({ ok: false, error: messageOf(err) }));
@@ -126,38 +122,6 @@ function bundledTflite(packageRoot: string | undefined, nodeArch: string): strin
     // optional dependency not installed
   }
   return [...new Set(out)];
-}
-
-/** Real ONNX Runtime probe: loads onnxruntime-node, then tries each provider on the tiny model. */
-export async function realOrtProbe(): Promise<OrtProbeResult> {
-  let ort: typeof import('onnxruntime-node');
-  try {
-    ort = (await import('onnxruntime-node')).default as unknown as typeof import('onnxruntime-node');
-    if (!ort?.InferenceSession) ort = (await import('onnxruntime-node')) as typeof import('onnxruntime-node');
-  } catch (err) {
-    return { ok: false, error: messageOf(err) };
-  }
-  ort.env.logLevel = 'fatal';
-  const model = tinyAddModel();
-  const version = ort.env.versions?.node ?? ort.env.versions?.common ?? 'unknown';
-  const providers = {} as Record<OrtProvider, Usability>;
-  for (const ep of ['cpu', 'cuda', 'tensorrt'] as const) {
-    try {
-      const session = await ort.InferenceSession.create(model, { executionProviders: [ep], logSeverityLevel: 4 });
-      try {
-        const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from(tinyAddInput), [1, 4]) });
-        const y = Array.from(out.y!.data as Float32Array);
-        providers[ep] = y.every((v, i) => v === tinyAddExpected[i])
-          ? { usable: true, detail: 'session created and computed the known answer' }
-          : { usable: false, reason: `wrong answer from ${ep}: [${y.join(', ')}] instead of [${tinyAddExpected.join(', ')}]` };
-      } finally {
-        await session.release();
-      }
-    } catch (err) {
-      providers[ep] = { usable: false, reason: firstLine(messageOf(err)) };
-    }
-  }
-  return { ok: true, version, providers };
 }
 
 /** Real library loader: koffi.load (dlopen) each candidate in turn. */

@@ -1,4 +1,6 @@
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { detectCapabilities, realLoadLibrary, realOrtProbe } from '../../drivers/probe/capabilities.js';
 import { probe } from '../../drivers/probe/probe.js';
@@ -18,6 +20,37 @@ describe('capabilities on this machine (real onnxruntime-node, real koffi dlopen
     expect(ort.providers.cuda.usable).toBe(false);
     expect(ort.providers.cuda.reason).toMatch(/Cuda|CUDA|cuda/);
     expect(ort.providers.tensorrt.usable).toBe(false);
+  });
+
+  it('a provider that crashes the probe process is named, and the other providers still get their answer', async () => {
+    // A stand-in module at the lowest boundary: its cuda session creation kills the process like a broken
+    // GPU driver would; the real onnxruntime-node cannot be made to do that here.
+    const dir = mkdtempSync(join(tmpdir(), 'edge-ort-'));
+    const fake = join(dir, 'fake-ort.cjs');
+    writeFileSync(fake, `module.exports = {
+      env: { versions: { node: '9.9.9' } },
+      Tensor: class { constructor(t, d, s) { this.data = d; } },
+      InferenceSession: { create: async (m, o) => {
+        if (o.executionProviders[0] === 'cuda') process.kill(process.pid, 'SIGSEGV');
+        return { run: async (f) => ({ y: { data: f.x.data.map((v) => v * 2) } }), release: async () => {} };
+      } },
+    };`);
+    try {
+      const r = await realOrtProbe({ ortPath: fake });
+      expect(r).toEqual({
+        ok: true,
+        version: '9.9.9',
+        providers: {
+          cpu: { usable: true, detail: 'session created and computed the known answer' },
+          cuda: { usable: false, reason: 'trying the cuda provider crashed (SIGSEGV)' },
+          tensorrt: { usable: true, detail: 'session created and computed the known answer' },
+        },
+      });
+      const missing = await realOrtProbe({ ortPath: join(dir, 'nope.cjs') });
+      expect(missing.ok).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the bundled TFLite C library loads and reports its version; libedgetpu is absent here', () => {
