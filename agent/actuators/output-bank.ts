@@ -32,6 +32,11 @@ export interface OutputBankOptions {
   simulateJournal?: string;
   /** Frame-loop stall deadline (pipeline.stallMs): no heartbeat for this long -> all outputs safe. Off when unset. */
   stallMs?: number;
+  /**
+   * SCHED_FIFO priority of the output worker thread (default 10; 0 = normal thread). Needs CAP_SYS_NICE or
+   * LimitRTPRIO in the systemd unit; without it the thread stays normal and a warning is logged.
+   */
+  realtimePriority?: number;
   /** Run the safety core in a worker thread (default true, false when a clock or timers are injected). */
   threaded?: boolean;
   /** In-process only: fake clock and timers for tests. */
@@ -108,6 +113,7 @@ export class OutputBank {
       devRoot: this.opts.driverContext?.devRoot,
       sysRoot: this.opts.driverContext?.sysRoot,
       hasPublish: Boolean(this.opts.publish),
+      realtimePriority: this.opts.realtimePriority ?? 10,
       log: { level: parentLog.level, pretty: Boolean(process.stderr.isTTY) },
       mainOffsetMs: monoOffsetMs(),
       shared: sab,

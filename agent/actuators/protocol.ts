@@ -9,6 +9,8 @@ export interface WorkerInit {
   devRoot?: string;
   sysRoot?: string;
   hasPublish: boolean;
+  /** SCHED_FIFO priority for the output thread; 0 leaves it a normal thread. */
+  realtimePriority: number;
   log: { level: string; pretty: boolean };
   /** hrtime minus performance.now() on the main thread, ms: converts main-thread monotonic times to the worker's. */
   mainOffsetMs: number;

@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../log.js';
 import { systemClock } from '../types.js';
 import { createActuator } from '../../drivers/gpio/registry.js';
+import { makeThisThreadRealtime } from '../../drivers/gpio/realtime.js';
 import type { PublishFn } from './actuator.js';
 import { OutputCore } from './core.js';
 import { preciseTimers } from './timers.js';
@@ -22,6 +23,12 @@ const toMain = (t: number): number => t - delta;
 
 const log = createLogger({ level: init.log.level as never, pretty: init.log.pretty });
 const send = (m: FromWorker): void => port.postMessage(m);
+
+if (init.realtimePriority > 0) {
+  const rt = makeThisThreadRealtime(init.realtimePriority);
+  if (rt.ok) log.info({ component: 'outputs', scheduling: rt.detail }, 'output thread runs with real-time priority');
+  else log.warn({ component: 'outputs', reason: rt.detail }, 'output thread could not get real-time priority: pulse timing may slip under load');
+}
 
 let publishSeq = 0;
 const publishWaits = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
