@@ -2,6 +2,7 @@ import type { VariantSpec } from '../model/manifest-schema.js';
 import { hardwareFingerprint, lookupBench, type BenchCache } from './bench-cache.js';
 import { deviceClassFor, estimateLatency } from './device-class.js';
 import type { Capabilities, HardwareProfile, Usability } from './hardware.js';
+import type { WalkCandidate } from './verify-walk.js';
 
 /** The deployment's trade-off: U = alpha * accuracy(mAP50) - beta * latency_ms, and a hard latency budget. */
 export interface SelectionConfig {
@@ -141,4 +142,12 @@ export function selectVariant(input: SelectInput): SelectionResult {
     ? `${best.name} (${best.runtime}/${best.accelerator})${best.score !== null ? `, utility ${fmt(best.score)}` : ''}`
     : `no variant can run here: ${verdicts.map((v) => `${v.name}: ${v.reason}`).join('; ')}`;
   return { variants: verdicts, selected, fallbacks: ranking.slice(1).map((v) => v.name), ranking: ranking.map((v) => v.name), fingerprint, summary };
+}
+
+/** The verified-acceleration walk order for a selection: selected first, then the fallbacks, with expected latency. */
+export function walkCandidates(result: SelectionResult): WalkCandidate[] {
+  return result.ranking.map((name) => {
+    const v = result.variants.find((x) => x.name === name)!;
+    return { name, accelerator: v.accelerator, expectedLatencyMs: v.latencyMs };
+  });
 }

@@ -8,7 +8,7 @@ import {
 } from '../../agent/select/bench-cache.js';
 import { deviceClassFor, estimateLatency } from '../../agent/select/device-class.js';
 import type { Capabilities, HardwareProfile } from '../../agent/select/hardware.js';
-import { selectVariant } from '../../agent/select/select.js';
+import { selectVariant, walkCandidates } from '../../agent/select/select.js';
 import { verifyWalk, type WalkCandidate } from '../../agent/select/verify-walk.js';
 import { acceleratorUsability } from '../../drivers/probe/capabilities.js';
 import { probe } from '../../drivers/probe/probe.js';
@@ -94,6 +94,10 @@ describe('selectVariant', () => {
     const gpuBuild = selectVariant({ profile, capabilities: caps(profile, { cuda: true }), variants: [gpu, cpuV], selection: { alpha: 100, beta: 1 } });
     expect(gpuBuild.selected).toBe('gpu-fp16');
     expect(gpuBuild.fallbacks).toEqual(['cpu-fp32']);
+    expect(walkCandidates(gpuBuild)).toEqual([
+      { name: 'gpu-fp16', accelerator: 'cuda', expectedLatencyMs: 6 },
+      { name: 'cpu-fp32', accelerator: 'cpu', expectedLatencyMs: 30 },
+    ]);
   });
 
   it('nearest device class: a USB 2 Coral scales the USB 3 estimate by ~3x; unknown latency ranks last', () => {

@@ -51,9 +51,6 @@ export async function run(argv: string[]): Promise<number> {
   const selection: SelectionConfig = loadedConfig?.config.model.selection ?? { alpha: 100, beta: 1 };
   const problems: string[] = [];
 
-  const profile = probe(root, root === '/' ? realCommands() : {});
-  const capabilities = await detectCapabilities(profile, { packageRoot: packageRoot() });
-
   let manifest: LoadedManifest | undefined;
   const explicit = values.model ?? (loadedConfig ? configPath(loadedConfig, loadedConfig.config.model.manifest) : undefined);
   if (explicit) {
@@ -63,6 +60,10 @@ export async function run(argv: string[]): Promise<number> {
     if (existsSync(fallback)) manifest = loadManifest(fallback);
     else problems.push(`no model manifest at ${fallback}: variants not scored (give --model path/to/manifest.json)`);
   }
+
+  // User mistakes (bad --model/--config) fail above, before the slower hardware and runtime probing.
+  const profile = probe(root, root === '/' ? realCommands() : {});
+  const capabilities = await detectCapabilities(profile, { packageRoot: packageRoot() });
 
   const stateDir = values['state-dir'] ?? (loadedConfig?.config.stateDir ? configPath(loadedConfig, loadedConfig.config.stateDir) : undefined) ?? process.env.STATE_DIRECTORY?.split(':')[0] ?? resolve('state');
   const benchCache = readBenchCache(benchCachePath(stateDir), (p) => problems.push(p));
