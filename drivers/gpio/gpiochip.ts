@@ -70,15 +70,15 @@ export class GpiochipActuator implements Actuator {
     }
   }
 
-  async write(active: boolean): Promise<void> {
+  async write(active: boolean, _reason?: string): Promise<void> {
     this.writeSync(active);
   }
 
-  async safe(): Promise<void> {
+  async safe(_reason?: string): Promise<void> {
     this.writeSync(false);
   }
 
-  safeSync(): boolean {
+  safeSync(_reason?: string): boolean {
     if (this.lineFd < 0) return true;
     this.writeSync(false);
     return true;

@@ -38,15 +38,15 @@ export class MqttRelayActuator implements Actuator {
     await this.send(false);
   }
 
-  async write(active: boolean): Promise<void> {
+  async write(active: boolean, _reason?: string): Promise<void> {
     await this.send(active);
   }
 
-  async safe(): Promise<void> {
+  async safe(_reason?: string): Promise<void> {
     await this.send(false);
   }
 
-  safeSync(): boolean {
+  safeSync(_reason?: string): boolean {
     // Queue the OFF command; it cannot be confirmed synchronously.
     this.send(false).catch((err: unknown) => this.ctx.log.error({ err, output: this.ctx.output }, 'could not send OFF to the MQTT relay'));
     return false;

@@ -117,15 +117,15 @@ export class SysfsActuator implements Actuator {
     }
   }
 
-  async write(active: boolean): Promise<void> {
+  async write(active: boolean, _reason?: string): Promise<void> {
     this.writeValue(active);
   }
 
-  async safe(): Promise<void> {
+  async safe(_reason?: string): Promise<void> {
     this.writeValue(false);
   }
 
-  safeSync(): boolean {
+  safeSync(_reason?: string): boolean {
     if (this.number < 0) return true;
     this.writeValue(false);
     return true;

@@ -37,7 +37,7 @@ function journal(file: string): Array<{ ts: string; output: string; value: numbe
   return readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 }
 
-describe.skipIf(!built)('edge-agent actuate (built dist/)', () => {
+describe.skipIf(!built)('edge-agent actuate (needs dist/: npm run build)', () => {
   it('--pulse drives the output for the width through the safety layer and leaves it off', () => {
     const j = join(dir, 'pulse.jsonl');
     const r = actuate('reject_gate', '--pulse', '120', '--config', config, '--simulate-outputs', j);
@@ -94,4 +94,3 @@ describe.skipIf(!built)('edge-agent actuate (built dist/)', () => {
   });
 });
 
-it.skipIf(built)('actuate CLI tests skipped: dist/ not built (run `npm run build`)', () => undefined);
