@@ -53,6 +53,8 @@ export class HealthServer {
       server.listen(port, host, () => resolve());
     });
     server.on('error', (err) => this.log.error({ err }, 'health endpoint error'));
+    // The frame loop decides when the process ends; a forgotten stop() must not keep it alive.
+    server.unref();
     this.server = server;
     this.log.info({ url: this.url() }, 'health endpoint listening');
   }
