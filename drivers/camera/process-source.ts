@@ -61,6 +61,10 @@ export interface SourceDriver {
   /** The picture's own size and rate (probing a file, or the configured camera mode). */
   probe(input: ManifestInput, spawner: Spawner): Promise<ProbedPicture>;
   plan(geometry: Geometry, input: ManifestInput): SourcePlan;
+  /** Optional check of the device against the configured mode; returns warnings to log (never fatal: the camera may be absent now). */
+  preflight?(): string[];
+  /** Optional source-specific reading of the tool's last output lines after a failure. */
+  explain?(stderrTail: readonly string[]): string | undefined;
 }
 
 export type SourceState = 'idle' | 'starting' | 'streaming' | 'restarting' | 'ended' | 'failed' | 'stopped';
@@ -125,6 +129,7 @@ export class ProcessSource implements FrameSource {
   async start(): Promise<void> {
     for (const t of this.driver.tools()) requireTool(t, `the ${this.driver.type} source`);
     this.state = 'starting';
+    for (const w of this.driver.preflight?.() ?? []) this.log.warn(w);
     this.picture = await this.driver.probe(this.opts.input, this.spawner);
     const { width, height } = inputSize(this.opts.input);
     this.geom = computeGeometry(this.picture.width, this.picture.height, width, height, this.opts.input.resize, this.opts.input.letterboxAlign);
@@ -236,7 +241,7 @@ export class ProcessSource implements FrameSource {
   private onChainExit(code: number | null, signal: NodeJS.Signals | null, partialBytes: number): void {
     const tail = this.stderrTail.at(-1);
     const raw = tail ?? (signal ? `killed by ${signal}` : `exit status ${code}`);
-    const why = explainFailure(this.stderrTail) ?? raw;
+    const why = this.driver.explain?.(this.stderrTail) ?? explainFailure(this.stderrTail) ?? raw;
     if (!this.driver.live) {
       if (code === 0 && this.driver.loop && this.framesInRun > 0) {
         this.loops++;
@@ -262,7 +267,7 @@ export class ProcessSource implements FrameSource {
 
   private keepStderr(cmd: string, d: Buffer): void {
     for (const line of d.toString().split('\n')) if (line.trim()) this.stderrTail.push(`${cmd}: ${line.trim()}`);
-    if (this.stderrTail.length > 20) this.stderrTail.splice(0, this.stderrTail.length - 20);
+    if (this.stderrTail.length > 40) this.stderrTail.splice(0, this.stderrTail.length - 40);
   }
 
   private checkStall(): void {

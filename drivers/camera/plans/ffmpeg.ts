@@ -2,7 +2,9 @@ import { existsSync, statSync } from 'node:fs';
 import { AgentError } from '../../../agent/errors.js';
 import type { SourceConfig } from '../../../agent/config/sections/source.js';
 import type { ProbedPicture, SourceDriver, SourcePlan } from '../process-source.js';
-import { ffprobe, type Spawner } from '../tools.js';
+import { ffprobe, hasTool, type Spawner } from '../tools.js';
+import { checkMode, v4l2Modes } from '../modes.js';
+import { parseListFormatsExt, runV4l2Ctl } from '../v4l2-devices.js';
 import type { Geometry } from '../../../agent/types.js';
 import type { ManifestInput } from '../../../agent/model/manifest-schema.js';
 import { inputSize } from '../../../agent/preprocess/geometry.js';
@@ -77,9 +79,19 @@ export class V4l2Driver implements SourceDriver {
   readonly type = 'v4l2';
   readonly live = true;
   readonly loop = false;
-  constructor(private readonly cfg: Cfg<'v4l2'>) {}
+  constructor(
+    private readonly cfg: Cfg<'v4l2'>,
+    private readonly listFormats: (device: string) => string | undefined = (d) => (hasTool('v4l2-ctl') && existsSync(d) ? runV4l2Ctl(d) : undefined),
+  ) {}
   tools(): string[] {
     return ['ffmpeg'];
+  }
+  preflight(): string[] {
+    const text = this.listFormats(this.cfg.device);
+    if (text === undefined) return [];
+    const c = this.cfg;
+    const w = checkMode(v4l2Modes(parseListFormatsExt(text), c.pixelFormat), c, { exactSize: true, what: `${c.device} (${c.pixelFormat})` });
+    return w ? [`${w}: set source.width/height/fps/pixelFormat to an offered mode (see \`edge-agent doctor\`)`] : [];
   }
   what(): string {
     return this.cfg.device;

@@ -3,6 +3,9 @@ import type { ManifestInput } from '../../../agent/model/manifest-schema.js';
 import type { Geometry } from '../../../agent/types.js';
 import type { ProbedPicture, SourceDriver, SourcePlan } from '../process-source.js';
 import { gstFraction, gstreamerLayout } from './output.js';
+import { hasTool } from '../tools.js';
+import { checkMode, parseArgusModes, parseRpicamCameras, runListCameras } from '../modes.js';
+import { libcameraWarnings } from './rpicam.js';
 
 type Cfg<T extends SourceConfig['type']> = Extract<SourceConfig, { type: T }>;
 
@@ -52,6 +55,12 @@ export class JetsonCsiDriver implements SourceDriver {
   what(): string {
     return `sensor-id=${this.cfg.sensorId}`;
   }
+  /** nvarguscamerasrc prints the sensor's modes before failing on one it does not have: say which would work. */
+  explain(tail: readonly string[]): string | undefined {
+    const c = this.cfg;
+    const modes = parseArgusModes(tail.join('\n'));
+    return modes.length ? checkMode(modes, c, { exactSize: false, what: `sensor ${c.sensorId}` }) : undefined;
+  }
   async probe(): Promise<ProbedPicture> {
     return { width: this.cfg.width, height: this.cfg.height, fps: this.cfg.fps };
   }
@@ -61,8 +70,9 @@ export class JetsonCsiDriver implements SourceDriver {
 }
 
 /** Builds the libcamerasrc description (Raspberry Pi CSI camera through GStreamer). */
-export function libcamerasrcPipeline(c: Cfg<'libcamera'>, g: Geometry, input: ManifestInput): string {
-  const name = c.cameraName ? ` camera-name="${c.cameraName}"` : '';
+export function libcamerasrcPipeline(c: Cfg<'libcamera'>, g: Geometry, input: ManifestInput, resolvedName?: string): string {
+  const id = c.cameraName ?? resolvedName;
+  const name = id ? ` camera-name="${id}"` : '';
   return [`libcamerasrc${name}`, `video/x-raw,width=${c.width},height=${c.height},framerate=${gstFraction(c.fps)}`, rawTail(g, input)].join(' ! ');
 }
 
@@ -71,9 +81,22 @@ export class LibcamerasrcDriver implements SourceDriver {
   readonly type = 'libcamera';
   readonly live = true;
   readonly loop = false;
-  constructor(private readonly cfg: Cfg<'libcamera'>) {}
+  private resolvedName: string | undefined;
+  constructor(
+    private readonly cfg: Cfg<'libcamera'>,
+    private readonly listCameras: () => string | undefined = () => (hasTool('rpicam-hello') ? runListCameras('rpicam-hello') : undefined),
+  ) {}
   tools(): string[] {
     return ['gst-launch-1.0', 'gst:libcamerasrc'];
+  }
+  /** libcamerasrc selects cameras by libcamera id, not index: resolve `camera: N` through --list-cameras. */
+  preflight(): string[] {
+    const text = this.listCameras();
+    if (text === undefined) {
+      return this.cfg.camera > 0 && !this.cfg.cameraName ? [`cannot map camera ${this.cfg.camera} to a libcamera id without rpicam-hello: set source.cameraName; using the first camera`] : [];
+    }
+    this.resolvedName = parseRpicamCameras(text).find((x) => x.index === this.cfg.camera)?.id;
+    return libcameraWarnings(text, this.cfg);
   }
   what(): string {
     return `libcamerasrc ${this.cfg.cameraName ?? `camera ${this.cfg.camera}`}`;
@@ -82,7 +105,7 @@ export class LibcamerasrcDriver implements SourceDriver {
     return { width: this.cfg.width, height: this.cfg.height, fps: this.cfg.fps };
   }
   plan(g: Geometry, input: ManifestInput): SourcePlan {
-    return { stages: [gstStage(libcamerasrcPipeline(this.cfg, g, input))], layout: gstreamerLayout(g, input.padValue) };
+    return { stages: [gstStage(libcamerasrcPipeline(this.cfg, g, input, this.resolvedName))], layout: gstreamerLayout(g, input.padValue) };
   }
 }
 
@@ -102,7 +125,7 @@ export class GstPipelineDriver implements SourceDriver {
     return { width: this.cfg.width, height: this.cfg.height, fps: this.cfg.fps };
   }
   plan(g: Geometry, input: ManifestInput): SourcePlan {
-    const user = this.cfg.pipeline.trim().replace(/!\s*$/, '');
+    const user = this.cfg.pipeline.trim().replace(/\s*!\s*$/, '');
     return { stages: [gstStage(`${user} ! ${rawTail(g, input)}`)], layout: gstreamerLayout(g, input.padValue) };
   }
 }

@@ -3,6 +3,7 @@ import type { ManifestInput } from '../../../agent/model/manifest-schema.js';
 import type { Geometry } from '../../../agent/types.js';
 import type { ProbedPicture, SourceDriver, SourcePlan } from '../process-source.js';
 import { hasTool } from '../tools.js';
+import { checkMode, parseRpicamCameras, runListCameras } from '../modes.js';
 import { ffmpegGlobalArgs, ffmpegLayout, ffmpegOutputArgs } from './output.js';
 
 type LibcameraCfg = Extract<SourceConfig, { type: 'libcamera' }>;
@@ -42,8 +43,20 @@ export class RpicamDriver implements SourceDriver {
   readonly live = true;
   readonly loop = false;
   private readonly tool: string;
-  constructor(private readonly cfg: LibcameraCfg, has: (t: string) => boolean = hasTool) {
+  private readonly listCameras: () => string | undefined;
+  constructor(
+    private readonly cfg: LibcameraCfg,
+    has: (t: string) => boolean = hasTool,
+    listCameras?: () => string | undefined,
+  ) {
     this.tool = has('rpicam-vid') || !has('libcamera-vid') ? 'rpicam-vid' : 'libcamera-vid';
+    const hello = this.tool === 'rpicam-vid' ? 'rpicam-hello' : 'libcamera-hello';
+    this.listCameras = listCameras ?? (() => (has(hello) ? runListCameras(hello) : undefined));
+  }
+  preflight(): string[] {
+    const text = this.listCameras();
+    if (text === undefined) return [];
+    return libcameraWarnings(text, this.cfg);
   }
   tools(): string[] {
     return [this.tool, 'ffmpeg'];
@@ -65,4 +78,13 @@ export class RpicamDriver implements SourceDriver {
     ];
     return { stages: [{ cmd: this.tool, args: rpicamArgs(this.cfg) }, { cmd: 'ffmpeg', args: ff }], layout: ffmpegLayout(g) };
   }
+}
+
+/** Checks the configured camera index and mode against `rpicam-hello --list-cameras` output. */
+export function libcameraWarnings(listCamerasOutput: string, c: LibcameraCfg): string[] {
+  const cams = parseRpicamCameras(listCamerasOutput);
+  const cam = cams.find((x) => x.index === c.camera);
+  if (!cam) return [`libcamera has no camera ${c.camera} (found ${cams.length ? cams.map((x) => `${x.index}: ${x.sensor}`).join(', ') : 'none'}): check the ribbon cable or source.camera`];
+  const w = checkMode(cam.modes, { width: c.width, height: c.height, fps: c.fps }, { exactSize: false, what: `camera ${c.camera} (${cam.sensor})` });
+  return w ? [`${w}: lower source.width/height/fps`] : [];
 }
