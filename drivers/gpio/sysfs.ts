@@ -54,6 +54,9 @@ export function listSysfsChips(gpioDir: string): SysfsChip[] {
     .sort((a, b) => a.base - b.base);
 }
 
+/** sysfs numbers claimed by outputs of this process (sysfs itself cannot tell us: export is not exclusive). */
+const claimed = new Map<string, string>();
+
 export class SysfsActuator implements Actuator {
   readonly type = 'sysfs';
   private readonly gpioDir: string;
@@ -92,8 +95,26 @@ export class SysfsActuator implements Actuator {
         fix: 'check driver.line (the offset on the chip, e.g. the Broadcom GPIO number)',
       });
     }
-    this.number = this.chip.base + this.cfg.line;
-    const lineDir = join(this.gpioDir, `gpio${this.number}`);
+    const number = this.chip.base + this.cfg.line;
+    const key = join(this.gpioDir, `gpio${number}`);
+    const owner = claimed.get(key);
+    if (owner) {
+      throw new AgentError('OUTPUT_INVALID', `output "${this.ctx.output}": gpio${number} (${this.chip.label} line ${this.cfg.line}) is already driven by output "${owner}"`, {
+        fix: 'give each output its own line',
+      });
+    }
+    claimed.set(key, this.ctx.output);
+    this.number = number;
+    try {
+      await this.claimLine(join(this.gpioDir, `gpio${number}`));
+    } catch (err) {
+      claimed.delete(key);
+      this.number = -1;
+      throw err;
+    }
+  }
+
+  private async claimLine(lineDir: string): Promise<void> {
     if (!existsSync(lineDir)) {
       this.writeSysfs(join(this.gpioDir, 'export'), String(this.number), 'export');
       this.exported = true;
@@ -104,7 +125,7 @@ export class SysfsActuator implements Actuator {
     for (;;) {
       try {
         writeFileSync(join(lineDir, 'direction'), safeDir);
-        break;
+        return;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         // Right after export the files exist with root ownership until udev applies the gpio group: retry.
@@ -143,6 +164,7 @@ export class SysfsActuator implements Actuator {
           this.ctx.log.warn({ err, output: this.ctx.output }, 'could not unexport the GPIO line');
         }
       }
+      claimed.delete(join(this.gpioDir, `gpio${this.number}`));
       this.number = -1;
       this.exported = false;
     }

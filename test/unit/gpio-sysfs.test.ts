@@ -125,3 +125,18 @@ describe('sysfs driver on a temporary sysfs tree', () => {
     expect(err.oneLine()).toMatch(/gpio529\/direction/);
   });
 });
+
+describe('two outputs on one sysfs line', () => {
+  it('the second is refused at start naming the first, and the line is free again after stop', async () => {
+    addChip('gpiochip512', 512, 'pinctrl-bcm2711', 58);
+    const a = new SysfsActuator({ line: 5 }, { output: 'gate', activeLow: false, log: silentLogger, sysRoot: root });
+    await a.start();
+    const b = new SysfsActuator({ line: 5, chipLabel: 'pinctrl-bcm2711' }, { output: 'valve', activeLow: false, log: silentLogger, sysRoot: root });
+    const err = (await b.start().catch((e: unknown) => e)) as AgentError;
+    expect(err.oneLine()).toBe('output "valve": gpio517 (pinctrl-bcm2711 line 5) is already driven by output "gate": give each output its own line');
+    await a.stop();
+    await new Promise((r) => setTimeout(r, 30));
+    await b.start();
+    await b.stop();
+  });
+});
