@@ -283,6 +283,10 @@ start_service() {
     return
   fi
   systemctl daemon-reload
+  # verify exits 0 even on unknown keys (e.g. a drop-in written for a newer systemd): show whatever it says.
+  local complaints
+  complaints="$(systemd-analyze verify "$APP.service" 2>&1 || true)"
+  [ -z "$complaints" ] || warn "systemd-analyze verify $APP.service: $(echo "$complaints" | tr '\n' ' ')"
   systemctl enable "$APP.service" >/dev/null 2>&1 || die 70 "systemctl enable $APP failed: see systemctl status $APP"
   if [ "$NO_START" = 1 ]; then
     note "enabled; not started (--no-start): systemctl start $APP"

@@ -95,6 +95,17 @@ describe('scripts/install.sh --root (staging)', () => {
     expect({ stdout: v.stdout, stderr: v.stderr, status: v.status }).toEqual({ stdout: '', stderr: '', status: 0 });
   });
 
+  it.skipIf(!haveAnalyze)('systemd-analyze security rates the installed unit at exposure <= 2.0 ("OK")', () => {
+    const root = tmp('edge-security-');
+    expect(stage(root).status).toBe(0);
+    verify(root); // same staging as verify: units and the executables inside the root
+    const r = spawnSync('systemd-analyze', ['security', '--offline=true', `--root=${root}`, 'edge-agent.service'], { encoding: 'utf8', cwd: root });
+    const level = Number(/Overall exposure level for edge-agent\.service: ([\d.]+)/.exec(r.stdout)?.[1]);
+    console.log(`systemd-analyze security --offline: exposure ${level} (0 best, 10 worst)`);
+    expect(level).toBeGreaterThan(0);
+    expect(level).toBeLessThanOrEqual(2.0);
+  });
+
   it.skipIf(!haveAnalyze)('the verify check is real: an unknown key is reported (and exits 0, hence the output check)', () => {
     const root = tmp('edge-verify-bad-');
     expect(stage(root).status).toBe(0);
