@@ -285,7 +285,8 @@ start_service() {
   systemctl daemon-reload
   # verify exits 0 even on unknown keys (e.g. a drop-in written for a newer systemd): show whatever it says.
   local complaints
-  complaints="$(systemd-analyze verify "$APP.service" 2>&1 || true)"
+  complaints=""
+  if command -v systemd-analyze >/dev/null 2>&1; then complaints="$(systemd-analyze verify "$APP.service" 2>&1 || true)"; fi
   [ -z "$complaints" ] || warn "systemd-analyze verify $APP.service: $(echo "$complaints" | tr '\n' ' ')"
   systemctl enable "$APP.service" >/dev/null 2>&1 || die 70 "systemctl enable $APP failed: see systemctl status $APP"
   if [ "$NO_START" = 1 ]; then
