@@ -60,6 +60,11 @@ interface PendingPulse {
 
 /** A guard fires this long after maxOnMs if the planned off has not happened (it should never be needed). */
 const guardSlackMs = 2;
+/**
+ * Pulses on one output closer than this are refused even with minOffMs 0: the first one's switch-off is timed from
+ * its actual (possibly slightly late) switch-on, so a back-to-back second pulse would find the output still on.
+ */
+const minPulseGapMs = 5;
 const retryFirstMs = 100;
 const retryMaxMs = 5_000;
 
@@ -104,7 +109,7 @@ export class OutputChannel {
     const blocked = this.whyBlocked();
     if (blocked) return out('refused', blocked);
     if (due < now) return out('missed', `deadline passed ${(now - due).toFixed(1)} ms before the request`);
-    const gap = this.cfg.minOffMs;
+    const gap = Math.max(this.cfg.minOffMs, minPulseGapMs);
     for (const p of this.pending) {
       if (due < p.due + p.width + gap && p.due < due + widthMs + gap) {
         return out('refused', `overlaps a pulse due in ${(p.due - now).toFixed(0)} ms (width ${p.width} ms, minOffMs ${gap})`);

@@ -96,6 +96,21 @@ describe('pulses (reject gate)', () => {
     await b.stop();
   });
 
+  it('with minOffMs 0, back-to-back pulses need a 5 ms gap (the first one\'s off is timed from its real switch-on)', async () => {
+    const b = await bank({ gate: out({ maxOnMs: 200, minOffMs: 0 }) });
+    expect((await b.pulse('gate', { dueMono: 100, widthMs: 50, reason: 'a' })).status).toBe('scheduled');
+    expect((await b.pulse('gate', { dueMono: 150, widthMs: 50, reason: 'b' })).status).toBe('refused');
+    expect((await b.pulse('gate', { dueMono: 155, widthMs: 50, reason: 'c' })).status).toBe('scheduled');
+    await clock.advance(500);
+    expect(lines().slice(1)).toEqual([
+      [100, 1, 'a'],
+      [150, 0, 'a'],
+      [155, 1, 'c'],
+      [205, 0, 'c'],
+    ]);
+    await b.stop();
+  });
+
   it('a pulse longer than maxOnMs is refused naming maxOnMs', async () => {
     const b = await bank({ gate: out({ maxOnMs: 200 }) });
     const o = await b.pulse('gate', { dueMono: 100, widthMs: 250, reason: 'x' });
