@@ -110,9 +110,15 @@ export function loadConfigFile(file: string): LoadedConfig {
   }
   const res = checkConfigText(text);
   if (!res.ok) {
-    throw new AgentError('CONFIG_INVALID', res.problems.map((p) => formatProblem(abs, p)).join('\n'), {
-      fix: res.problems.length > 1 ? `${res.problems.length} problems; run \`edge-agent check-config ${file}\` for the list` : undefined,
-    });
+    const lines = res.problems.map((p) => formatProblem(abs, p));
+    // One problem: one line with its fix. Several: a header line, then one line per problem.
+    if (lines.length === 1) {
+      throw new AgentError('CONFIG_INVALID', lines[0]!, { fix: `correct it (\`edge-agent check-config ${file}\` also checks the files the config names)` });
+    }
+    throw new AgentError(
+      'CONFIG_INVALID',
+      `invalid config, ${lines.length} problems (\`edge-agent check-config ${file}\` also checks the files it names):\n${lines.join('\n')}`,
+    );
   }
   return { config: res.config!, path: abs, baseDir: dirname(abs) };
 }
