@@ -15,6 +15,8 @@ import {
   toRanges,
 } from './record.js';
 
+const ACK_BATCH_MS = 10;
+
 export interface AckLogLoad {
   /** Seqs delivered or dropped, as merged inclusive ranges. */
   removed: Array<[number, number]>;
@@ -93,10 +95,12 @@ export class AckLog {
     else this.pending.push({ kind, key, seqs: [...seqs] });
     if (this.writeScheduled) return;
     this.writeScheduled = true;
-    setImmediate(() => {
+    // Acks need no fsync before anything (a lost one means a duplicate), so a few ms of batching saves one
+    // write per event when events trickle in one at a time.
+    setTimeout(() => {
       this.writeScheduled = false;
       void this.enqueue(() => this.writePending());
-    });
+    }, ACK_BATCH_MS).unref();
   }
 
   /** Writes and fsyncs whatever is buffered, then closes the file. */

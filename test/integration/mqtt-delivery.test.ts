@@ -205,7 +205,7 @@ describe.skipIf(!haveMosquitto)('MQTT sink against a real mosquitto', () => {
     await sink.waitConnected();
     const w = 160;
     const h = 120;
-    const frame: Frame = { seq: 7, captureMono: 0, captureWall: 0, width: w, height: h, format: 'rgb24', data: new Uint8Array(w * h * 3).fill(70) };
+    const frame: Frame = { seq: 7, captureMono: 0, captureWall: 0, ptsMs: 0, width: w, height: h, format: 'rgb24', data: new Uint8Array(w * h * 3).fill(70) };
     const ev = sampleEvent(7);
     await sink.emit(ev, { frame });
     await waitFor(() => msgs.some((m) => m.topic === `test/cam1/snapshot/${ev.id}`), 10_000, 'snapshot');

@@ -123,7 +123,7 @@ describe('snapshots', () => {
       data[i * 3 + 1] = 90 + ((i % w) % 50);
       data[i * 3 + 2] = 40;
     }
-    return { seq: 1, captureMono: 0, captureWall: 0, width: w, height: h, format: 'rgb24', data };
+    return { seq: 1, captureMono: 0, captureWall: 0, ptsMs: 0, width: w, height: h, format: 'rgb24', data };
   };
 
   it('draws the box and fits the size cap', () => {
