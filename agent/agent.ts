@@ -3,8 +3,8 @@ import { hostname } from 'node:os';
 import type { Logger } from './log.js';
 import { AgentError, messageOf } from './errors.js';
 import type { AgentConfig } from './config/schema.js';
-import { configPath, type LoadedConfig } from './config/load.js';
-import { loadManifest, type LoadedManifest } from './model/manifest.js';
+import { configPath, loadConfigFile, type LoadedConfig } from './config/load.js';
+import { loadManifest, verifyVariantFile, type LoadedManifest } from './model/manifest.js';
 import { openVariant, type OpenedVariant } from './model/open-variant.js';
 import { TensorPacker } from './preprocess/tensor.js';
 import { inputSize } from './preprocess/geometry.js';
@@ -15,12 +15,15 @@ import { Pipeline } from './pipeline/pipeline.js';
 import type { LoopObserver, OutputsPort } from './pipeline/ports.js';
 import { OutputBank } from './actuators/index.js';
 import { EventHub } from './events/hub.js';
-import { JsonlSink } from './events/jsonl-sink.js';
+import { createEventHub } from './events/registry.js';
+import { Supervision } from './supervision.js';
 import { UuidV7 } from './events/uuidv7.js';
-import type { AgentEventSink } from './events/types.js';
 import type { ActionOutcome, FrameSource, ModelRef } from './types.js';
 import { createSource } from '../drivers/camera/index.js';
 import { createBackend } from '../drivers/inference/registry.js';
+import { detectCapabilities, probe } from '../drivers/probe/index.js';
+import { benchCachePath, readBenchCache, selectVariant, verifyWalk, walkCandidates, type HardwareProfile, type SelectionResult } from './select/index.js';
+import { packageRoot } from './paths.js';
 
 export interface AgentOptions {
   loaded: LoadedConfig;
@@ -31,12 +34,15 @@ export interface AgentOptions {
   eventsOut?: string;
   /** Replace every output driver by a dry-run journal. */
   simulateOutputs?: string;
+  /** Broker URL overriding events.mqtt.url (run --mqtt). */
+  mqttUrl?: string;
   stateDir: string;
   observer?: LoopObserver;
 }
 
 export interface ModelChoice {
   manifest: LoadedManifest;
+  profile: HardwareProfile;
   opened: OpenedVariant;
   /** Variants tried before the one running, with the reason each was passed over. */
   passedOver: Array<{ variant: string; reason: string }>;
@@ -64,6 +70,8 @@ export class Agent {
   private readonly cfg: AgentConfig;
   private readonly log: Logger;
   private choice: ModelChoice | undefined;
+  /** Every variant's score or rejection reason, for status and doctor-like logs. */
+  selection: SelectionResult | undefined;
   private bank: OutputBank | undefined;
   private hub: EventHub | undefined;
   private source: FrameSource | undefined;
@@ -72,6 +80,7 @@ export class Agent {
   private lastPulseEnd = 0;
   private pulses = { scheduled: 0, missed: 0, refused: 0, failed: 0 };
   private readonly ids = new UuidV7();
+  private supervision: Supervision | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.cfg = opts.loaded.config;
@@ -97,24 +106,33 @@ export class Agent {
   async start(): Promise<void> {
     const cfg = this.cfg;
     mkdirSync(this.opts.stateDir, { recursive: true });
+    this.supervision = new Supervision(cfg, this.log, { outboxDepth: () => outboxDepth(this.hub) });
+    await this.supervision.start();
     this.choice = await this.openModel();
     const { opened, manifest } = this.choice;
     const modelRef: ModelRef = { name: manifest.name, variant: opened.variant.name, sha256: opened.variant.sha256, accelerator: opened.backend.accelerator() };
 
-    this.bank = new OutputBank(cfg.outputs, { log: this.log, simulateJournal: this.opts.simulateOutputs, stallMs: cfg.pipeline.stallMs });
-    await this.bank.start();
-
-    const sinks: AgentEventSink[] = [];
-    const jsonl = [this.opts.eventsOut, cfg.events.jsonl && configPath(this.opts.loaded, cfg.events.jsonl)].filter((x): x is string => Boolean(x));
-    for (const file of new Set(jsonl)) sinks.push(new JsonlSink({ file, log: this.log }));
-    this.hub = new EventHub(sinks, this.log);
+    // Sinks first: a networked (MQTT) relay output publishes through the event sink's connection.
+    const events = { ...cfg.events, ...(cfg.events.jsonl ? { jsonl: configPath(this.opts.loaded, cfg.events.jsonl) } : {}) };
+    this.hub = await createEventHub(events, { deviceId: this.deviceId, deviceName: cfg.device.name, stateDir: this.opts.stateDir, log: this.log }, { mqttUrl: this.opts.mqttUrl, eventsOut: this.opts.eventsOut });
     await this.hub.start();
+    this.hub.setStatus(this.statusSummary());
+    const publish = this.hub.publisher();
+
+    this.bank = new OutputBank(cfg.outputs, {
+      log: this.log,
+      simulateJournal: this.opts.simulateOutputs,
+      stallMs: cfg.pipeline.stallMs,
+      ...(publish ? { publish: (topic: string, payload: string, o: { qos: 0 | 1 | 2; retain: boolean }) => publish(topic, payload, o) } : {}),
+    });
+    await this.bank.start();
 
     this.source = createSource(cfg.source, { input: opened.input, mode: this.opts.mode, log: this.log });
     await this.source.start();
     const geometry = this.source.geometry();
     const { width, height } = inputSize(opened.input);
     const inputInfo = opened.backend.inputs().find((i) => i.name === opened.input.name);
+    const sup = this.supervision;
 
     this.pipeline = new Pipeline({
       source: this.source,
@@ -131,14 +149,38 @@ export class Agent {
       newEventId: () => this.ids.next(),
       device: this.deviceId,
       log: this.log,
-      observer: this.opts.observer,
+      observer: {
+        firstInference: () => {
+          sup.firstInference();
+          this.opts.observer?.firstInference?.();
+        },
+        frame: (stages) => {
+          sup.frame(stages);
+          this.opts.observer?.frame?.(stages);
+        },
+      },
       inferenceTimeoutMs: cfg.pipeline.inferenceTimeoutMs,
-      reloadBackend: () => this.reloadBackend(),
+      reloadBackend: async () => {
+        sup.restarted('backend');
+        return this.reloadBackend();
+      },
     });
+    sup.attach(this.pipeline.stats, `${manifest.name}/${opened.variant.name}`, opened.backend.accelerator(), this.source.describe());
     this.log.info(
       { source: this.source.describe(), model: `${manifest.name}/${opened.variant.name}`, accelerator: opened.backend.accelerator(), outputs: Object.keys(cfg.outputs), rules: cfg.rules.map((r) => r.name) },
       'agent started',
     );
+  }
+
+  /** What the retained MQTT status and /healthz say about this device. */
+  private statusSummary(): Record<string, unknown> {
+    const c = this.choice;
+    const p = c?.profile;
+    return {
+      hardware: p ? { board: p.board.family, model: p.board.model, accelerators: p.accelerators.map((a) => a.kind + (a.bus ? `/${a.bus}` : '')) } : undefined,
+      model: c ? { name: c.manifest.name, variant: c.opened.variant.name, sha256: c.opened.variant.sha256, accelerator: c.opened.backend.accelerator() } : undefined,
+      degraded: c?.degraded ? [c.degraded] : [],
+    };
   }
 
   /** Runs the loop to the end of a finite source (or until stop()); waits for pulses already scheduled. */
@@ -173,8 +215,29 @@ export class Agent {
     };
   }
 
-  /** Stops taking frames; the loop finishes the frame in flight. */
+  /**
+   * SIGHUP: re-reads the config file and applies rules and thresholds without touching camera, model or outputs.
+   * A config that does not validate is refused and the running one kept. Returns what happened, for the log.
+   */
+  reload(): { applied: boolean; message: string } {
+    const file = this.opts.loaded.path;
+    if (!file || !this.pipeline) return { applied: false, message: 'nothing to reload (built-in config or not started)' };
+    let next: LoadedConfig;
+    try {
+      next = loadConfigFile(file);
+    } catch (err) {
+      return { applied: false, message: `new config refused, the running one is kept: ${messageOf(err)}` };
+    }
+    const restartNeeded = (['source', 'model', 'outputs', 'events', 'health', 'device'] as const).filter((k) => JSON.stringify(next.config[k]) !== JSON.stringify(this.cfg[k]));
+    this.pipeline.replaceRules(new RuleEngine(next.config.rules, this.log));
+    this.cfg.rules = next.config.rules;
+    const note = restartNeeded.length ? `; changes to ${restartNeeded.join(', ')} need a restart (systemctl restart edge-agent)` : '';
+    return { applied: true, message: `rules reloaded (${next.config.rules.map((r) => r.name).join(', ') || 'none'})${note}` };
+  }
+
+  /** Stops taking frames; the loop finishes the frame in flight. /healthz turns 503, systemd hears STOPPING. */
   requestStop(): void {
+    this.supervision?.stopping();
     this.pipeline?.stop();
   }
 
@@ -186,6 +249,7 @@ export class Agent {
     await this.hub?.stop().catch((err) => this.log.error({ err }, 'event sinks stop failed'));
     await this.pipeline?.currentBackend().close().catch(() => undefined);
     if (!this.pipeline) await this.choice?.opened.backend.close().catch(() => undefined);
+    await this.supervision?.stop().catch(() => undefined);
   }
 
   private outputsPort(): OutputsPort {
@@ -197,6 +261,7 @@ export class Agent {
         else if (o.status === 'refused') this.pulses.refused++;
         else if (o.status === 'failed') this.pulses.failed++;
       }
+      this.supervision?.actuation(o);
       return o;
     };
     return {
@@ -209,34 +274,63 @@ export class Agent {
     };
   }
 
-  /** Opens the configured variant, or the candidates in order, falling back loudly when one cannot run. */
+  /**
+   * Detects the hardware, scores every variant with U = alpha*accuracy - beta*latency (measured latency from the
+   * bench cache when there is one), then opens the best candidate and proves it with the known-answer check,
+   * falling back to the next one loudly (log, status, retained MQTT status) when it cannot run.
+   */
   private async openModel(): Promise<ModelChoice> {
     const manifest = loadManifest(configPath(this.opts.loaded, this.cfg.model.manifest));
-    const candidates = this.cfg.model.variant
-      ? [manifest.variants.find((v) => v.name === this.cfg.model.variant) ?? failVariant(manifest, this.cfg.model.variant)]
-      : manifest.variants.filter((v) => v.runtime === 'onnxruntime' && v.accelerator === 'cpu');
-    const passedOver: ModelChoice['passedOver'] = [];
-    let lastErr: unknown;
-    for (const v of candidates) {
-      try {
-        const opened = await openVariant(manifest, v, {
-          threads: this.cfg.model.threads,
-          verify: this.cfg.model.verify,
-          edgetpuDevice: this.cfg.model.edgetpuDevice,
-          log: this.log,
-          createBackend,
-        });
-        const degraded = passedOver.length ? `wanted ${passedOver[0]!.variant}, running ${v.name} because ${passedOver[0]!.reason}` : undefined;
-        if (degraded) this.log.warn({ degraded }, `degraded: ${degraded}`);
-        return { manifest, opened, passedOver, degraded };
-      } catch (err) {
-        lastErr = err;
-        passedOver.push({ variant: v.name, reason: messageOf(err) });
-        this.log.warn({ variant: v.name, reason: messageOf(err) }, `variant ${v.name} cannot run here`);
-      }
+    const profile = probe('/');
+    const capabilities = await detectCapabilities(profile, { packageRoot: packageRoot() });
+    const cacheFile = benchCachePath(this.opts.stateDir);
+    const benchCache = readBenchCache(cacheFile, (msg) => this.log.warn({ file: cacheFile }, msg));
+    const unavailable: Record<string, string> = {};
+    for (const v of manifest.variants) {
+      await verifyVariantFile(manifest, v).catch((err: unknown) => (unavailable[v.name] = messageOf(err)));
     }
-    if (lastErr) throw lastErr;
-    throw new AgentError('MODEL_INVALID', `model ${manifest.name} has no variant that can run here`, { fix: 'run `edge-agent doctor` to see why each variant was rejected' });
+    const forced = this.cfg.model.variant;
+    if (forced && !manifest.variants.some((v) => v.name === forced)) failVariant(manifest, forced);
+    const selection = selectVariant({
+      profile,
+      capabilities,
+      variants: forced ? manifest.variants.filter((v) => v.name === forced) : manifest.variants,
+      selection: this.cfg.model.selection,
+      benchCache,
+      unavailable,
+    });
+    for (const v of selection.variants) this.log.info({ variant: v.name, eligible: v.eligible, score: v.score, latencyMs: v.latencyMs, latencySource: v.latencySource }, `variant ${v.name}: ${v.reason}`);
+    this.log.info(selection.summary);
+    this.selection = selection;
+    if (!selection.selected) {
+      throw new AgentError('MODEL_INVALID', `no variant of model ${manifest.name} can run here: ${selection.summary}`, { fix: 'run `edge-agent doctor` to see why each variant was rejected' });
+    }
+    let opened: OpenedVariant | undefined;
+    const walk = await verifyWalk(walkCandidates(selection), async (c) => {
+      const v = manifest.variants.find((x) => x.name === c.name)!;
+      opened = await openVariant(manifest, v, {
+        threads: this.cfg.model.threads,
+        verify: this.cfg.model.verify,
+        edgetpuDevice: this.cfg.model.edgetpuDevice,
+        log: this.log,
+        createBackend,
+      });
+      return { ok: true, latencyMs: opened.knownAnswer?.latencyMs };
+    });
+    const passedOver = walk.attempts.filter((a) => !a.ok).map((a) => ({ variant: a.name, reason: a.reason ?? 'failed' }));
+    if (!walk.running || !opened) {
+      throw new AgentError('MODEL_INVALID', `no variant of model ${manifest.name} could be started: ${walk.degraded?.reason ?? 'none tried'}`, {
+        fix: 'run `edge-agent doctor` to see why each variant was rejected',
+      });
+    }
+    if (opened.variant.name !== walk.running) {
+      // A later attempt was "too slow": the walk moved on but this session belongs to an earlier candidate.
+      await opened.backend.close().catch(() => undefined);
+      opened = await openVariant(manifest, manifest.variants.find((x) => x.name === walk.running)!, { threads: this.cfg.model.threads, verify: false, edgetpuDevice: this.cfg.model.edgetpuDevice, log: this.log, createBackend });
+    }
+    const degraded = walk.degraded?.reason;
+    if (degraded) this.log.warn({ wanted: walk.degraded!.wanted, running: walk.running }, degraded);
+    return { manifest, opened, passedOver, degraded, profile };
   }
 
   private async reloadBackend() {
@@ -252,4 +346,9 @@ export class Agent {
 
 function failVariant(m: LoadedManifest, name: string): never {
   throw new AgentError('CONFIG_INVALID', `model.variant "${name}" is not in ${m.path}`, { fix: `use one of: ${m.variants.map((v) => v.name).join(', ')}` });
+}
+
+function outboxDepth(hub: EventHub | undefined): number | undefined {
+  const mqtt = (hub?.stats().sinks as Record<string, { outbox?: { queued?: number } }> | undefined)?.mqtt;
+  return typeof mqtt?.outbox?.queued === 'number' ? mqtt.outbox.queued : undefined;
 }

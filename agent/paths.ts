@@ -28,9 +28,3 @@ export const DEMO_SEED = 4242;
 export function demoSceneDir(): string {
   return join(packageRoot(), '.cache', 'demo', `seed-${DEMO_SEED}`);
 }
-
-/** State folder: the config's, systemd's StateDirectory, or ./state for a run from a shell. */
-export function defaultStateDir(): string {
-  const sd = process.env.STATE_DIRECTORY?.split(':')[0];
-  return sd || join(process.cwd(), 'state');
-}

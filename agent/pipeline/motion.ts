@@ -53,7 +53,7 @@ export function createMotionGate(cfg: MotionGateConfig, clock: Clock, opts: Moti
   const tw = opts.thumbWidth ?? 80;
   const th = opts.thumbHeight ?? 60;
   let ref: Uint8Array | null = null;
-  let cur = new Uint8Array(tw * th);
+  let cur: Uint8Array = new Uint8Array(tw * th);
   let lastInferMono = -Infinity;
   const s = { frames: 0, inferred: 0, skipped: 0, forced: 0, lastDifference: 0 };
 

@@ -181,7 +181,11 @@ export class Pipeline {
       this.firstDone = true;
       this.d.observer?.firstInference?.();
     }
-    this.d.observer?.frame?.();
+    this.d.observer?.frame?.(
+      r.outputs
+        ? { preprocess: r.tPre, inference: r.tInfer, decode: tDecoded - tStart, track: tTracked - tDecoded, rules: tEnd - tTracked, total: tEnd - frame.captureMono }
+        : {},
+    );
   }
 
   private async act(f: Firing, frame: Frame, r: Inferred): Promise<void> {

@@ -19,6 +19,6 @@ export interface EventsPort {
 export interface LoopObserver {
   /** After the first successful inference (systemd READY). */
   firstInference?(): void;
-  /** After every processed frame. */
-  frame?(): void;
+  /** After every processed frame, with its per-stage times in ms (stages absent when inference was skipped). */
+  frame?(stagesMs: Record<string, number>): void;
 }

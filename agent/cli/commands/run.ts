@@ -6,21 +6,24 @@ import { createLogger } from '../../log.js';
 import { loadConfigFile, type LoadedConfig } from '../../config/load.js';
 import type { SourceConfig } from '../../config/sections/source.js';
 import { Agent, type RunSummary } from '../../agent.js';
-import { defaultStateDir, demoConfigPath, demoSceneDir, DEMO_SEED } from '../../paths.js';
+import { demoConfigPath, demoSceneDir, DEMO_SEED } from '../../paths.js';
+import { defaultStateDir } from '../../events/registry.js';
 import { installSafetyHooks } from '../../actuators/index.js';
 
 export const summary = 'run the agent (default: the built-in conveyor demo)';
 
 const usage = `
 usage: edge-agent run [--config FILE] [--source URI] [--until-eof] [--events-out FILE]
-                      [--simulate-outputs FILE] [--state-dir DIR] [--json]
+                      [--simulate-outputs FILE] [--mqtt URL] [--state-dir DIR] [--json]
 
   --config FILE            configuration (YAML); default: the built-in conveyor demo
   --source URI             override the camera: a video file, /dev/videoN, rtsp://... or http(s)://...
   --until-eof              read a file source as fast as the pipeline allows, process every frame, exit at its end
   --events-out FILE        append one JSON anomaly event per line
   --simulate-outputs FILE  dry-run every output, journaling each change to FILE (JSON lines)
-  --state-dir DIR          where the outbox and caches live (default: $STATE_DIRECTORY or ./state)
+  --mqtt URL               publish anomaly events to this broker (mqtt://host:1883, mqtts://host:8883)
+  --state-dir DIR          where the outbox and caches live (default: $STATE_DIRECTORY, /var/lib/edge-agent
+                           under systemd, else ./state)
   --json                   print the end-of-run summary as JSON
 `;
 
@@ -34,6 +37,7 @@ export async function run(argv: string[]): Promise<number> {
       'events-out': { type: 'string' },
       'simulate-outputs': { type: 'string' },
       'state-dir': { type: 'string' },
+      mqtt: { type: 'string' },
       json: { type: 'boolean' },
     },
     usage,
@@ -50,7 +54,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     loaded.config.source = { ...loaded.config.source, pace: 'fast', loop: false };
   }
-  const log = createLogger({ level: loaded.config.log.level });
+  const log = createLogger({ level: (process.env.EDGE_AGENT_LOG_LEVEL as typeof loaded.config.log.level | undefined) ?? loaded.config.log.level });
   const stateDir = resolve(values['state-dir'] ?? (loaded.config.stateDir ? resolve(loaded.baseDir, loaded.config.stateDir) : defaultStateDir()));
   let simulate = values['simulate-outputs'];
   if (builtIn) {
@@ -67,6 +71,7 @@ export async function run(argv: string[]): Promise<number> {
     mode: untilEof ? 'lossless' : 'latest',
     eventsOut: values['events-out'] && resolve(values['events-out']),
     simulateOutputs: simulate && resolve(simulate),
+    mqttUrl: values.mqtt,
     stateDir,
   });
   let stopping: Promise<void> | undefined;
@@ -79,6 +84,12 @@ export async function run(argv: string[]): Promise<number> {
     },
     exitDeadlineMs: 10_000,
   });
+  const onHup = (): void => {
+    const r = agent.reload();
+    if (r.applied) log.info(r.message);
+    else log.error(r.message);
+  };
+  process.on('SIGHUP', onHup);
   try {
     await agent.start();
     const result = await agent.run();
@@ -91,6 +102,7 @@ export async function run(argv: string[]): Promise<number> {
     await agent.stop().catch(() => undefined);
     throw err;
   } finally {
+    process.off('SIGHUP', onHup);
     removeHooks();
   }
 }
