@@ -105,6 +105,7 @@ export class ProcessSource implements FrameSource {
   private stallTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private stderrTail: string[] = [];
+  private deferredExit: (() => void) | undefined;
 
   constructor(
     private readonly driver: SourceDriver,
@@ -223,9 +224,18 @@ export class ProcessSource implements FrameSource {
       const ptsMs = this.driver.live || !fps ? now : (this.loops * (this.picture?.frames ?? seq + 1) + seq) * (1000 / fps);
       const frame: Frame = { seq, captureMono: now, captureWall: this.clock.wall(), ptsMs, width: g.width, height: g.height, format, data };
       if (!this.slot.offer(frame) && this.opts.mode === 'lossless') {
+        // Full: stop reading until the frame is taken; the rest of this chunk waits in the reader.
         stdout.pause();
-        this.slot.whenTaken(() => stdout.resume());
+        this.slot.whenTaken(() => {
+          if (!reader.resume()) return;
+          stdout.resume();
+          const exit = this.deferredExit;
+          this.deferredExit = undefined;
+          exit?.();
+        });
+        return false;
       }
+      return true;
     });
     reader.attach(stdout);
     // The chain is over when the frame writer exits; earlier stages get SIGPIPE or are killed with it.
@@ -234,7 +244,10 @@ export class ProcessSource implements FrameSource {
       this.children = [];
       for (const c of chain) if (c !== last) void terminate(c);
       if (this.state === 'stopped') return;
-      this.onChainExit(code, signal, reader.partial());
+      const exit = (): void => this.onChainExit(code, signal, reader.partial());
+      // Lossless: frames still held in the reader go out before the end (or the next loop) is handled.
+      if (reader.hasPending()) this.deferredExit = exit;
+      else exit();
     });
   }
 

@@ -36,17 +36,21 @@ function isDirect(l: FrameLayout): boolean {
 /**
  * Cuts a raw video byte stream into frames of a fixed size.
  * Each frame gets its own buffer, because the consumer keeps it (inference, snapshots) after the next arrives.
+ * `onFrame` may return false to pause (a lossless consumer that is full): the rest of the current chunk is kept
+ * and handed out by `resume()`, so no frame is ever offered to a full consumer.
  */
 export class RawFrameReader {
   private buf: Buffer;
   private filled = 0;
+  private queue: Buffer[] = [];
+  private paused = false;
   private readonly frameBytes: number;
   private readonly direct: boolean;
   private readonly layout: FrameLayout | undefined;
 
   constructor(
     layoutOrBytes: FrameLayout | number,
-    private readonly onFrame: (data: Buffer) => void,
+    private readonly onFrame: (data: Buffer) => boolean | void,
   ) {
     if (typeof layoutOrBytes === 'number') {
       this.frameBytes = layoutOrBytes;
@@ -63,7 +67,20 @@ export class RawFrameReader {
     stream.on('data', (chunk: Buffer) => this.push(chunk));
   }
 
-  push(chunk: Buffer): void {
+  /**
+   * Consumes a chunk; returns false when the consumer is paused (the rest waits for resume()). Chunks arriving
+   * while paused are kept too: node resumes a child's stdout by itself when the child exits, so pausing the stream
+   * alone cannot hold data back (what is kept is bounded by the pipe's capacity).
+   */
+  push(chunk: Buffer): boolean {
+    if (this.paused) {
+      this.queue.push(chunk);
+      return false;
+    }
+    return this.consume(chunk);
+  }
+
+  private consume(chunk: Buffer): boolean {
     let off = 0;
     while (off < chunk.length) {
       const n = Math.min(this.frameBytes - this.filled, chunk.length - off);
@@ -72,15 +89,31 @@ export class RawFrameReader {
       off += n;
       if (this.filled === this.frameBytes) {
         this.filled = 0;
+        let go: boolean | void;
         if (this.direct) {
           const full = this.buf;
           this.buf = Buffer.allocUnsafe(this.frameBytes);
-          this.onFrame(full);
+          go = this.onFrame(full);
         } else {
-          this.onFrame(this.place(this.buf));
+          go = this.onFrame(this.place(this.buf));
+        }
+        if (go === false) {
+          this.paused = true;
+          if (off < chunk.length) this.queue.unshift(chunk.subarray(off));
+          return false;
         }
       }
     }
+    return true;
+  }
+
+  /** Continues with the bytes kept while paused; returns true when all were consumed without pausing again. */
+  resume(): boolean {
+    this.paused = false;
+    while (this.queue.length) {
+      if (!this.consume(this.queue.shift()!)) return false;
+    }
+    return true;
   }
 
   /** Copies content rows (dropping row padding) into a frame filled with the pad value. */
@@ -96,6 +129,11 @@ export class RawFrameReader {
     return out;
   }
 
+  /** Whether bytes wait for resume() (a paused consumer). */
+  hasPending(): boolean {
+    return this.queue.length > 0;
+  }
+
   /** Bytes of an incomplete trailing frame (a truncated stream). */
   partial(): number {
     return this.filled;
@@ -104,5 +142,7 @@ export class RawFrameReader {
   /** Forgets a partial frame (a restarted producer starts at a frame boundary). */
   reset(): void {
     this.filled = 0;
+    this.queue = [];
+    this.paused = false;
   }
 }
