@@ -4,3 +4,5 @@ export * from './tensor.js';
 export * from './graph.js';
 export * from './shapes.js';
 export * from './flops.js';
+export * from './opset.js';
+export * from './session.js';

@@ -98,7 +98,12 @@ export function makeFloat16Tensor(name: string, dims: readonly number[], data: F
 }
 
 export function makeInt64Tensor(name: string, dims: readonly number[], values: readonly number[]): TensorProto {
-  const a = BigInt64Array.from(values.map((v) => BigInt(Math.trunc(v))));
+  // Clamp: attributes such as Slice ends = INT64_MAX decode through doubles and would wrap around.
+  const max = 2n ** 63n - 1n;
+  const a = BigInt64Array.from(values.map((v) => {
+    const b = BigInt(Math.trunc(v));
+    return b > max ? max : b < -max - 1n ? -max - 1n : b;
+  }));
   return onnx.TensorProto.create({ name, dims: [...dims], dataType: DataType.INT64, rawData: bytesOf(a) });
 }
 

@@ -1,0 +1,212 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { AgentError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import { findVariant, loadManifest, verifyVariantFile, variantInput, type LoadedManifest, type VariantSpec } from '../model/manifest.js';
+import { countFlops, createRunner, encodeModel, measureLatencies } from '../../drivers/onnx/index.js';
+import { calibrate } from './calibrate.js';
+import { edgeTpuAdvice } from './edgetpu.js';
+import { agreement, detectAll, loadSceneTruth, meanAP, type Agreement } from './evaluate.js';
+import { toFloat16 } from './fp16.js';
+import { framesFromFolder, framesFromSource, type ModelFrame } from './frames.js';
+import type { CalibrationMethod } from './histogram.js';
+import { layerTable, type LayerReport } from './layers.js';
+import { activationTensors, findTargets } from './plan.js';
+import { prepareModel } from './prepare.js';
+import { buildQdqModel } from './qdq.js';
+import { checkFree, mergedManifest, writeAtomically } from './write.js';
+
+export const MIN_CALIBRATION_FRAMES = 8;
+
+export interface OptimizeOptions {
+  manifest: string;
+  /** Source variant; default: the first fp32 ONNX Runtime variant. */
+  variant?: string;
+  calibration: { dir: string; augment?: boolean } | { source: string; frames: number };
+  /** Output folder; default: the model's own folder (its manifest is updated). */
+  outDir?: string;
+  method: CalibrationMethod;
+  percentile?: number;
+  precision: 'int8' | 'fp16' | 'both';
+  /** Demo-scene folder with ground truth (conveyor.mp4, truth.json, boxes.jsonl) for mAP@0.5. */
+  evalDir?: string;
+  evalFrames?: number;
+  /** Layers whose weight or output SQNR is below this stay float. */
+  minSqnrDb?: number;
+  /** 7 (default) or 8 bit weights; see quant-math.ts quantizePerChannel. */
+  weightBits?: 7 | 8;
+  /** Recorded as provenance. */
+  command: string;
+  /** Device key for latencyMs, e.g. "x86_64-cpu". */
+  deviceKey?: string;
+  latencyRuns?: number;
+  log?: Logger;
+  progress?: (done: number, total: number, stage: string) => void;
+}
+
+export interface VariantReport {
+  name: string;
+  precision: 'fp32' | 'int8' | 'fp16';
+  file?: string;
+  latencyMs: number;
+  accuracy?: { mAP50?: number; perClass?: Record<string, number>; agreement?: Agreement; dataset: string };
+  sha256?: string;
+  flops?: number;
+}
+
+export interface OptimizeReport {
+  model: string;
+  source: VariantReport;
+  /** Latency of the source graph after the float clean-up (what int8 is really compared with). */
+  preparedFp32LatencyMs: number;
+  variants: VariantReport[];
+  layers: LayerReport[];
+  excluded: string[];
+  calibration: { frames: number; heldOut: number; method: CalibrationMethod; weightBits: number };
+  manifest: string;
+  edgeTpu: string;
+}
+
+function newName(src: string, precision: string): string {
+  return /fp32/.test(src) ? src.replace(/fp32/, precision) : `${src}-${precision}`;
+}
+
+function pickSource(m: LoadedManifest, name?: string): VariantSpec {
+  const v = name ? findVariant(m, name) : m.variants.find((x) => x.runtime === 'onnxruntime' && x.precision === 'fp32');
+  if (!v) throw new AgentError('USAGE', `model ${m.name} has no fp32 ONNX variant to optimize`, { fix: 'name one with --variant' });
+  if (v.runtime !== 'onnxruntime' || v.precision !== 'fp32') {
+    throw new AgentError('USAGE', `variant ${v.name} is ${v.precision} ${v.runtime}; optimize needs an fp32 ONNX variant`, { fix: 'pick the fp32 variant with --variant' });
+  }
+  return v;
+}
+
+export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
+  const log = (o.log ?? silentLogger).child({ component: 'optimize' });
+  const m = loadManifest(o.manifest);
+  if (!/\.json$/i.test(m.path) && !o.outDir) {
+    throw new AgentError('USAGE', `${m.path} is YAML; optimize rewrites JSON manifests only`, { fix: 'pass --out DIR to write a new manifest.json there' });
+  }
+  const src = pickSource(m, o.variant);
+  const srcFile = await verifyVariantFile(m, src);
+  const input = variantInput(m, src);
+  const outDir = resolve(o.outDir ?? m.dir);
+  const wanted: Array<'int8' | 'fp16'> = o.precision === 'both' ? ['int8', 'fp16'] : [o.precision];
+  const names = wanted.map((p) => newName(src.name, p));
+  checkFree(m, outDir, names, names.map((n) => `${n}.onnx`));
+
+  // Frames first: a bad folder or URI fails before any model work.
+  const progress = o.progress ?? (() => undefined);
+  const all = 'dir' in o.calibration ? await framesFromFolder(o.calibration.dir, input, { augment: o.calibration.augment }) : await framesFromSource(o.calibration.source, o.calibration.frames, input);
+  const where = 'dir' in o.calibration ? o.calibration.dir : o.calibration.source;
+  if (all.length < MIN_CALIBRATION_FRAMES) {
+    throw new AgentError('USAGE', `only ${all.length} calibration frame(s) from ${where}; at least ${MIN_CALIBRATION_FRAMES} are needed`, {
+      fix: 'add more images of the scene the camera will watch (dozens to a few hundred), or use --source URI --frames N',
+    });
+  }
+  // Hold out every 4th frame for the agreement check when there are enough frames; otherwise reuse them (and say so).
+  const canHold = all.length >= 2 * MIN_CALIBRATION_FRAMES;
+  const calib = canHold ? all.filter((_, i) => i % 4 !== 3) : all;
+  const heldOut = canHold ? all.filter((_, i) => i % 4 === 3) : all;
+  log.info({ frames: calib.length, heldOut: heldOut.length, source: where }, 'calibration frames ready');
+
+  const bytes = readFileSync(srcFile);
+  const prep = await prepareModel(bytes, srcFile);
+  const targets = findTargets(prep);
+  if (targets.length === 0 && wanted.includes('int8')) {
+    throw new AgentError('MODEL_INVALID', `${srcFile} has no Conv, Gemm or MatMul layer with constant weights to quantise`, { fix: 'int8 quantisation helps only models built from such layers; try --precision fp16' });
+  }
+  const weightBits = o.weightBits ?? 7;
+  const minSqnrDb = o.minSqnrDb ?? 20;
+  const produced: Array<{ name: string; precision: 'int8' | 'fp16'; bytes: Uint8Array }> = [];
+  let layers: LayerReport[] = [];
+  if (wanted.includes('int8')) {
+    const stats = await calibrate(prep, activationTensors(targets), calib.map((f) => f.tensor), {
+      method: o.method,
+      percentile: o.percentile,
+      log,
+      progress: (d, t, stage) => progress(d, t, stage),
+    });
+    const params = new Map([...stats].map(([k, v]) => [k, v.params]));
+    const first = buildQdqModel(prep, targets, params, { reduceRange: weightBits === 7 });
+    layers = layerTable(targets, stats, first.weightErrors, minSqnrDb);
+    const keep = targets.filter((t) => layers.find((l) => l.layer === t.name)!.quantised);
+    const keptTensors = new Set(activationTensors(keep));
+    const keptParams = new Map([...params].filter(([k]) => keptTensors.has(k)));
+    const q = keep.length === targets.length ? first : buildQdqModel(prep, keep, keptParams, { reduceRange: weightBits === 7 });
+    produced.push({ name: newName(src.name, 'int8'), precision: 'int8', bytes: encodeModel(q.model) });
+  }
+  if (wanted.includes('fp16')) produced.push({ name: newName(src.name, 'fp16'), precision: 'fp16', bytes: encodeModel(toFloat16(prep.model)) });
+
+  // Latency: this machine's CPU, 1 thread, median after warm-up, all models timed in interleaved rounds. The
+  // cleaned fp32 graph (prepared: BN folded, constants folded) is timed too, so that the int8 gain is not
+  // confused with what the clean-up alone gives.
+  const feed = { [prep.inputName]: all[0]!.tensor };
+  progress(0, 1, 'latency');
+  const [srcLatency, preparedLatency, ...newLatency] = await measureLatencies([bytes, encodeModel(prep.model), ...produced.map((p) => p.bytes)], feed, { runs: o.latencyRuns ?? 50 });
+  progress(1, 1, 'latency');
+  const lat = new Map(produced.map((p, i) => [p.name, newLatency[i]!.medianMs]));
+
+  // Accuracy: mAP on a labelled scene when given, agreement with fp32 on the held-out frames always.
+  let evalSet: { frames: ModelFrame[]; truth: ReturnType<typeof loadSceneTruth>['frames'] } | undefined;
+  if (o.evalDir) {
+    const t = loadSceneTruth(o.evalDir, m.labels);
+    const frames = await framesFromSource(t.video, o.evalFrames ?? 150, input);
+    evalSet = { frames, truth: frames.map((f) => t.frames[f.index ?? 0] ?? []) };
+  }
+  const evalFrames = evalSet?.frames ?? heldOut;
+  const dataset = evalSet
+    ? `${basename(resolve(o.evalDir!))}: ${evalSet.frames.length} frames with ground truth`
+    : `${heldOut.length} ${canHold ? 'held-out' : 'calibration (too few to hold out)'} frames from ${where}, agreement with ${src.name}`;
+  const refRunner = await createRunner(bytes);
+  const ref = await detectAll(refRunner, evalFrames, m, input, prep.inputName, (d, t) => progress(d, t, `evaluate ${src.name}`));
+  await refRunner.release();
+  const source: VariantReport = { name: src.name, precision: 'fp32', latencyMs: srcLatency!.medianMs };
+  if (evalSet) source.accuracy = { ...meanAP(ref, evalSet.truth, m.labels), dataset };
+  const variants: VariantReport[] = [];
+  const added: VariantSpec[] = [];
+  const flops = countFlops(prep.model).total;
+  for (const p of produced) {
+    const r = await createRunner(p.bytes);
+    const dets = await detectAll(r, evalFrames, m, input, prep.inputName, (d, t) => progress(d, t, `evaluate ${p.name}`));
+    await r.release();
+    const agree = agreement(ref, dets, evalFrames);
+    const map = evalSet ? meanAP(dets, evalSet.truth, m.labels) : undefined;
+    const sha256 = createHash('sha256').update(p.bytes).digest('hex');
+    const rep: VariantReport = { name: p.name, precision: p.precision, file: `${p.name}.onnx`, latencyMs: lat.get(p.name)!, sha256, flops, accuracy: { ...map, agreement: agree, dataset } };
+    variants.push(rep);
+    const excluded = layers.filter((l) => !l.quantised).map((l) => l.layer);
+    added.push({
+      name: p.name,
+      file: `${p.name}.onnx`,
+      runtime: 'onnxruntime',
+      ...(src.input ? { input: src.input } : {}),
+      accelerator: p.precision === 'fp16' ? 'cuda' : 'cpu',
+      precision: p.precision,
+      sha256,
+      flops,
+      latencyMs: { [o.deviceKey ?? `${process.arch === 'x64' ? 'x86_64' : process.arch}-cpu`]: Number(rep.latencyMs.toFixed(2)) },
+      ...(map ? { accuracy: { mAP50: clamp01(map.mAP50), perClass: map.perClass, dataset } } : {}),
+      provenance:
+        `${o.command} (${p.precision === 'int8' ? `static int8 QDQ, ${o.method} calibration on ${calib.length} frames, weights per-channel symmetric ${weightBits}-bit, activations uint8; ` +
+          `agreement with ${src.name}: ${(agree.recall * 100).toFixed(1)}% of its detections on ${dataset}` + (excluded.length ? `; left float: ${excluded.join(', ')}` : '') : `float16 weights and compute, float32 inputs/outputs; agreement with ${src.name}: ${(agree.recall * 100).toFixed(1)}%`})`,
+    });
+  }
+  const manifestName = basename(m.path).replace(/\.ya?ml$/i, '.json');
+  const doc = mergedManifest(m, outDir, added);
+  writeAtomically(outDir, manifestName, doc, produced.map((p) => ({ name: `${p.name}.onnx`, bytes: p.bytes })));
+  log.info({ manifest: resolve(outDir, manifestName), variants: produced.map((p) => p.name) }, 'optimized variants written');
+  return {
+    model: m.name,
+    source,
+    preparedFp32LatencyMs: preparedLatency!.medianMs,
+    variants,
+    layers,
+    excluded: layers.filter((l) => !l.quantised).map((l) => l.layer),
+    calibration: { frames: calib.length, heldOut: heldOut.length, method: o.method, weightBits },
+    manifest: resolve(outDir, manifestName),
+    edgeTpu: edgeTpuAdvice(m.name),
+  };
+}
+
+const clamp01 = (x: number): number => Math.min(1, Math.max(0, x));

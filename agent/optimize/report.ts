@@ -1,0 +1,42 @@
+import type { OptimizeReport, VariantReport } from './optimize.js';
+
+const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(x * 100).toFixed(1)}%`);
+
+function accuracyCell(v: VariantReport): string {
+  const a = v.accuracy;
+  if (!a) return '-';
+  const parts: string[] = [];
+  if (a.mAP50 !== undefined) parts.push(`mAP@0.5 ${(a.mAP50 * 100).toFixed(1)}`);
+  if (a.agreement) parts.push(`agrees ${pct(a.agreement.recall)} (${a.agreement.matched}/${a.agreement.reference}), box err ${a.agreement.meanBoxErrorPx.toFixed(1)} px`);
+  return parts.join(', ');
+}
+
+/** The human-readable report: variants table, the worst layers, left-float layers, Edge TPU note. */
+export function formatReport(r: OptimizeReport): string {
+  const lines: string[] = [];
+  lines.push(`model ${r.model}: ${r.calibration.method} calibration on ${r.calibration.frames} frames (${r.calibration.heldOut} held out), weights ${r.calibration.weightBits}-bit per-channel`);
+  lines.push('');
+  lines.push(`${'variant'.padEnd(22)} ${'prec'.padEnd(5)} ${'latency ms'.padStart(10)} ${'vs fp32'.padStart(8)}  accuracy`);
+  for (const v of [r.source, ...r.variants]) {
+    const ratio = r.source.latencyMs / v.latencyMs;
+    lines.push(`${v.name.padEnd(22)} ${v.precision.padEnd(5)} ${v.latencyMs.toFixed(2).padStart(10)} ${`${ratio.toFixed(2)}x`.padStart(8)}  ${accuracyCell(v)}`);
+  }
+  lines.push(`${'(fp32 after clean-up)'.padEnd(22)} ${'fp32'.padEnd(5)} ${r.preparedFp32LatencyMs.toFixed(2).padStart(10)} ${`${(r.source.latencyMs / r.preparedFp32LatencyMs).toFixed(2)}x`.padStart(8)}  BN/constants folded by ONNX Runtime; int8 vs this: ${r.variants.filter((v) => v.precision === 'int8').map((v) => `${(r.preparedFp32LatencyMs / v.latencyMs).toFixed(2)}x`).join(', ') || '-'}`);
+  const accDataset = r.variants[0]?.accuracy?.dataset;
+  if (accDataset) lines.push(`  (latency: this CPU, ONNX Runtime, 1 thread, median; accuracy on ${accDataset})`);
+  if (r.layers.length) {
+    lines.push('');
+    lines.push('per-layer quantisation error, eps = mean((x - Q(x))^2) (SQNR dB; lowest 8 by output):');
+    lines.push(`  ${'layer'.padEnd(28)} ${'op'.padEnd(6)} ${'weight eps'.padStart(10)} ${'dB'.padStart(5)} ${'output eps'.padStart(10)} ${'dB'.padStart(5)}`);
+    const worst = [...r.layers].sort((a, b) => a.outputSqnrDb - b.outputSqnrDb).slice(0, 8);
+    for (const l of worst) {
+      lines.push(`  ${l.layer.slice(0, 28).padEnd(28)} ${l.opType.padEnd(6)} ${l.weightEps.toExponential(2).padStart(10)} ${l.weightSqnrDb.toFixed(1).padStart(5)} ${l.outputEps.toExponential(2).padStart(10)} ${l.outputSqnrDb.toFixed(1).padStart(5)}${l.quantised ? '' : `  left float: ${l.reason}`}`);
+    }
+    lines.push(r.excluded.length ? `left in float (${r.excluded.length}): ${r.excluded.join(', ')}` : `all ${r.layers.length} Conv/Gemm/MatMul layers quantised`);
+  }
+  lines.push('');
+  lines.push(`manifest written: ${r.manifest}`);
+  lines.push('');
+  lines.push(r.edgeTpu);
+  return lines.join('\n');
+}

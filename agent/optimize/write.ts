@@ -1,0 +1,100 @@
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { AgentError, messageOf } from '../errors.js';
+import { manifestSchema, type LoadedManifest, type VariantSpec } from '../model/manifest.js';
+
+export interface NewFile {
+  /** File name inside the output folder. */
+  name: string;
+  bytes: Uint8Array;
+}
+
+/**
+ * The manifest to write: the original document (as written, not with defaults filled in) plus the new variants.
+ * With an output folder other than the model's own, the original variants' files are re-pointed relative to it
+ * so that `detect --model OUT/manifest.json` finds them.
+ */
+export function mergedManifest(m: LoadedManifest, outDir: string, added: VariantSpec[]): Record<string, unknown> {
+  const raw = JSON.parse(readFileSync(m.path, 'utf8')) as Record<string, unknown> & { variants: Array<Record<string, unknown>> };
+  const out = resolve(outDir);
+  const variants = raw.variants.map((v) => {
+    const file = String(v.file);
+    if (out === m.dir || isAbsolute(file)) return v;
+    return { ...v, file: relative(out, resolve(m.dir, file)) };
+  });
+  const doc = { ...raw, variants: [...variants, ...added] };
+  const check = manifestSchema.safeParse(doc);
+  if (!check.success) {
+    throw new AgentError('INTERNAL', `the new manifest does not validate: ${check.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, { fix: 'this is a bug: report it' });
+  }
+  return doc;
+}
+
+function writeSynced(file: string, bytes: Uint8Array): void {
+  const fd = openSync(file, 'w', 0o644);
+  try {
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Some filesystems refuse fsync on a directory; the renames are still atomic.
+  }
+}
+
+/**
+ * Writes the new model files and the manifest so that no reader ever sees a half-written file: everything is
+ * written under temporary names in the target folder and fsynced, then the model files are renamed into place
+ * and the manifest last (rename is atomic within a filesystem). On any failure the temporary files are removed
+ * and the original manifest is left as it was.
+ */
+export function writeAtomically(outDir: string, manifestName: string, manifest: Record<string, unknown>, files: NewFile[], pid = process.pid): string[] {
+  const dir = resolve(outDir);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new AgentError('OUTPUT_FAILED', `cannot create ${dir} (${messageOf(err)})`, { fix: 'choose a writable --out folder' });
+  }
+  const all = [...files, { name: manifestName, bytes: new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`) }];
+  const temps = all.map((f) => join(dir, `.${basename(f.name)}.${pid}.tmp`));
+  const finals = all.map((f) => join(dir, f.name));
+  try {
+    all.forEach((f, i) => writeSynced(temps[i]!, f.bytes));
+    fsyncDir(dir);
+    temps.forEach((t, i) => renameSync(t, finals[i]!));
+    fsyncDir(dir);
+  } catch (err) {
+    for (const t of temps) rmSync(t, { force: true });
+    throw new AgentError('OUTPUT_FAILED', `cannot write to ${dir} (${messageOf(err)})`, { fix: 'check free space and permissions of the output folder' });
+  }
+  return finals;
+}
+
+/** Refuses to overwrite existing files or variant names (the caller picks another name or folder). */
+export function checkFree(m: LoadedManifest, outDir: string, names: string[], files: string[]): void {
+  const dir = resolve(outDir);
+  if (dir === m.dir) {
+    for (const n of names) {
+      if (m.variants.some((v) => v.name === n)) {
+        throw new AgentError('USAGE', `model ${m.name} already has a variant "${n}"`, { fix: 'remove it from the manifest first, or write to another folder with --out' });
+      }
+    }
+  } else if (existsSync(join(dir, basename(m.path)))) {
+    throw new AgentError('USAGE', `${join(dir, basename(m.path))} already exists`, { fix: 'choose an empty --out folder' });
+  }
+  for (const f of files) {
+    if (existsSync(join(dir, f))) throw new AgentError('USAGE', `${join(dir, f)} already exists`, { fix: 'remove it or choose another --out folder' });
+  }
+}
