@@ -6,6 +6,7 @@ import type { AcceleratorKind, BackendLoadOptions, InferenceBackend, InputData, 
 import { kTfLiteOk, loadTfliteApi, TfLiteType, type Ptr, type TfliteApi } from './capi.js';
 import { createEdgeTpuDelegate, loadEdgeTpuApi, type EdgeTpuApi } from './edgetpu.js';
 import { bytesPer, dequantise, quantise } from './quant.js';
+import { captureStderr } from './stderr-capture.js';
 
 interface Slot {
   info: TensorInfo;
@@ -76,9 +77,11 @@ export class TfliteBackend implements InferenceBackend {
     const api = this.deps.loadTflite();
     this.api = api;
     this.messages = [];
-    this.model = api.TfLiteModelCreateFromFile(opts.file);
+    const created = captureStderr(() => api.TfLiteModelCreateFromFile(opts.file));
+    this.model = created.value;
     if (!this.model) {
-      throw new AgentError('MODEL_INVALID', `${opts.file} is not a valid TFLite model (the flatbuffer does not verify; truncated or corrupt?)`, {
+      const why = created.text.trim().split('\n').pop()?.replace(/^ERROR: /, '') || 'the flatbuffer does not verify';
+      throw new AgentError('MODEL_INVALID', `${opts.file} is not a valid TFLite model (${why}; truncated or corrupt?)`, {
         fix: 'download or copy the model again and check its sha256 against the manifest',
       });
     }
@@ -100,7 +103,8 @@ export class TfliteBackend implements InferenceBackend {
       // XNNPACK first; some graphs (e.g. quantised LSTMs) make it fail to prepare, then the built-in kernels run alone.
       let ok = false;
       if (api.xnnpackCreate) {
-        this.xnnpack = api.xnnpackCreate(opts.threads ?? 1);
+        const create = api.xnnpackCreate;
+        this.xnnpack = captureStderr(() => create(opts.threads ?? 1)).value;
         ok = this.createInterpreter(api, opts, this.xnnpack);
         if (!ok) {
           this.log.info({ file: opts.file, reason: firstLine(this.messages.join(' ')) }, 'XNNPACK cannot take this model; using the built-in TFLite kernels');
@@ -121,8 +125,12 @@ export class TfliteBackend implements InferenceBackend {
     api.TfLiteInterpreterOptionsSetErrorReporter(this.options, this.reporter, null);
     api.TfLiteInterpreterOptionsSetNumThreads(this.options, opts.threads ?? 1);
     if (delegate) api.TfLiteInterpreterOptionsAddDelegate(this.options, delegate);
-    this.interp = api.TfLiteInterpreterCreate(this.model, this.options);
-    return Boolean(this.interp) && api.TfLiteInterpreterAllocateTensors(this.interp) === kTfLiteOk;
+    const { value: ok, text } = captureStderr(() => {
+      this.interp = api.TfLiteInterpreterCreate(this.model, this.options);
+      return Boolean(this.interp) && api.TfLiteInterpreterAllocateTensors(this.interp) === kTfLiteOk;
+    });
+    for (const line of text.split('\n')) if (line.trim()) this.log.debug({ tflite: line.trim() }, 'TFLite message');
+    return ok;
   }
 
   private dropInterpreter(api: TfliteApi): void {

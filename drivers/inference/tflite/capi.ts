@@ -125,32 +125,30 @@ function formatVa(fmt: string, ap: unknown): string {
 
 function bind(lib: ReturnType<typeof koffi.load>, path: string): TfliteApi {
   const Reporter = koffi.proto('void TfLiteErrorReporterFn(void *user, const char *fmt, void *ap)');
-  // Returned by value; > 16 bytes in TF 2.9 (num_threads, flags, weights_cache, handle_variable_ops), so
-  // it comes back through a hidden pointer. Declared larger than any version so the callee never writes past it.
-  const XnnOpts = koffi.struct('EdgeAgentXnnpackOptions', { num_threads: 'int32_t', rest: koffi.array('uint8_t', 124) });
   const f = (sig: string) => lib.func(sig);
   const invoke = f('int TfLiteInterpreterInvoke(void *interp)');
   let xnnpackCreate: TfliteApi['xnnpackCreate'] = null;
   let xnnpackDelete: TfliteApi['xnnpackDelete'] = null;
   try {
-    const def = lib.func('TfLiteXNNPackDelegateOptionsDefault', XnnOpts, []);
-    const create = lib.func('TfLiteXNNPackDelegateCreate', 'void *', [koffi.pointer(XnnOpts)]);
+    const create = lib.func('void *TfLiteXNNPackDelegateCreate(const void *options)');
+    lib.func('TfLiteXNNPackDelegateOptionsDefault', 'void', []); // present in every build that has the delegate
     xnnpackDelete = f('void TfLiteXNNPackDelegateDelete(void *d)') as (d: Ptr) => void;
     xnnpackCreate = (threads: number) => {
-      const o = def() as { num_threads: number; rest: number[] };
+      // TfLiteXNNPackDelegateOptions (xnnpack_delegate.h) starts with int32_t num_threads; in TF 2.9 it is
+      // { int32_t num_threads; uint32_t flags; TfLiteXNNPackDelegateWeightsCache* weights_cache;
+      //   bool handle_variable_ops; } and TfLiteXNNPackDelegateOptionsDefault() returns it all zero in this build
+      // (no QS8/QU8 flags compiled in). We pass an all-zero block with num_threads set, larger than any
+      // version of the struct, instead of taking the by-value return through FFI: zero is the default of
+      // every field (no flags, no weights cache), and nothing beyond the real struct is ever read.
+      const opts = Buffer.alloc(256);
       // XNNPACK: 0 means no thread pool (the caller's thread only), which is what 1 thread should be.
-      o.num_threads = threads > 1 ? threads : 0;
-      return create(o) as Ptr;
+      opts.writeInt32LE(threads > 1 ? threads : 0, 0);
+      return create(opts) as Ptr;
     };
   } catch {
     // An older or minimal build without XNNPACK: the built-in CPU kernels run everything.
   }
   const version = (f('const char *TfLiteVersion()') as () => string)();
-  // The XNNPACK options layout above is only right from TF 2.x releases whose struct exceeds 16 bytes.
-  const [maj, min] = version.split('.').map((v) => Number.parseInt(v, 10));
-  if (!(maj! > 2 || (maj === 2 && min! >= 9))) {
-    xnnpackCreate = null;
-  }
   return {
     path,
     version,
