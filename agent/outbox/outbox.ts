@@ -305,10 +305,10 @@ export class Outbox {
       if (written !== total) throw Object.assign(new Error(`short write (${written} of ${total} bytes)`), { code: 'ENOSPC' });
       await active.fh.datasync();
     } catch (err) {
-      // Cut the partial bytes off so the segment stays clean; if even that fails, start a new segment next time.
-      await active.fh.truncate(before).catch(() => {
-        this.poisoned = true;
-      });
+      // Cut the partial bytes off so the segment stays clean, and start a new segment next time: rotating
+      // deletes this one first if everything in it was delivered, which is what frees a full disk.
+      await active.fh.truncate(before).catch(() => undefined);
+      this.poisoned = true;
       throw err;
     }
     let off = before;
