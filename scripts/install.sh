@@ -121,17 +121,21 @@ active_config() {
   if [ -f "$ETC/config.yaml" ]; then echo "$ETC/config.yaml"; else echo "$CONFIG_SRC"; fi
 }
 
+# Comments removed (a YAML comment starts at "#" after a blank or at the start of a line).
+config_text() { [ -f "$1" ] && sed -e 's/^[[:space:]]*#.*$//' -e 's/[[:space:]]#.*$//' "$1"; }
+
 # Crude but dependable (the config is YAML we cannot parse in bash): does any "type:" name this value?
+# Block style (type: sysfs) and flow style ({ type: sysfs, line: 17 }) both count.
 config_uses() {
   local file=$1 value=$2
-  [ -f "$file" ] && grep -Eq "^[[:space:]-]*type:[[:space:]]*[\"']?$value[\"']?[[:space:]]*(#.*)?$" "$file"
+  config_text "$file" | grep -Eq "(^|[[:space:]{,-])type:[[:space:]]*[\"']?$value[\"']?[[:space:]]*([,}]|$)"
 }
 
 install_apt_packages() {
   local cfg=$1
   local required=(ffmpeg) optional=()
   config_uses "$cfg" gpiochip && optional+=(gpiod)
-  grep -Eq '^[[:space:]]*mqtt:' "$cfg" 2>/dev/null && optional+=(mosquitto-clients)
+  config_text "$cfg" | grep -Eq '(^|[[:space:]{,])mqtt:' && optional+=(mosquitto-clients)
   if config_uses "$cfg" libcamera; then optional+=(gstreamer1.0-tools gstreamer1.0-libcamera); fi
   if config_uses "$cfg" pipeline; then optional+=(gstreamer1.0-tools); fi
   if [ "$NO_APT" = 1 ] || [ "$STAGING" = 1 ]; then

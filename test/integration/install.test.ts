@@ -77,6 +77,8 @@ describe('scripts/install.sh --root (staging)', () => {
     // No drop-ins on a plain x86 PC with node at /usr/bin/node and a config without sysfs GPIO.
     expect(existsSync(join(root, 'etc/systemd/system/edge-agent.service.d'))).toBe(false);
     expect(r1.stdout).toMatch(/not enabling or starting the service/);
+    // The default config names gpiochip and mqtt only in comments: ffmpeg is all it needs.
+    expect(r1.stdout).toContain('apt skipped; the config needs: ffmpeg\n');
 
     const before = tree(root);
     const r2 = stage(root);
@@ -139,7 +141,7 @@ describe('scripts/install.sh --root (staging)', () => {
     const cfg = join(root, 'sysfs.yaml');
     writeFileSync(
       cfg,
-      readFileSync(join(repo, 'config/default.yaml'), 'utf8').replace('driver: { type: dry-run }', 'driver:\n      type: sysfs\n      line: 17'),
+      readFileSync(join(repo, 'config/default.yaml'), 'utf8').replace('driver: { type: dry-run }', 'driver: { type: sysfs, line: 17 }'),
     );
     const nodeAt = join(root, 'usr/local/bin/node');
     mkdirSync(dirname(nodeAt), { recursive: true });
