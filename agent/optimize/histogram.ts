@@ -108,10 +108,10 @@ export function entropyRange(h: Histogram, range: MinMax, levels: number, step =
       let sum = 0;
       let nonZero = 0;
       for (let j = a; j < b; j++) {
-        sum += hist[j]!; // the unclipped counts: the clipped mass stays in P only, as the reference method does
-        if (hist[j]! > 0) nonZero++;
+        sum += p[j]!;
+        if (p[j]! > 0) nonZero++;
       }
-      if (nonZero) for (let j = a; j < b; j++) if (hist[j]! > 0) q[j] = sum / nonZero;
+      if (nonZero) for (let j = a; j < b; j++) if (p[j]! > 0) q[j] = sum / nonZero;
     }
     const qTotal = q.reduce((a, b) => a + b, 0);
     let kl = 0;
