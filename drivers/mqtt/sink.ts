@@ -14,6 +14,9 @@ import { explainMqttError, redactUrl } from './explain.js';
 import { deviceTopics, type DeviceTopics } from './topics.js';
 import type { SecretFs } from './secrets.js';
 
+/** A connection problem that persists is logged again at most this often. */
+const REMIND_MS = 10 * 60_000;
+
 export interface MqttSinkOptions {
   mqtt: MqttConfig;
   outbox: { maxEvents: number; maxBytes: number; maxAgeDays: number };
@@ -81,6 +84,7 @@ export class MqttEventSink implements AgentEventSink {
   private statsDirty = true;
   private attempts = 0;
   private lastProblem: string | undefined;
+  private lastProblemLog = 0;
   private status: DeviceStatus = {};
   private lastStatusJson: string | undefined;
   private readonly startedAt: string;
@@ -224,6 +228,7 @@ export class MqttEventSink implements AgentEventSink {
     const client = (this.opts.connect ?? mqtt.connect)(options);
     this.client = client;
     client.on('connect', () => this.onConnect());
+    client.on('message', (topic, payload) => this.onMessage(topic, payload));
     client.on('close', () => this.onClose());
     client.on('error', (err) => this.onError(err));
   }
@@ -236,8 +241,14 @@ export class MqttEventSink implements AgentEventSink {
   private onError(err: Error): void {
     this.s.connectFailures++;
     const problem = explainMqttError(err, this.currentUrl(), { ca: this.conn?.caFile, clientId: this.conn!.clientId });
+    const now = this.clock.now();
     if (problem.kind !== this.lastProblem) {
       this.log.error({ err, url: this.currentUrl(), attempt: this.attempts + 1 }, `${problem.message}: ${problem.fix}`);
+      this.lastProblemLog = now;
+    } else if (now - this.lastProblemLog > REMIND_MS) {
+      // Same problem still: a reminder now and then, with how much is waiting, instead of a line per retry.
+      this.log.warn({ url: this.currentUrl(), attempts: this.attempts + 1, queued: this.outbox?.stats().queued }, `still failing: ${problem.message}`);
+      this.lastProblemLog = now;
     }
     this.lastProblem = problem.kind;
   }
@@ -253,7 +264,14 @@ export class MqttEventSink implements AgentEventSink {
     this.sentUpTo = 0;
     this.lastStatusJson = undefined;
     this.publishStatus();
-    if (this.opts.mqtt.homeAssistant?.discovery) this.publishDiscovery();
+    const ha = this.opts.mqtt.homeAssistant;
+    if (ha?.discovery) {
+      this.publishDiscovery();
+      // Home Assistant announces itself on <prefix>/status ("online") when it starts: discovery is sent again then.
+      this.client?.subscribe(`${ha.prefix}/status`, { qos: 1 }, (err) => {
+        if (err) this.log.warn({ err }, 'cannot subscribe to the Home Assistant status topic');
+      });
+    }
     this.statsDirty = true;
     this.publishStats();
     for (const w of [...this.connectWaiters]) w();
@@ -326,6 +344,14 @@ export class MqttEventSink implements AgentEventSink {
     this.client.publish(this.topics.status, JSON.stringify({ ...body, ts: new Date(this.clock.wall()).toISOString() }), { qos: 1, retain: true }, (err) => {
       if (err) this.lastStatusJson = undefined;
     });
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    const ha = this.opts.mqtt.homeAssistant;
+    if (ha?.discovery && topic === `${ha.prefix}/status` && payload.toString() === 'online') {
+      this.log.info('Home Assistant (re)started: publishing discovery again');
+      this.publishDiscovery();
+    }
   }
 
   private publishDiscovery(): void {

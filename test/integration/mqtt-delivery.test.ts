@@ -228,6 +228,11 @@ describe.skipIf(!haveMosquitto)('MQTT sink against a real mosquitto', () => {
     await waitFor(() => late.length >= 4, 5_000, 'retained discovery');
     expect(late.every((m) => m.retain)).toBe(true);
     await s2.close();
+    // Home Assistant restarting announces itself; the agent answers with its discovery configs again.
+    const haPub = await import('mqtt').then((m) => m.default.connectAsync(broker!.url));
+    await haPub.publishAsync('homeassistant/status', 'online');
+    await waitFor(() => msgs.filter((m) => m.topic.startsWith('homeassistant/') && m.topic.endsWith('/config')).length >= 8, 5_000, 'discovery republished');
+    await haPub.endAsync();
     await waitFor(() => msgs.some((m) => m.topic === 'test/cam1/stats' && JSON.parse(m.payload.toString()).anomalies === 1), 10_000, 'stats with the anomaly count');
   });
 });
