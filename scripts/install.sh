@@ -164,10 +164,11 @@ copy_app() {
   if [ "$SKIP_NPM" = 0 ]; then
     command -v npm >/dev/null 2>&1 || die 69 "npm not found: install npm (it comes with Node.js), or use --skip-npm"
     # onnxruntime-node must not try to download GPU binaries at install time; prepare builds TypeScript.
+    # On failure the staging copy is removed and the installed app is left as it was.
     (cd "$stage" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund >/dev/null) ||
-      die 70 "npm ci failed in $stage: see the npm log above; the installed app was left unchanged"
-    (cd "$stage" && npm run build --silent >/dev/null) || die 70 "npm run build failed in $stage"
-    (cd "$stage" && npm prune --omit=dev --no-audit --no-fund >/dev/null) || die 70 "npm prune failed in $stage"
+      { rm -rf "$stage"; die 70 "npm ci failed (see the npm error above; offline? npm needs the registry or a filled cache); $OPT was left unchanged"; }
+    (cd "$stage" && npm run build --silent >/dev/null) || { rm -rf "$stage"; die 70 "npm run build failed; $OPT was left unchanged"; }
+    (cd "$stage" && npm prune --omit=dev --no-audit --no-fund >/dev/null) || { rm -rf "$stage"; die 70 "npm prune failed; $OPT was left unchanged"; }
   fi
   # Swap in one rename so a failed install never leaves half an app.
   rm -rf "$OPT.old.$$"

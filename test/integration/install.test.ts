@@ -160,6 +160,21 @@ describe('scripts/install.sh --root (staging)', () => {
     expect({ stdout: v.stdout, stderr: v.stderr, status: v.status }).toEqual({ stdout: '', stderr: '', status: 0 });
   });
 
+  it('a failed npm step leaves the installed app untouched and no staging copy behind', () => {
+    const root = tmp('edge-npmfail-');
+    expect(stage(root).status).toBe(0);
+    const before = tree(join(root, 'opt'));
+    // npm offline with an empty cache: `npm ci` fails at once (ENOTCACHED), as on a device without network.
+    const r = spawnSync('bash', [script, '--root', root, '--no-apt', '--no-start'], {
+      encoding: 'utf8',
+      env: { ...process.env, npm_config_offline: 'true', npm_config_cache: tmp('edge-npmcache-') },
+    });
+    expect(r.status).toBe(70);
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toMatch(/^install\.sh: error: npm ci failed .*was left unchanged$/);
+    expect(tree(join(root, 'opt'))).toEqual(before);
+    expect(readdirSync(join(root, 'opt'))).toEqual(['edge-agent']);
+  });
+
   it('--uninstall removes service, app, rules and sysusers but keeps config and state', () => {
     const root = tmp('edge-uninstall-');
     expect(stage(root).status).toBe(0);
