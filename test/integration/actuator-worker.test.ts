@@ -64,16 +64,24 @@ describe.skipIf(!built)('output worker thread (needs dist/: npm run build)', () 
     const reports: ActuationReport[] = [];
     const bank = new OutputBank({ gate: outputSchema.parse({ driver: { type: 'dry-run' }, maxOnMs: 100 }) }, { simulateJournal: file, onReport: (r) => reports.push(r) });
     await bank.start();
-    const captureMono = performance.now();
-    const captureWall = Date.now();
+    // A (monotonic, wall) pair taken close together, so that a descheduled test thread does not skew the comparison.
+    let captureMono = 0;
+    let captureWall = 0;
+    for (let i = 0; i < 100; i++) {
+      const a = performance.now();
+      captureWall = Date.now();
+      captureMono = performance.now();
+      if (captureMono - a < 0.5) break;
+    }
     expect((await bank.pulse('gate', { dueMono: captureMono + 400, widthMs: 50, reason: 'defect' })).status).toBe('scheduled');
     await sleep(700);
     await bank.stop();
     const on = journal(file).find((x) => x.value === 1)!;
-    // The journal's wall time of the switch-on is capture + 400 ms (ms resolution, and wall vs monotonic sampling).
-    expect(Math.abs(Date.parse(on.ts) - (captureWall + 400))).toBeLessThanOrEqual(15);
+    // The journal's wall time of the switch-on is capture + 400 ms. Not a timing test (the benchmark is): a wrong
+    // time base would be off by the worker's start-up offset, seconds here, so the tolerance is generous.
+    expect(Math.abs(Date.parse(on.ts) - (captureWall + 400))).toBeLessThanOrEqual(50);
     const fired = reports.find((r) => r.kind === 'fired')!;
     expect(fired.dueMono).toBeCloseTo(captureMono + 400, 6);
-    expect(Math.abs(fired.atMono - (captureMono + 400))).toBeLessThan(15);
+    expect(Math.abs(fired.atMono - (captureMono + 400))).toBeLessThan(50);
   });
 });
