@@ -222,16 +222,19 @@ export class Agent {
   reload(): { applied: boolean; message: string } {
     const file = this.opts.loaded.path;
     if (!file || !this.pipeline) return { applied: false, message: 'nothing to reload (built-in config or not started)' };
+    this.supervision?.reloading();
     let next: LoadedConfig;
     try {
       next = loadConfigFile(file);
     } catch (err) {
+      this.supervision?.reloaded('new config refused; running on the previous one');
       return { applied: false, message: `new config refused, the running one is kept: ${messageOf(err)}` };
     }
     const restartNeeded = (['source', 'model', 'outputs', 'events', 'health', 'device'] as const).filter((k) => JSON.stringify(next.config[k]) !== JSON.stringify(this.cfg[k]));
     this.pipeline.replaceRules(new RuleEngine(next.config.rules, this.log));
     this.cfg.rules = next.config.rules;
     const note = restartNeeded.length ? `; changes to ${restartNeeded.join(', ')} need a restart (systemctl restart edge-agent)` : '';
+    this.supervision?.reloaded('configuration reloaded');
     return { applied: true, message: `rules reloaded (${next.config.rules.map((r) => r.name).join(', ') || 'none'})${note}` };
   }
 

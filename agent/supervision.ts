@@ -69,6 +69,15 @@ export class Supervision {
     this.health.metrics.restarts.inc({ component });
   }
 
+  /** SIGHUP: RELOADING=1 now, READY=1 again when done (also when the new config was refused). */
+  reloading(): void {
+    this.notifier.reloading('reloading the configuration');
+  }
+
+  reloaded(message: string): void {
+    this.notifier.ready(message);
+  }
+
   stopping(): void {
     this.health.stopping();
     this.notifier.stopping('stopping: outputs safe, events flushed');

@@ -37,6 +37,8 @@ export interface PipelineDeps {
 
 interface Inferred {
   frame: Frame;
+  /** Time spent waiting for this frame from the source. */
+  tCapture: number;
   outputs: Record<string, OutputTensor> | null;
   tPre: number;
   tInfer: number;
@@ -57,6 +59,7 @@ export class Pipeline {
   private firstDone = false;
   private consecutiveFailures = 0;
   private lastDetections: readonly TrackedDetection[] = [];
+  private lastCaptureWait = 0;
   rulesRef: RuleEngine;
 
   constructor(private readonly d: PipelineDeps) {
@@ -90,9 +93,10 @@ export class Pipeline {
       if (!this.stopping) {
         const t0 = this.clock.now();
         frame = await this.d.source.next();
-        if (frame) this.stats.stages.capture.add(this.clock.now() - t0);
+        this.lastCaptureWait = this.clock.now() - t0;
+        if (frame) this.stats.stages.capture.add(this.lastCaptureWait);
       }
-      if (frame) pending = this.infer(frame);
+      if (frame) pending = this.infer(frame, this.lastCaptureWait);
       if (done) await this.post(done);
       if (!frame) break;
     }
@@ -102,11 +106,11 @@ export class Pipeline {
     this.stopping = true;
   }
 
-  private async infer(frame: Frame): Promise<Inferred> {
+  private async infer(frame: Frame, tCapture: number): Promise<Inferred> {
     const t0 = this.clock.now();
     if (this.d.gate && !this.d.gate(frame)) {
       this.stats.skippedByMotion++;
-      return { frame, outputs: null, tPre: 0, tInfer: 0 };
+      return { frame, tCapture, outputs: null, tPre: 0, tInfer: 0 };
     }
     const input = this.d.packer.pack(frame);
     const t1 = this.clock.now();
@@ -115,10 +119,10 @@ export class Pipeline {
       const t2 = this.clock.now();
       this.stats.inferences++;
       this.consecutiveFailures = 0;
-      return { frame, outputs, tPre: t1 - t0, tInfer: t2 - t1 };
+      return { frame, tCapture, outputs, tPre: t1 - t0, tInfer: t2 - t1 };
     } catch (err) {
       await this.onInferenceError(err);
-      return { frame, outputs: null, tPre: t1 - t0, tInfer: this.clock.now() - t1 };
+      return { frame, tCapture, outputs: null, tPre: t1 - t0, tInfer: this.clock.now() - t1 };
     }
   }
 
@@ -183,7 +187,7 @@ export class Pipeline {
     }
     this.d.observer?.frame?.(
       r.outputs
-        ? { preprocess: r.tPre, inference: r.tInfer, decode: tDecoded - tStart, track: tTracked - tDecoded, rules: tEnd - tTracked, total: tEnd - frame.captureMono }
+        ? { capture: r.tCapture, preprocess: r.tPre, inference: r.tInfer, decode: tDecoded - tStart, track: tTracked - tDecoded, rules: tEnd - tTracked, total: tEnd - frame.captureMono }
         : {},
     );
   }
