@@ -27,6 +27,8 @@ export interface RestartPolicy {
   minMs: number;
   maxMs: number;
   stallMs: number;
+  /** Time allowed for the first frame after a (re)start; default max(stallMs, 15 s). */
+  startMs?: number;
 }
 
 /** One process of a capture chain; chains are piped stdout -> stdin and the last one writes frames. */
@@ -285,14 +287,16 @@ export class ProcessSource implements FrameSource {
 
   private checkStall(): void {
     if (!this.children.length || this.state === 'stopped') return;
-    const since = Math.max(this.lastFrameMono ?? 0, this.runStartMono);
-    const idle = this.clock.now() - since;
-    if (idle > this.restart.stallMs) {
+    const now = this.clock.now();
+    const firstFrame = this.framesInRun === 0;
+    const idle = now - (firstFrame ? this.runStartMono : this.lastFrameMono!);
+    const limit = firstFrame ? (this.restart.startMs ?? Math.max(this.restart.stallMs, 15_000)) : this.restart.stallMs;
+    if (idle > limit) {
       const chain = this.children;
       this.children = [];
       for (const c of chain) c.kill('SIGKILL');
       const why = explainFailure(this.stderrTail);
-      this.scheduleRestart(`no frame for ${Math.round(idle)} ms${why ? ` (${why})` : ''}`);
+      this.scheduleRestart(`${firstFrame ? 'no first frame' : 'no frame'} for ${Math.round(idle)} ms${why ? ` (${why})` : ''}`);
     }
   }
 
@@ -308,7 +312,7 @@ export class ProcessSource implements FrameSource {
       this.state = 'starting';
       this.spawnChain();
     }, delay);
-    this.restartTimer.unref();
+    // Not unref'd: while a camera is away this timer is what keeps the agent alive (and retrying).
   }
 }
 

@@ -6,7 +6,7 @@ import { sourceSchema } from '../../agent/config/sections/source.js';
 import { isAgentError } from '../../agent/errors.js';
 import { createSource } from '../../drivers/camera/index.js';
 import { ImagesSource, listImages } from '../../drivers/camera/images-source.js';
-import { ffmpeg, meanRgb, take, testInput } from './source-helpers.js';
+import { ffmpeg, meanRgb, take, testInput } from '../fixtures/cameras/helpers.js';
 
 let dir: string;
 let clip: string;

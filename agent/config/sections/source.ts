@@ -7,6 +7,8 @@ export const restartSchema = z
     maxMs: z.number().int().positive().default(30_000),
     /** Restart a source that delivered no frame for this long. */
     stallMs: z.number().int().positive().default(5_000),
+    /** A (re)started source has this long for its first frame (stream probing and camera start-up take seconds). */
+    startMs: z.number().int().positive().optional(),
   })
   .strict()
   .default({ minMs: 500, maxMs: 30_000, stallMs: 5_000 });

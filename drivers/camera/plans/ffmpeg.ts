@@ -133,12 +133,13 @@ export class FfmpegPipelineDriver implements SourceDriver {
   }
 }
 
-/** Splits a command-line string into arguments, honouring single and double quotes. */
+/**
+ * Splits a command-line string into arguments like a shell: words separated by spaces, where quoted parts (single
+ * or double) may contain spaces and are joined to the word they touch (caps="video/x-raw, width=640" is one).
+ */
 export function splitArgs(s: string): string[] {
   const out: string[] = [];
-  const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(s))) out.push(m[1] ?? m[2] ?? m[3]!);
+  for (const m of s.matchAll(/(?:[^\s"']+|"[^"]*"|'[^']*')+/g)) out.push(m[0].replace(/"([^"]*)"|'([^']*)'/g, (_all, d: string | undefined, q: string | undefined) => d ?? q ?? ''));
   return out;
 }
 

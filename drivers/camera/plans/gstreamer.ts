@@ -3,6 +3,7 @@ import type { ManifestInput } from '../../../agent/model/manifest-schema.js';
 import type { Geometry } from '../../../agent/types.js';
 import type { ProbedPicture, SourceDriver, SourcePlan } from '../process-source.js';
 import { gstFraction, gstreamerLayout } from './output.js';
+import { splitArgs } from './ffmpeg.js';
 import { hasTool } from '../tools.js';
 import { checkMode, parseArgusModes, parseRpicamCameras, runListCameras } from '../modes.js';
 import { libcameraWarnings } from './rpicam.js';
@@ -22,9 +23,13 @@ function rawTail(g: Geometry, input: ManifestInput, scale = true): string {
     : `videoconvert ! video/x-raw,format=${fmt} ! fdsink fd=1 sync=false`;
 }
 
-/** `gst-launch-1.0 -q` joins its arguments into one pipeline description; -q keeps its chatter off stdout. */
+/**
+ * gst-launch-1.0 arguments for a pipeline description. gst_parse_launchv escapes the spaces inside each argument,
+ * so the description must be split into words the way a shell would (quotes group a value with spaces, e.g.
+ * caps="video/x-raw, width=640"); -q keeps gst-launch's chatter off stdout, which carries the frames.
+ */
 function gstStage(description: string): SourcePlan['stages'][number] {
-  return { cmd: 'gst-launch-1.0', args: ['-q', description] };
+  return { cmd: 'gst-launch-1.0', args: ['-q', ...splitArgs(description)] };
 }
 
 /** Builds the Jetson CSI capture description (exported for tests against recorded JetPack output). */
@@ -72,7 +77,7 @@ export class JetsonCsiDriver implements SourceDriver {
 /** Builds the libcamerasrc description (Raspberry Pi CSI camera through GStreamer). */
 export function libcamerasrcPipeline(c: Cfg<'libcamera'>, g: Geometry, input: ManifestInput, resolvedName?: string): string {
   const id = c.cameraName ?? resolvedName;
-  const name = id ? ` camera-name="${id}"` : '';
+  const name = id ? ` camera-name=${id}` : '';
   return [`libcamerasrc${name}`, `video/x-raw,width=${c.width},height=${c.height},framerate=${gstFraction(c.fps)}`, rawTail(g, input)].join(' ! ');
 }
 
