@@ -87,6 +87,10 @@ function create(p: AnchorRegressionParams): DecodeFn {
     const sd = s.data;
     const xi = p.reverseOutputOrder ? 0 : 1;
     const yi = 1 - xi;
+    // The sigmoid is monotonic: compare the raw logit with the threshold's logit first, so exp() runs only
+    // for the few anchors that can pass.
+    const sig = p.scoreActivation === 'sigmoid';
+    const minLogit = sig ? (thr.min <= 0 ? -Infinity : thr.min >= 1 ? Infinity : Math.log(thr.min / (1 - thr.min))) : -Infinity;
     cands.reset(p.numKeypoints);
     for (let n = 0; n < N; n++) {
       let best = -Infinity;
@@ -98,8 +102,9 @@ function create(p: AnchorRegressionParams): DecodeFn {
           cls = c;
         }
       }
+      if (best < minLogit - 1e-9) continue;
       let score = best;
-      if (p.scoreActivation === 'sigmoid') {
+      if (sig) {
         if (clip !== null) score = score < -clip ? -clip : score > clip ? clip : score;
         score = 1 / (1 + Math.exp(-score));
       }

@@ -138,6 +138,12 @@ export class ImageDetector {
     return { ...r, timingsMs: { ...r.timingsMs, readMs, totalMs: performance.now() - t0 } };
   }
 
+  /** Packs a frame into the input tensor (the packer's reused buffer: copy it to keep it). */
+  packOnly(data: Uint8Array): ReturnType<TensorPacker['pack']> {
+    const { width, height } = this.inputSize();
+    return this.packer.pack({ data, width, height });
+  }
+
   /** Detects in a frame already scaled to the input size (packed RGB/BGR per the manifest). */
   async detectFrame(data: Uint8Array, geometry: Geometry): Promise<ImageDetection> {
     const t0 = performance.now();

@@ -45,6 +45,11 @@ export class StatefulBackend implements InferenceBackend {
     }
   }
 
+  /** The wrapped backend (for measuring the bare runtime call). */
+  get innerBackend(): InferenceBackend {
+    return this.inner;
+  }
+
   /** The value the state input `name` will get on the next run. */
   stateOf(name: string): Float32Array | undefined {
     return this.state.get(name);
