@@ -244,11 +244,21 @@ export class Agent {
     this.pipeline?.stop();
   }
 
-  /** Undoes start() in reverse order: source, outputs safe, sinks flushed, model closed. */
-  async stop(): Promise<void> {
+  /**
+   * Undoes start() in reverse order: source, outputs safe, sinks flushed, model closed. With `drainMs`, first
+   * waits that long for queued events to be acknowledged upstream (a finite run); whatever is not stays in the
+   * outbox for the next start.
+   */
+  async stop(drainMs = 0): Promise<void> {
     this.pipeline?.stop();
     await this.source?.stop().catch((err) => this.log.error({ err }, 'source stop failed'));
     await this.bank?.stop().catch((err) => this.log.error({ err }, 'outputs stop failed'));
+    if (drainMs > 0) {
+      for (const s of this.hub?.sinks ?? []) {
+        const drained = (s as { drained?: (ms: number) => Promise<void> }).drained;
+        if (drained) await drained.call(s, drainMs).catch((err: unknown) => this.log.warn({ reason: messageOf(err) }, 'events stay in the outbox for the next run'));
+      }
+    }
     await this.hub?.stop().catch((err) => this.log.error({ err }, 'event sinks stop failed'));
     await this.pipeline?.currentBackend().close().catch(() => undefined);
     if (!this.pipeline) await this.choice?.opened.backend.close().catch(() => undefined);

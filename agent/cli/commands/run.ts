@@ -93,7 +93,8 @@ export async function run(argv: string[]): Promise<number> {
   try {
     await agent.start();
     const result = await agent.run();
-    stopping ??= agent.stop();
+    // A finite run waits a little for its events to reach the broker; the rest stay queued on disk.
+    stopping ??= agent.stop(untilEof ? 5_000 : 0);
     await stopping;
     if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
     else process.stdout.write(formatSummary(result));
