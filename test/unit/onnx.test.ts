@@ -18,6 +18,7 @@ import {
   readModel,
   toFloat32,
   toNumbers,
+  type IValueInfoProto,
   type Model,
 } from '../../drivers/onnx/index.js';
 
@@ -26,7 +27,7 @@ const sharedDir = resolve(repoRoot, '..', 'shared', 'models');
 const ultraface = resolve(sharedDir, 'ultraface', 'version-RFB-320.onnx');
 const nanodet = resolve(sharedDir, 'nanodet-m', 'nanodet_m_320.onnx');
 
-function valueInfo(name: string, dims: number[]): onnx.IValueInfoProto {
+function valueInfo(name: string, dims: number[]): IValueInfoProto {
   return { name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } };
 }
 
