@@ -6,7 +6,7 @@ import { systemClock, type AnomalyEvent, type Clock } from '../../agent/types.js
 import type { MqttConfig } from '../../agent/config/sections/events.js';
 import { Outbox } from '../../agent/outbox/outbox.js';
 import type { OutboxOptions, OutboxStats } from '../../agent/outbox/types.js';
-import { encodeSnapshot } from '../../agent/events/snapshot.js';
+import { SnapshotEncoder } from '../../agent/events/snapshot-encoder.js';
 import type { AgentEventSink, DeviceStatus, EventEvidence, PublishOptions } from '../../agent/events/types.js';
 import { resolveConnection, type ResolvedConnection } from './connect-options.js';
 import { discoveryMessages } from './discovery.js';
@@ -89,6 +89,7 @@ export class MqttEventSink implements AgentEventSink {
   private lastStatusJson: string | undefined;
   private readonly startedAt: string;
   private readonly connectWaiters = new Set<() => void>();
+  private readonly snapshots = new SnapshotEncoder();
   private readonly s = { emitted: 0, delivered: 0, connects: 0, connectFailures: 0, snapQueued: 0, snapTooLarge: 0, snapFailed: 0 };
 
   constructor(private readonly opts: MqttSinkOptions) {
@@ -123,10 +124,12 @@ export class MqttEventSink implements AgentEventSink {
   async emit(ev: AnomalyEvent, evidence?: EventEvidence): Promise<void> {
     if (!this.outbox) throw new AgentError('SINK_FAILED', 'the MQTT sink is not started', { fix: 'call start() first' });
     const body = ev.device ? ev : { ...ev, device: this.opts.deviceId };
+    // The frame may be reused by the pipeline once emit returns: keep a private copy of its pixels.
+    const snap = evidence && this.opts.mqtt.snapshots.enabled ? { ...evidence, frame: { ...evidence.frame, data: evidence.frame.data.slice() } } : undefined;
     await this.outbox.append('event', ev.id, Buffer.from(JSON.stringify(body)));
     this.s.emitted++;
     this.statsDirty = true;
-    if (evidence && this.opts.mqtt.snapshots.enabled) setImmediate(() => void this.queueSnapshot(ev, evidence));
+    if (snap) void this.queueSnapshot(ev, snap);
   }
 
   /** Merges into the retained status and republishes it when it changed. */
@@ -211,6 +214,7 @@ export class MqttEventSink implements AgentEventSink {
       this.connected = false;
     }
     this.client = undefined;
+    await this.snapshots.close();
     await this.outbox?.stop();
   }
 
@@ -373,7 +377,7 @@ export class MqttEventSink implements AgentEventSink {
   private async queueSnapshot(ev: AnomalyEvent, evidence: EventEvidence): Promise<void> {
     try {
       const boxes = evidence.boxes ?? [{ box: ev.bbox, label: ev.label, score: ev.score }];
-      const snap = encodeSnapshot(evidence.frame, boxes, this.opts.mqtt.snapshots.maxBytes, evidence.geometry);
+      const snap = await this.snapshots.encode(evidence.frame, boxes, this.opts.mqtt.snapshots.maxBytes, evidence.geometry, true);
       if (!snap) {
         this.s.snapTooLarge++;
         this.log.warn({ eventId: ev.id, maxBytes: this.opts.mqtt.snapshots.maxBytes }, 'snapshot does not fit events.mqtt.snapshots.maxBytes even at low quality; not sent');

@@ -36,6 +36,7 @@ describe.skipIf(!ready)('outbox on a full disk (real tmpfs of 192 KiB, real mosq
   let mnt: string;
   let broker: Broker | undefined;
   let sub: Subscription | undefined;
+  let hub: EventHub | undefined;
 
   beforeEach(async () => {
     tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'mqtt-full-'));
@@ -44,6 +45,8 @@ describe.skipIf(!ready)('outbox on a full disk (real tmpfs of 192 KiB, real mosq
     expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=192k', 'tmpfs', mnt]).status).toBe(0);
   });
   afterEach(async () => {
+    await hub?.stop();
+    hub = undefined;
     await sub?.close();
     await broker?.stop();
     sub = undefined;
@@ -53,7 +56,8 @@ describe.skipIf(!ready)('outbox on a full disk (real tmpfs of 192 KiB, real mosq
   });
 
   it('rejects new events with one clear error, keeps every queued one, and recovers once they are delivered', async () => {
-    broker = await startBroker({ dir: path.join(tmp, 'broker') });
+    // Persistence: the collector's session (its subscription) survives the broker restart below.
+    broker = await startBroker({ dir: path.join(tmp, 'broker'), persistence: true });
     const got: string[] = [];
     sub = await subscribe(broker.url, 'edge-agent/full/events', (m) => got.push((JSON.parse(m.payload.toString()) as { id: string }).id), { clientId: 'collector-full' });
     await broker.stop();
@@ -67,7 +71,7 @@ describe.skipIf(!ready)('outbox on a full disk (real tmpfs of 192 KiB, real mosq
       reconnectMaxMs: 200,
       outboxOverrides: { segmentBytes: 32 * 1024 },
     });
-    const hub = new EventHub([sink], silentLogger);
+    hub = new EventHub([sink], silentLogger);
     await hub.start();
     const queued: string[] = [];
     let failed = 0;
@@ -100,7 +104,6 @@ describe.skipIf(!ready)('outbox on a full disk (real tmpfs of 192 KiB, real mosq
     for (let i = 0; i < 3 && outcome.status !== 'queued'; i++) outcome = await hub.emit(after);
     expect(outcome.status).toBe('queued');
     await waitFor(() => got.includes(after.id), 10_000, 'event after recovery');
-    await hub.stop();
   });
 });
 

@@ -7,6 +7,9 @@ import { UuidV7, uuidv7, uuidv7Time } from '../../agent/events/uuidv7.js';
 import { EventHub } from '../../agent/events/hub.js';
 import { JsonlSink } from '../../agent/events/jsonl-sink.js';
 import { encodeSnapshot } from '../../agent/events/snapshot.js';
+import { SnapshotEncoder } from '../../agent/events/snapshot-encoder.js';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { sampleEvent } from '../../agent/events/sample.js';
 import { applyEventOverrides, createEventHub, defaultStateDir } from '../../agent/events/registry.js';
 import type { AgentEventSink } from '../../agent/events/types.js';
@@ -150,6 +153,23 @@ describe('snapshots', () => {
     expect(small.jpeg.length).toBeLessThanOrEqual(big.jpeg.length / 3);
     expect(small.quality < 80 || small.width < 128).toBe(true);
     expect(encodeSnapshot(frame(40, 40), [], 300)).toBeUndefined();
+  });
+
+  const distWorker = fileURLToPath(new URL('../../dist/agent/events/snapshot-worker.js', import.meta.url));
+  it.skipIf(!existsSync(distWorker))('encodes on a worker thread (dist build), leaving the caller frame intact', async () => {
+    const enc = new SnapshotEncoder(distWorker);
+    expect(enc.threaded()).toBe(true);
+    const f = frame(160, 120);
+    const before = Buffer.from(f.data);
+    const [a, b] = await Promise.all([enc.encode(f, [{ box: [0.1, 0.1, 0.5, 0.5] }], 50_000), enc.encode(f, [], 50_000)]);
+    expect(Buffer.from(f.data).equals(before)).toBe(true);
+    expect(jpeg.decode(a!.jpeg).width).toBe(160);
+    expect(b!.jpeg.equals(a!.jpeg)).toBe(false);
+    await enc.close();
+    // Without the compiled worker (TypeScript sources): inline, same result.
+    const inline = new SnapshotEncoder('/nonexistent/snapshot-worker.js');
+    expect(inline.threaded()).toBe(false);
+    expect((await inline.encode(f, [{ box: [0.1, 0.1, 0.5, 0.5] }], 50_000))!.jpeg.equals(a!.jpeg)).toBe(true);
   });
 
   it('crops the letterbox so boxes land on the source picture', () => {

@@ -1,0 +1,95 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Frame, Geometry } from '../types.js';
+import { encodeSnapshot, type SnapshotBox, type SnapshotResult } from './snapshot.js';
+
+export interface SnapshotJob {
+  id: number;
+  frame: Omit<Frame, 'data'>;
+  pixels: ArrayBuffer;
+  boxes: SnapshotBox[];
+  maxBytes: number;
+  geometry?: Geometry | undefined;
+}
+
+export interface SnapshotReply {
+  id: number;
+  jpeg?: Uint8Array;
+  width?: number;
+  height?: number;
+  quality?: number;
+  error?: string;
+}
+
+/**
+ * Encodes snapshots on a worker thread (started on first use, not keeping the process alive), one job at a
+ * time in order. Where the compiled worker is not available (running from TypeScript sources) or the worker
+ * dies, it encodes inline instead.
+ */
+export class SnapshotEncoder {
+  private worker: Worker | undefined;
+  private broken = false;
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve: (r: SnapshotResult | undefined) => void; reject: (e: Error) => void }>();
+
+  constructor(private readonly workerFile: string = fileURLToPath(new URL('./snapshot-worker.js', import.meta.url))) {}
+
+  /** True when jobs run on the worker thread. */
+  threaded(): boolean {
+    return !this.broken && existsSync(this.workerFile);
+  }
+
+  /**
+   * `owned`: the caller gives up `frame.data` (a private copy), so it moves to the worker without another copy;
+   * otherwise the pixels are copied and the caller's buffer is left alone.
+   */
+  encode(frame: Frame, boxes: SnapshotBox[], maxBytes: number, geometry?: Geometry, owned = false): Promise<SnapshotResult | undefined> {
+    const worker = this.ensureWorker();
+    if (!worker) return Promise.resolve(encodeSnapshot(frame, boxes, maxBytes, geometry));
+    const id = this.nextId++;
+    const d = frame.data;
+    const whole = d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.buffer instanceof ArrayBuffer;
+    const pixels = (owned && whole ? d.buffer : d.slice().buffer) as ArrayBuffer;
+    const { data: _data, ...meta } = frame;
+    const job: SnapshotJob = { id, frame: meta, pixels, boxes, maxBytes, geometry };
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      worker.ref();
+      worker.postMessage(job, [pixels]);
+    });
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    if (w) await w.terminate();
+  }
+
+  private ensureWorker(): Worker | undefined {
+    if (this.worker) return this.worker;
+    if (!this.threaded()) return undefined;
+    const w = new Worker(this.workerFile);
+    w.unref();
+    w.on('message', (r: SnapshotReply) => {
+      const p = this.waiting.get(r.id);
+      this.waiting.delete(r.id);
+      if (!this.waiting.size) w.unref();
+      if (!p) return;
+      if (r.error) p.reject(new Error(r.error));
+      else p.resolve(r.jpeg ? { jpeg: Buffer.from(r.jpeg.buffer, r.jpeg.byteOffset, r.jpeg.byteLength), width: r.width!, height: r.height!, quality: r.quality! } : undefined);
+    });
+    const fail = (err: Error) => {
+      this.broken = true;
+      this.worker = undefined;
+      for (const p of this.waiting.values()) p.reject(err);
+      this.waiting.clear();
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => {
+      if (this.worker === w) fail(new Error(`snapshot worker exited (${code})`));
+    });
+    this.worker = w;
+    return w;
+  }
+}
