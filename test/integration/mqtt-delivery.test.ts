@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { mqttConfigSchema } from '../../agent/config/sections/events.js';
 import { sampleEvent } from '../../agent/events/sample.js';
-import { startBroker, mosquittoAvailable, subscribe, type Broker, type ReceivedMessage, type Subscription } from '../../drivers/mqtt/broker.js';
+import { freePort, startBroker, mosquittoAvailable, subscribe, type Broker, type ReceivedMessage, type Subscription } from '../../drivers/mqtt/broker.js';
 import { MqttEventSink, type MqttSinkOptions } from '../../drivers/mqtt/sink.js';
 import type { AnomalyEvent, Frame } from '../../agent/types.js';
 import jpeg from 'jpeg-js';
@@ -234,5 +234,18 @@ describe.skipIf(!haveMosquitto)('MQTT sink against a real mosquitto', () => {
     await waitFor(() => msgs.filter((m) => m.topic.startsWith('homeassistant/') && m.topic.endsWith('/config')).length >= 8, 5_000, 'discovery republished');
     await haPub.endAsync();
     await waitFor(() => msgs.some((m) => m.topic === 'test/cam1/stats' && JSON.parse(m.payload.toString()).anomalies === 1), 10_000, 'stats with the anomaly count');
+  });
+
+  it('fails over to the next broker URL when the first is down', async () => {
+    broker = await startBroker({ dir: path.join(tmp, 'broker') });
+    const dead = `mqtt://127.0.0.1:${await freePort()}`;
+    sink = makeSink(broker.url, { mqtt: mqttConfigSchema.parse({ url: [dead, broker.url], topicPrefix: 'test' }) });
+    await sink.start();
+    await sink.waitConnected(10_000);
+    const got: AnomalyEvent[] = [];
+    sub = await collect(broker.url, got);
+    const ev = sampleEvent(1);
+    await sink.emit(ev);
+    await waitFor(() => got.some((e) => e.id === ev.id), 10_000, 'event via the second URL');
   });
 });
