@@ -57,8 +57,8 @@ function fsyncDir(dir: string): void {
 /**
  * Writes the new model files and the manifest so that no reader ever sees a half-written file: everything is
  * written under temporary names in the target folder and fsynced, then the model files are renamed into place
- * and the manifest last (rename is atomic within a filesystem). On any failure the temporary files are removed
- * and the original manifest is left as it was.
+ * and the manifest last (rename is atomic within a filesystem). On any failure the temporary and new files are
+ * removed and the original manifest is left as it was.
  */
 export function writeAtomically(outDir: string, manifestName: string, manifest: Record<string, unknown>, files: NewFile[], pid = process.pid): string[] {
   const dir = resolve(outDir);
@@ -70,13 +70,20 @@ export function writeAtomically(outDir: string, manifestName: string, manifest: 
   const all = [...files, { name: manifestName, bytes: new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`) }];
   const temps = all.map((f) => join(dir, `.${basename(f.name)}.${pid}.tmp`));
   const finals = all.map((f) => join(dir, f.name));
+  const renamed: string[] = [];
   try {
     all.forEach((f, i) => writeSynced(temps[i]!, f.bytes));
     fsyncDir(dir);
-    temps.forEach((t, i) => renameSync(t, finals[i]!));
+    temps.forEach((t, i) => {
+      renameSync(t, finals[i]!);
+      renamed.push(finals[i]!);
+    });
     fsyncDir(dir);
   } catch (err) {
     for (const t of temps) rmSync(t, { force: true });
+    // New model files already in place but without the manifest naming them are removed too (checkFree made
+    // sure they did not exist before). The manifest is renamed last, so it is never among them.
+    for (const f of renamed) rmSync(f, { force: true });
     throw new AgentError('OUTPUT_FAILED', `cannot write to ${dir} (${messageOf(err)})`, { fix: 'check free space and permissions of the output folder' });
   }
   return finals;
