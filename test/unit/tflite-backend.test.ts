@@ -89,6 +89,17 @@ describe.skipIf(!haveShared)(`TFLite backend on real models${haveShared ? '' : '
     await b.close();
   });
 
+  it('resizes an input to the manifest shape (inputShapes), e.g. a batch of 2', async () => {
+    const b = new TfliteBackend();
+    await b.load({ file: blaze, accelerator: 'cpu', inputShapes: { input: [2, 128, 128, 3] } });
+    expect(b.inputs()[0]!.shape).toEqual([2, 128, 128, 3]);
+    const out = await b.run({ input: new Float32Array(2 * 128 * 128 * 3) });
+    // The graph's own reshape folds the batch into N ([1, 1792, 16]); the element count is what a batch of 2 gives.
+    expect(out['regressors']!.data.length).toBe(2 * 896 * 16);
+    expect(out['regressors']!.dims).toEqual(b.outputs()[0]!.shape);
+    await b.close();
+  });
+
   it('rejects inputs of the wrong size or type with the tensor name', async () => {
     const b = new TfliteBackend();
     await b.load({ file: blaze, accelerator: 'cpu' });
@@ -119,7 +130,7 @@ describe.skipIf(!haveShared)(`TFLite backend on real models${haveShared ? '' : '
     writeFileSync(truncated, readFileSync(blaze).subarray(0, 5000));
     const e1 = await rejects(new TfliteBackend().load({ file: truncated, accelerator: 'cpu' }));
     expect(e1.code).toBe('MODEL_INVALID');
-    expect(e1.message).toBe(`${truncated} is not a valid TFLite model (the flatbuffer does not verify; truncated or corrupt?)`);
+    expect(e1.message).toBe(`${truncated} is not a valid TFLite model (The model is not a valid Flatbuffer buffer; truncated or corrupt?)`);
     const text = join(tmp, 'notes.tflite');
     writeFileSync(text, 'this is not a model\n');
     const e2 = await rejects(new TfliteBackend().load({ file: text, accelerator: 'cpu' }));
@@ -128,12 +139,14 @@ describe.skipIf(!haveShared)(`TFLite backend on real models${haveShared ? '' : '
     expect(e3.code).toBe('MODEL_NOT_FOUND');
   });
 
-  it('an Edge TPU model on the CPU fails with the custom-op error turned into a clear message', async () => {
-    // A real flatbuffer whose custom op is renamed to edgetpu-custom-op (what edgetpu_compiler emits): every
-    // length-prefixed "TFLite_Detection_PostProcess" string becomes "edgetpu-custom-op" in place.
+  /**
+   * A real flatbuffer whose custom op is renamed (edgetpu_compiler emits one custom op "edgetpu-custom-op"):
+   * every length-prefixed "TFLite_Detection_PostProcess" string is rewritten in place to a shorter name.
+   */
+  function renameCustomOp(name: string, file: string): void {
     const buf = Buffer.from(readFileSync(traffic));
     const from = Buffer.from('TFLite_Detection_PostProcess');
-    const to = Buffer.from('edgetpu-custom-op\0');
+    const to = Buffer.from(`${name}\0`);
     let n = 0;
     for (let at = buf.indexOf(from); at >= 0; at = buf.indexOf(from, at + 1)) {
       if (buf.readUInt32LE(at - 4) !== from.length) continue;
@@ -142,8 +155,20 @@ describe.skipIf(!haveShared)(`TFLite backend on real models${haveShared ? '' : '
       n++;
     }
     expect(n).toBeGreaterThan(0);
-    const file = join(tmp, 'traffic_model_edgetpu.tflite');
     writeFileSync(file, buf);
+  }
+
+  it('an op the runtime does not have: MODEL_INVALID naming it', async () => {
+    const file = join(tmp, 'custom_op.tflite');
+    renameCustomOp('MyVendorNms', file);
+    const err = await rejects(new TfliteBackend().load({ file, accelerator: 'cpu' }));
+    expect(err.code).toBe('MODEL_INVALID');
+    expect(err.message).toMatch(/custom_op\.tflite uses an op the TFLite runtime 2\.9\.0 cannot run: .*MyVendorNms/);
+  });
+
+  it('an Edge TPU model on the CPU fails with the custom-op error turned into a clear message', async () => {
+    const file = join(tmp, 'traffic_model_edgetpu.tflite');
+    renameCustomOp('edgetpu-custom-op', file);
     const err = await rejects(new TfliteBackend().load({ file, accelerator: 'cpu' }));
     expect(err.code).toBe('BACKEND_UNAVAILABLE');
     expect(err.oneLine()).toBe(

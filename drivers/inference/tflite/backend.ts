@@ -127,10 +127,27 @@ export class TfliteBackend implements InferenceBackend {
     if (delegate) api.TfLiteInterpreterOptionsAddDelegate(this.options, delegate);
     const { value: ok, text } = captureStderr(() => {
       this.interp = api.TfLiteInterpreterCreate(this.model, this.options);
-      return Boolean(this.interp) && api.TfLiteInterpreterAllocateTensors(this.interp) === kTfLiteOk;
+      if (!this.interp) return false;
+      this.resizeInputs(api, opts.inputShapes);
+      return api.TfLiteInterpreterAllocateTensors(this.interp) === kTfLiteOk;
     });
     for (const line of text.split('\n')) if (line.trim()) this.log.debug({ tflite: line.trim() }, 'TFLite message');
     return ok;
+  }
+
+  /** Models with a dynamic batch or size get the manifest's full shape before tensors are allocated. */
+  private resizeInputs(api: TfliteApi, shapes: Record<string, number[]> | undefined): void {
+    if (!shapes) return;
+    for (let k = 0; k < api.TfLiteInterpreterGetInputTensorCount(this.interp); k++) {
+      const t = api.TfLiteInterpreterGetInputTensor(this.interp, k);
+      const wanted = shapes[api.TfLiteTensorName(t)];
+      if (!wanted) continue;
+      const dims = Array.from({ length: api.TfLiteTensorNumDims(t) }, (_, d) => api.TfLiteTensorDim(t, d));
+      if (dims.length === wanted.length && dims.every((d, i) => d === wanted[i])) continue;
+      if (api.TfLiteInterpreterResizeInputTensor(this.interp, k, Int32Array.from(wanted), wanted.length) !== kTfLiteOk) {
+        this.messages.push(`cannot resize input ${api.TfLiteTensorName(t)} from [${dims.join(',')}] to [${wanted.join(',')}]`);
+      }
+    }
   }
 
   private dropInterpreter(api: TfliteApi): void {

@@ -38,6 +38,7 @@ export interface TfliteApi {
   TfLiteInterpreterGetOutputTensorCount(i: Ptr): number;
   TfLiteInterpreterGetOutputTensor(i: Ptr, k: number): Ptr;
   TfLiteInterpreterAllocateTensors(i: Ptr): number;
+  TfLiteInterpreterResizeInputTensor(i: Ptr, k: number, dims: Int32Array, n: number): number;
   /** Invoke on a koffi worker thread, so a 100 ms inference does not stall the event loop. */
   invokeAsync(i: Ptr): Promise<number>;
   TfLiteTensorType(t: Ptr): number;
@@ -165,6 +166,7 @@ function bind(lib: ReturnType<typeof koffi.load>, path: string): TfliteApi {
     TfLiteInterpreterGetInputTensor: f('void *TfLiteInterpreterGetInputTensor(void *i, int32_t k)') as TfliteApi['TfLiteInterpreterGetInputTensor'],
     TfLiteInterpreterGetOutputTensorCount: f('int32_t TfLiteInterpreterGetOutputTensorCount(void *i)') as TfliteApi['TfLiteInterpreterGetOutputTensorCount'],
     TfLiteInterpreterGetOutputTensor: f('void *TfLiteInterpreterGetOutputTensor(void *i, int32_t k)') as TfliteApi['TfLiteInterpreterGetOutputTensor'],
+    TfLiteInterpreterResizeInputTensor: f('int TfLiteInterpreterResizeInputTensor(void *i, int32_t k, const int *dims, int32_t n)') as TfliteApi['TfLiteInterpreterResizeInputTensor'],
     TfLiteInterpreterAllocateTensors: f('int TfLiteInterpreterAllocateTensors(void *i)') as TfliteApi['TfLiteInterpreterAllocateTensors'],
     invokeAsync: (i: Ptr) =>
       new Promise<number>((res, rej) => {
