@@ -120,6 +120,21 @@ describe('optimize CLI on a tiny model (bad input and the in-place write)', () =
     expect(snapshot(dir)).toEqual(before);
   });
 
+  it('takes N frames from a video with --source, spread over the clip, and writes into --out', async () => {
+    const dir = tinyModelDir('video');
+    const video = join(tmp, 'clip.mp4');
+    const enc = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-t', '6', '-pix_fmt', 'yuv420p', video]);
+    expect(enc.status).toBe(0);
+    const r = await cli(['optimize', '--model', dir, '--source', video, '--frames', '20', '--method', 'entropy', '--out', join(tmp, 'video-out'), '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const report = JSON.parse(r.stdout) as { calibration: { frames: number; heldOut: number; method: string } };
+    expect(report.calibration).toEqual({ frames: 15, heldOut: 5, method: 'entropy', weightBits: 7 });
+    const m = loadManifest(join(tmp, 'video-out'));
+    expect(m.variants.map((v) => v.file)).toEqual(['../video/model.onnx', 'tiny-int8.onnx']);
+    expect(m.variants[1]!.provenance).toMatch(/entropy calibration on 15 frames/);
+  });
+
   const bad: Array<[string, () => string[], RegExp, number]> = [
     ['too few calibration frames', () => ['--model', join(tinyModelDir('few'), 'manifest.json'), '--calibration', imagesDir('imgs3', 3)], /only 3 calibration frame\(s\) .* at least 8 are needed/, 64],
     ['an unreadable folder', () => ['--model', join(tinyModelDir('nofolder'), 'manifest.json'), '--calibration', join(tmp, 'does-not-exist')], /cannot read calibration folder .*does-not-exist/, 66],
