@@ -5,10 +5,12 @@ import { AgentError, messageOf } from './errors.js';
 import type { AgentConfig } from './config/schema.js';
 import { configPath, loadConfigFile, type LoadedConfig } from './config/load.js';
 import { loadManifest, verifyVariantFile, type LoadedManifest } from './model/manifest.js';
-import { openVariant, type OpenedVariant } from './model/open-variant.js';
+import { openVariant, type BackendFactory, type OpenedVariant } from './model/open-variant.js';
 import { TensorPacker } from './preprocess/tensor.js';
 import { inputSize } from './preprocess/geometry.js';
-import { getDecoder } from './decode/index.js';
+import { prepareDecoder } from './decode/index.js';
+import { feedbackPairs } from './decode/common.js';
+import { StatefulBackend } from '../drivers/inference/tflite/stateful.js';
 import { IouTracker } from './tracker/tracker.js';
 import { RuleEngine } from './rules/engine.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -81,6 +83,7 @@ export class Agent {
   private pulses = { scheduled: 0, missed: 0, refused: 0, failed: 0 };
   private readonly ids = new UuidV7();
   private supervision: Supervision | undefined;
+  private backendFactory: BackendFactory = createBackend;
 
   constructor(private readonly opts: AgentOptions) {
     this.cfg = opts.loaded.config;
@@ -139,7 +142,7 @@ export class Agent {
       packer: new TensorPacker(opened.input, { quant: inputInfo?.quant }),
       backend: opened.backend,
       inputName: opened.input.name,
-      decode: getDecoder(manifest.decoder.type),
+      decode: prepareDecoder(manifest.decoder, manifest.labels),
       decodeCtx: { spec: manifest.decoder, labels: manifest.labels, inputWidth: width, inputHeight: height, geometry },
       tracker: new IouTracker(cfg.tracker),
       rules: new RuleEngine(cfg.rules, this.log),
@@ -294,6 +297,7 @@ export class Agent {
    */
   private async openModel(): Promise<ModelChoice> {
     const manifest = loadManifest(configPath(this.opts.loaded, this.cfg.model.manifest));
+    this.backendFactory = statefulFactory(feedbackPairs(manifest.decoder));
     const profile = probe('/');
     const capabilities = await detectCapabilities(profile, { packageRoot: packageRoot() });
     const cacheFile = benchCachePath(this.opts.stateDir);
@@ -326,7 +330,7 @@ export class Agent {
         verify: this.cfg.model.verify,
         edgetpuDevice: this.cfg.model.edgetpuDevice,
         log: this.log,
-        createBackend,
+        createBackend: this.backendFactory,
       });
       return { ok: true, latencyMs: opened.knownAnswer?.latencyMs };
     });
@@ -339,7 +343,7 @@ export class Agent {
     if (opened.variant.name !== walk.running) {
       // A later attempt was "too slow": the walk moved on but this session belongs to an earlier candidate.
       await opened.backend.close().catch(() => undefined);
-      opened = await openVariant(manifest, manifest.variants.find((x) => x.name === walk.running)!, { threads: this.cfg.model.threads, verify: false, edgetpuDevice: this.cfg.model.edgetpuDevice, log: this.log, createBackend });
+      opened = await openVariant(manifest, manifest.variants.find((x) => x.name === walk.running)!, { threads: this.cfg.model.threads, verify: false, edgetpuDevice: this.cfg.model.edgetpuDevice, log: this.log, createBackend: this.backendFactory });
     }
     const degraded = walk.degraded?.reason;
     if (degraded) this.log.warn({ wanted: walk.degraded!.wanted, running: walk.running }, degraded);
@@ -348,7 +352,7 @@ export class Agent {
 
   private async reloadBackend() {
     const c = this.choice!;
-    const fresh = await openVariant(c.manifest, c.opened.variant, { threads: this.cfg.model.threads, verify: false, edgetpuDevice: this.cfg.model.edgetpuDevice, log: this.log, createBackend });
+    const fresh = await openVariant(c.manifest, c.opened.variant, { threads: this.cfg.model.threads, verify: false, edgetpuDevice: this.cfg.model.edgetpuDevice, log: this.log, createBackend: this.backendFactory });
     const old = this.pipeline?.currentBackend();
     // The old session may still be stuck in a call; release it in the background.
     void old?.close().catch(() => undefined);
@@ -364,4 +368,10 @@ function failVariant(m: LoadedManifest, name: string): never {
 function outboxDepth(hub: EventHub | undefined): number | undefined {
   const mqtt = (hub?.stats().sinks as Record<string, { outbox?: { queued?: number } }> | undefined)?.mqtt;
   return typeof mqtt?.outbox?.queued === 'number' ? mqtt.outbox.queued : undefined;
+}
+
+/** Recurrent models (LSTM state outputs fed back as inputs, named in decoder.params.feedback) get the state wrapper. */
+function statefulFactory(pairs: Array<[string, string]>): BackendFactory {
+  if (!pairs.length) return createBackend;
+  return async (runtime, log) => new StatefulBackend(await createBackend(runtime, log), pairs);
 }

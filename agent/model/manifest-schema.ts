@@ -32,6 +32,25 @@ export const inputSchema = z
   })
   .strict();
 
+/**
+ * A variant's input override: the same fields as `input`, all optional and WITHOUT defaults, so that a variant
+ * overriding only `shape` keeps the model's normalisation, colour order and resize.
+ */
+export const inputOverrideSchema = z
+  .object({
+    name: z.string().min(1),
+    shape: z.array(z.number().int().positive()).length(4),
+    layout: z.enum(['NCHW', 'NHWC']),
+    dtype: z.enum(['float32', 'uint8', 'int8']),
+    color: z.enum(['RGB', 'BGR']),
+    resize: z.enum(['stretch', 'letterbox']),
+    letterboxAlign: z.enum(['center', 'topleft']),
+    padValue: z.number().int().min(0).max(255),
+    normalise: z.object({ mean: z.array(z.number()).length(3), std: z.array(z.number().positive()).length(3) }).strict(),
+  })
+  .partial()
+  .strict();
+
 export const decoderSchema = z
   .object({
     /** Decoder family, e.g. yolov8, yolov5, yolox, ssd-postprocess, prior-boxes, anchor-regression, gfl. */
@@ -88,7 +107,7 @@ export const variantSchema = z
     precision: z.enum(['fp32', 'fp16', 'int8', 'uint8']),
     sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits'),
     /** Overrides the model-level input (e.g. a variant with another input size or a quantised input). */
-    input: inputSchema.partial().optional(),
+    input: inputOverrideSchema.optional(),
     /** Multiply-accumulate count x2 of one inference, counted from the graph (for the energy estimate). */
     flops: z.number().nonnegative().optional(),
     /** Peak memory needed to run, MB (to skip variants that do not fit). */
