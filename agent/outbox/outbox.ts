@@ -1,13 +1,13 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { FileHandle } from 'node:fs/promises';
 import { AgentError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { systemClock, type Clock } from '../types.js';
-import { AckLog, inRanges, mergeRanges, syncDir } from './ack-log.js';
+import { AckLog, inRanges, mergeRanges } from './ack-log.js';
 import { acquireLock, releaseLock } from './lock.js';
-import { RecordKind, SEGMENT_MAGIC, decodeRecordAt, encodeFileHeader, encodeRecord, payloadOffset } from './record.js';
-import { listSegments, loadSegment, segmentName, type Segment } from './segments.js';
+import { RecordKind, decodeRecordAt, encodeRecord, payloadOffset } from './record.js';
+import { SegmentWriter } from './segment-writer.js';
+import { listSegments, loadSegment, type Segment } from './segments.js';
 import type { DropReason, OutboxEntry, OutboxFs, OutboxKind, OutboxOptions, OutboxStats } from './types.js';
 
 interface Entry extends OutboxEntry {
@@ -54,9 +54,7 @@ export class Outbox {
   private snapHead = 0;
   private eventHead = 0;
   private nextSeq = 1;
-  private active: { segment: Segment; fh: FileHandle } | undefined;
-  /** Force a new segment before the next write (after a failed write left unknown bytes behind). */
-  private poisoned = false;
+  private readonly writer: SegmentWriter;
   private batch: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private cacheBytes = 0;
@@ -90,6 +88,12 @@ export class Outbox {
     this.cacheLimit = opts.cacheBytes ?? 8 * 1024 * 1024;
     this.maxAgeMs = opts.maxAgeDays * DAY_MS;
     this.acks = new AckLog(path.join(opts.dir, 'acks.log'), this.fs, opts.ackSyncMs ?? 500, this.log);
+    this.writer = new SegmentWriter(opts.dir, this.fs, this.segmentBytes, {
+      opened: (seg) => void this.segments.set(seg.firstSeq, seg),
+      retired: async (seg) => {
+        if (seg.pending === 0) await this.deleteSegment(seg);
+      },
+    });
   }
 
   /** Loads the journal: entries not acknowledged by an earlier run are queued again, in order. */
@@ -256,8 +260,7 @@ export class Outbox {
     while (this.flushing) await this.flushing;
     if (this.ackRewrite) await this.ackRewrite;
     await this.acks.close();
-    if (this.active) await this.active.fh.close().catch(() => undefined);
-    this.active = undefined;
+    await this.writer.close();
     for (const seg of this.segments.values()) await seg.readFh?.close().catch(() => undefined);
     await releaseLock(this.fs, this.opts.dir);
   }
@@ -293,33 +296,15 @@ export class Outbox {
   }
 
   private async writeBatch(items: Pending[]): Promise<void> {
-    if (!this.active || this.poisoned || this.active.segment.size >= this.segmentBytes) await this.rotate(items[0]!.entry.seq);
-    const active = this.active!;
-    const seg = active.segment;
-    const total = items.reduce((n, p) => n + p.buf.length, 0);
-    const before = seg.size;
-    let written = 0;
-    try {
-      const res = await active.fh.writev(items.map((p) => p.buf));
-      written = res.bytesWritten;
-      if (written !== total) throw Object.assign(new Error(`short write (${written} of ${total} bytes)`), { code: 'ENOSPC' });
-      await active.fh.datasync();
-    } catch (err) {
-      // Cut the partial bytes off so the segment stays clean, and start a new segment next time: rotating
-      // deletes this one first if everything in it was delivered, which is what frees a full disk.
-      await active.fh.truncate(before).catch(() => undefined);
-      this.poisoned = true;
-      throw err;
-    }
-    let off = before;
+    const { segment, offset } = await this.writer.write(items[0]!.entry.seq, items.map((p) => p.buf));
+    let off = offset;
     for (const p of items) {
-      p.entry.segment = seg;
+      p.entry.segment = segment;
       p.entry.offset = off;
       off += p.buf.length;
-      if (!p.entry.removed) seg.pending++;
-      seg.lastSeq = p.entry.seq;
+      if (!p.entry.removed) segment.pending++;
+      segment.lastSeq = p.entry.seq;
     }
-    seg.size = off;
   }
 
   private failBatch(items: Pending[], err: unknown): void {
@@ -340,33 +325,6 @@ export class Outbox {
       if (!p.entry.removed) this.unqueue(p.entry);
       p.reject(error);
     }
-  }
-
-  private async rotate(firstSeq: number): Promise<void> {
-    const old = this.active;
-    this.active = undefined;
-    if (old) {
-      await old.fh.close().catch(() => undefined);
-      if (old.segment.pending === 0) await this.deleteSegment(old.segment);
-    }
-    const name = segmentName(firstSeq);
-    const file = path.join(this.opts.dir, name);
-    // O_APPEND: every write lands at the end, whatever a failed write left behind.
-    const fh = await this.fs.open(file, 'ax', 0o640);
-    try {
-      const header = encodeFileHeader(SEGMENT_MAGIC, firstSeq);
-      await fh.write(header);
-      await fh.datasync();
-      await syncDir(this.fs, this.opts.dir);
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      await this.fs.unlink(file).catch(() => undefined);
-      throw err;
-    }
-    const segment: Segment = { name, file, firstSeq, lastSeq: firstSeq - 1, pending: 0, size: encodeFileHeader(SEGMENT_MAGIC, firstSeq).length };
-    this.segments.set(firstSeq, segment);
-    this.active = { segment, fh };
-    this.poisoned = false;
   }
 
   private find(seq: number): Entry | undefined {
@@ -437,7 +395,7 @@ export class Outbox {
     const seg = entry.segment;
     if (seg && entry.durable) {
       seg.pending--;
-      if (seg.pending === 0 && seg !== this.active?.segment) void this.deleteSegment(seg);
+      if (seg.pending === 0 && seg !== this.writer.activeSegment()) void this.deleteSegment(seg);
     }
     this.compactQueue();
     if (!this.ackRewrite && !this.stopped && this.acks.byteSize() > (this.opts.ackLogMaxBytes ?? 256 * 1024)) {
