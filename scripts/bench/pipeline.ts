@@ -1,0 +1,311 @@
+/**
+ * Pipeline benchmark, all on this machine in one run:
+ *   1. raw backend: ONNX Runtime with one intra-op thread, back-to-back session.run on a fixed input (the limit);
+ *   2. the agent end to end on the demo video (`run --until-eof`: every frame decoded by ffmpeg, packed, inferred,
+ *      decoded, tracked, rules applied), in a child process so its CPU time and peak RSS are its own;
+ *   3. the peer approach: a Python loop with OpenCV (VideoCapture + dnn.readNetFromONNX + NMSBoxes), same video,
+ *      same model file, one thread (scripts/bench/opencv_loop.py).
+ * Reported: throughput, end-to-end / raw ratio, capture-to-decision p50/p99, CPU ms per frame, peak RSS.
+ * The machine is shared, so wall-clock rates move with its load (printed); CPU per frame is the steadier figure.
+ *
+ *   node dist/scripts/bench/pipeline.js [--config FILE] [--raw-seconds S] [--no-opencv] [--json]
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Agent } from '../../agent/agent.js';
+import { loadConfigFile, type LoadedConfig } from '../../agent/config/load.js';
+import { AgentError } from '../../agent/errors.js';
+import { createLogger } from '../../agent/log.js';
+import { loadManifest, type LoadedManifest } from '../../agent/model/manifest.js';
+import { demoConfigPath, demoSceneDir, DEMO_SEED, packageRoot } from '../../agent/paths.js';
+import { loadOrt } from '../../drivers/inference/onnxruntime.js';
+
+export interface PipelineBenchOptions {
+  /** Agent config with a file source (default: the built-in conveyor demo). */
+  config?: string;
+  /** Seconds of back-to-back session.run for the raw figure (default 10). */
+  rawSeconds?: number;
+  /** Skip the OpenCV loop. */
+  noOpencv?: boolean;
+  python?: string;
+}
+
+export interface RawResult {
+  runs: number;
+  fps: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuMsPerRun: number;
+}
+
+export interface E2eResult {
+  frames: number;
+  seconds: number;
+  fps: number;
+  decisionP50Ms: number;
+  decisionP99Ms: number;
+  inferenceP50Ms: number;
+  /** CPU of the agent process (main thread + ONNX Runtime threads) per frame, during the loop. */
+  agentCpuMsPerFrame: number;
+  /** CPU of the ffmpeg decoder per frame (decode + scale + colour conversion). */
+  decoderCpuMsPerFrame: number;
+  /** Peak resident memory of the agent process (getrusage maxrss). */
+  peakRssMb: number;
+  dropped: number;
+  events: number;
+}
+
+export interface OpencvResult {
+  frames: number;
+  seconds: number;
+  fps: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  cpuMsPerFrame: number;
+  peakRssMb: number;
+  opencv: string;
+  decoded: boolean;
+}
+
+export interface PipelineBenchResult {
+  machine: { cpus: number; model: string; loadavg: number[] };
+  model: { name: string; variant: string; file: string; input: number[] };
+  video: string;
+  raw: RawResult;
+  e2e: E2eResult;
+  ratio: number;
+  opencv: OpencvResult | { skipped: string };
+  targets: { ratio90: boolean; fasterThanOpencv: boolean | undefined; lessCpuThanOpencv: boolean | undefined; rssUnder150: boolean };
+}
+
+/** Runs the three measurements in sequence (raw, agent, OpenCV) and returns the figures. */
+export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<PipelineBenchResult> {
+  const root = packageRoot();
+  const cfgPath = resolve(o.config ?? demoConfigPath());
+  const loaded = loadConfigFile(cfgPath);
+  const src = loaded.config.source;
+  if (src.type !== 'file') throw new AgentError('USAGE', `the pipeline benchmark needs a file source, ${cfgPath} has ${src.type}`, { fix: 'pass --config with a file source' });
+  const video = resolve(loaded.baseDir, src.path);
+  if (!existsSync(video) && video === join(demoSceneDir(), 'conveyor.mp4')) {
+    const { writeScene } = await import('../demo-scene/index.js');
+    await writeScene(demoSceneDir(), { seed: DEMO_SEED });
+  }
+  const manifestPath = resolve(loaded.baseDir, loaded.config.model.manifest);
+  if (!existsSync(manifestPath)) {
+    throw new AgentError('MODEL_NOT_FOUND', `model manifest ${manifestPath} does not exist`, { fix: 'build the demo model first (scripts/train) or pass --config with another model' });
+  }
+  const manifest = loadManifest(manifestPath);
+  const variant = (loaded.config.model.variant ? manifest.variants.find((v) => v.name === loaded.config.model.variant) : undefined) ?? manifest.variants.find((v) => v.runtime === 'onnxruntime' && v.accelerator === 'cpu');
+  if (!variant) throw new AgentError('MODEL_INVALID', `${manifest.path} has no ONNX Runtime CPU variant`, { fix: 'pass --config with an ONNX model' });
+  const modelFile = resolve(manifest.dir, variant.file);
+
+  const raw = await benchRaw(modelFile, manifest, o.rawSeconds ?? 10);
+  const e2e = await runChild(cfgPath, variant.name);
+  const opencv: OpencvResult | { skipped: string } = o.noOpencv ? { skipped: '--no-opencv' } : runOpencv(o.python ?? '/usr/bin/python3', join(root, 'scripts', 'bench', 'opencv_loop.py'), manifest.path, variant.name, video);
+  const ratio = e2e.fps / raw.fps;
+  return {
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', loadavg: loadavg().map((x) => Math.round(x * 100) / 100) },
+    model: { name: manifest.name, variant: variant.name, file: modelFile, input: manifest.input.shape },
+    video,
+    raw,
+    e2e,
+    ratio,
+    opencv,
+    targets: {
+      ratio90: ratio >= 0.9,
+      fasterThanOpencv: 'fps' in opencv ? e2e.fps > opencv.fps : undefined,
+      lessCpuThanOpencv: 'fps' in opencv ? e2e.agentCpuMsPerFrame + e2e.decoderCpuMsPerFrame < opencv.cpuMsPerFrame : undefined,
+      rssUnder150: e2e.peakRssMb < 150,
+    },
+  };
+}
+
+/** Back-to-back session.run on one fixed input, one intra-op thread, session options as the agent's backend. */
+async function benchRaw(file: string, manifest: LoadedManifest, seconds: number): Promise<RawResult> {
+  const ort = await loadOrt();
+  const session = await ort.InferenceSession.create(file, {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+  });
+  const shape = manifest.input.shape;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = ((i * 7919) % 256) / 255;
+  const feeds = { [manifest.input.name]: new ort.Tensor('float32', data, shape) };
+  for (let i = 0; i < 10; i++) await session.run(feeds);
+  const lat: number[] = [];
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000 || lat.length < 20) {
+    const t = performance.now();
+    await session.run(feeds);
+    lat.push(performance.now() - t);
+  }
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(c0);
+  await session.release();
+  lat.sort((a, b) => a - b);
+  return { runs: lat.length, fps: (lat.length * 1000) / ms, p50Ms: pct(lat, 50), p99Ms: pct(lat, 99), cpuMsPerRun: (cpu.user + cpu.system) / 1000 / lat.length };
+}
+
+/** The agent end to end in a fresh child process (this same script with --e2e-child). */
+function runChild(cfgPath: string, variant: string): Promise<E2eResult> {
+  const self = fileURLToPath(import.meta.url);
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, [self, '--e2e-child', cfgPath, '--variant', variant], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+    child.on('close', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !line.startsWith('{')) return rej(new AgentError('INTERNAL', `the agent run failed (exit ${code}): ${err.trim().split('\n').pop() ?? ''}`));
+      res(JSON.parse(line) as E2eResult);
+    });
+  });
+}
+
+/** Child side: run the agent on the whole file, lossless, 1 inference thread; print the figures as JSON. */
+async function e2eChild(cfgPath: string, variant: string | undefined): Promise<void> {
+  const loaded: LoadedConfig = loadConfigFile(cfgPath);
+  const c = loaded.config;
+  if (c.source.type !== 'file') throw new AgentError('USAGE', 'file source needed');
+  loaded.config = { ...c, source: { ...c.source, pace: 'fast', loop: false }, model: { ...c.model, threads: 1, ...(variant ? { variant } : {}) }, health: { ...c.health, enabled: false } };
+  const state = mkdtempSync(join(tmpdir(), 'edge-agent-bench-'));
+  const log = createLogger({ level: 'warn', pretty: false });
+  const agent = new Agent({ loaded, log, mode: 'lossless', stateDir: state, simulateOutputs: join(state, 'outputs.jsonl') });
+  try {
+    await agent.start();
+    const cpu0 = process.cpuUsage();
+    const kids0 = childrenCpuMs();
+    const summary = await agent.run();
+    const cpu = process.cpuUsage(cpu0);
+    const kids = childrenCpuMs() - kids0;
+    const frames = Math.max(1, summary.frames);
+    const r: E2eResult = {
+      frames: summary.frames,
+      seconds: summary.seconds,
+      fps: summary.fps,
+      decisionP50Ms: summary.stages.decision.p50,
+      decisionP99Ms: summary.stages.decision.p99,
+      inferenceP50Ms: summary.stages.inference.p50,
+      agentCpuMsPerFrame: (cpu.user + cpu.system) / 1000 / frames,
+      decoderCpuMsPerFrame: kids / frames,
+      peakRssMb: process.resourceUsage().maxRSS / 1024,
+      dropped: summary.dropped,
+      events: summary.events,
+    };
+    await agent.stop();
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+  } finally {
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
+/** CPU of waited-for children (cutime + cstime of /proc/self/stat, fields 16 and 17, in clock ticks). */
+function childrenCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After "pid (comm) ", field 3 (state) is index 0, so field N is index N - 3.
+  const ticks = Number(f[16 - 3]) + Number(f[17 - 3]);
+  return (ticks * 1000) / clockTicks();
+}
+
+let hz: number | undefined;
+function clockTicks(): number {
+  hz ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+  return hz;
+}
+
+function runOpencv(python: string, script: string, manifest: string, variant: string, video: string): OpencvResult | { skipped: string } {
+  if (!existsSync(python)) return { skipped: `${python} not found` };
+  const r = spawnSync(python, [script, '--manifest', manifest, '--variant', variant, '--video', video], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const line = r.stdout?.trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !line.startsWith('{')) return { skipped: `the OpenCV loop failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}` };
+  const j = JSON.parse(line) as OpencvResult & { error?: string };
+  if (j.error) return { skipped: j.error };
+  return j;
+}
+
+function pct(sorted: number[], p: number): number {
+  if (!sorted.length) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** The table printed by `npm run bench`. */
+export function formatPipelineTable(r: PipelineBenchResult): string {
+  const f1 = (x: number): string => x.toFixed(1);
+  const rows: string[][] = [
+    ['run', 'frames', 'fps', 'vs raw', 'latency p50/p99 ms', 'CPU ms/frame', 'peak RSS MB'],
+    ['raw backend (session.run, 1 thread)', String(r.raw.runs), f1(r.raw.fps), '100%', `${f1(r.raw.p50Ms)}/${f1(r.raw.p99Ms)} (run)`, f1(r.raw.cpuMsPerRun), '-'],
+    [
+      'edge-agent run --until-eof',
+      String(r.e2e.frames),
+      f1(r.e2e.fps),
+      `${Math.round(r.ratio * 100)}%`,
+      `${f1(r.e2e.decisionP50Ms)}/${f1(r.e2e.decisionP99Ms)} (capture-to-decision)`,
+      `${f1(r.e2e.agentCpuMsPerFrame + r.e2e.decoderCpuMsPerFrame)} (agent ${f1(r.e2e.agentCpuMsPerFrame)} + ffmpeg ${f1(r.e2e.decoderCpuMsPerFrame)})`,
+      f1(r.e2e.peakRssMb),
+    ],
+  ];
+  if ('fps' in r.opencv) {
+    const o = r.opencv;
+    rows.push([`OpenCV ${o.opencv} Python loop`, String(o.frames), f1(o.fps), `${Math.round((o.fps / r.raw.fps) * 100)}%`, `${f1(o.latencyP50Ms)}/${f1(o.latencyP99Ms)} (read-to-decision)`, f1(o.cpuMsPerFrame), f1(o.peakRssMb)]);
+  } else {
+    rows.push(['OpenCV Python loop', '-', '-', '-', `skipped: ${r.opencv.skipped}`, '-', '-']);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const line = (row: string[]): string => `| ${row.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  const sep = `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`;
+  const t = r.targets;
+  const mark = (ok: boolean | undefined): string => (ok === undefined ? 'n/a' : ok ? 'PASS' : 'FAIL');
+  return [
+    `pipeline: ${r.model.name}/${r.model.variant} [${r.model.input.join(',')}] on ${basename(r.video)}; ${r.machine.cpus} x ${r.machine.model}; load average ${r.machine.loadavg.join(' ')}`,
+    line(rows[0]!),
+    sep,
+    ...rows.slice(1).map(line),
+    `targets: end-to-end >= 90% of raw: ${mark(t.ratio90)} (${Math.round(r.ratio * 100)}%); faster than the OpenCV loop: ${mark(t.fasterThanOpencv)} (less CPU per frame: ${mark(t.lessCpuThanOpencv)}); peak RSS < 150 MB: ${mark(t.rssUnder150)} (${f1(r.e2e.peakRssMb)} MB)`,
+    '',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      'raw-seconds': { type: 'string' },
+      'no-opencv': { type: 'boolean' },
+      json: { type: 'boolean' },
+      'e2e-child': { type: 'boolean' },
+      variant: { type: 'string' },
+    },
+  });
+  if (values['e2e-child']) {
+    await e2eChild(positionals[0]!, values.variant);
+    return 0;
+  }
+  const r = await benchPipeline({ config: values.config, rawSeconds: values['raw-seconds'] ? Number(values['raw-seconds']) : undefined, noOpencv: values['no-opencv'] });
+  process.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : formatPipelineTable(r));
+  return 0;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof AgentError ? err.oneLine() : String(err)}\n`);
+      process.exit(err instanceof AgentError ? err.exitCode : 1);
+    },
+  );
+}
+
