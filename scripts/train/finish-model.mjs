@@ -1,0 +1,195 @@
+// Finishes the conveyor-demo model folder with the real runtime, onnxruntime-node (CPU, 1 thread):
+// checks each exported ONNX file against torch's output on the known-answer frame (max |diff| <= 1e-4),
+// records known answers, measures latency (median of 200 runs after warm-up), and writes manifest.json
+// with sha256, FLOPs and the accuracy measured on the evaluation seeds.
+//
+//   node scripts/train/finish-model.mjs --model-dir models/conveyor-demo --ref REF.json --eval EVAL.json \
+//        --val VAL.json [--runs 200]
+import { createHash } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import ort from 'onnxruntime-node';
+
+const { values: a } = parseArgs({
+  options: {
+    'model-dir': { type: 'string' },
+    ref: { type: 'string' },
+    eval: { type: 'string' },
+    val: { type: 'string' },
+    runs: { type: 'string', default: '200' },
+  },
+});
+for (const k of ['model-dir', 'ref', 'eval', 'val']) {
+  if (!a[k]) {
+    process.stderr.write(`finish-model: missing --${k}\n`);
+    process.exit(64);
+  }
+}
+const dir = a['model-dir'];
+const ref = JSON.parse(readFileSync(a.ref, 'utf8'));
+const evals = JSON.parse(readFileSync(a.eval, 'utf8'));
+const vals = JSON.parse(readFileSync(a.val, 'utf8'));
+const runs = Number(a.runs);
+const kaFile = 'ka_input.f32';
+const kaBytes = readFileSync(join(dir, kaFile));
+const ka = new Float32Array(kaBytes.buffer, kaBytes.byteOffset, kaBytes.length / 4);
+const N = 1200;
+
+// Variant name -> exported model name in ref/eval files.
+const VARIANTS = [
+  { name: 'student-fp32', model: 'student', what: 'student (width 0.75) distilled from the teacher' },
+  { name: 'teacher-fp32', model: 'teacher', what: 'teacher (width 1.25)' },
+];
+
+const threshold = vals.student.threshold;
+const variants = [];
+for (const v of VARIANTS) {
+  const r = ref.models[v.model];
+  const file = join(dir, r.file);
+  const bytes = readFileSync(file);
+  const session = await ort.InferenceSession.create(file, {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
+  const feeds = { images: new ort.Tensor('float32', ka, [1, 3, 240, 320]) };
+  const out = (await session.run(feeds)).output0;
+  if (out.dims.join(',') !== '1,6,1200') throw new Error(`${file}: output0 dims ${out.dims}`);
+  const y = out.data;
+  let maxDiff = 0;
+  for (let i = 0; i < y.length; i++) maxDiff = Math.max(maxDiff, Math.abs(y[i] - r.output0[i]));
+  if (!(maxDiff <= 1e-4)) throw new Error(`${file}: onnxruntime differs from torch by ${maxDiff}`);
+
+  // Known answers: the 6 rows of the cell with the highest defect score, and the class scores of a
+  // background cell (top-left corner, on the machine frame).
+  let best = 0;
+  for (let i = 1; i < N; i++) if (y[5 * N + i] > y[5 * N + best]) best = i;
+  const idx = [0, 1, 2, 3, 4, 5].map((row) => row * N + best).concat([4 * N, 5 * N]);
+  const expect = idx.map((i) => [i, Number(y[i].toFixed(6))]);
+
+  for (let i = 0; i < 20; i++) await session.run(feeds);
+  const times = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    await session.run(feeds);
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  times.sort((p, q) => p - q);
+  const median = times[times.length >> 1];
+  await session.release();
+
+  const e = evals[v.model];
+  variants.push({
+    name: v.name,
+    file: r.file,
+    runtime: 'onnxruntime',
+    accelerator: 'cpu',
+    precision: 'fp32',
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    flops: 2 * r.macs,
+    accuracy: {
+      mAP50: e.mAP50,
+      perClass: e.perClass,
+      precision: e.precision,
+      recall: e.recall,
+      threshold: e.threshold,
+      dataset: `demo seeds ${e.seeds}, ${e.frames} frames, ${e.instances.part} good and ${e.instances.defect} defective part views (frame level, IoU 0.5)`,
+    },
+    latencyMs: { 'x86_64-cpu': Number(median.toFixed(3)) },
+    knownAnswer: { input: kaFile, expect: { output0: expect }, tolerance: 1e-3 },
+    provenance: `${v.what}, ${r.params} parameters; trained by scripts/train/reproduce.sh (train.py ${Object.entries(r.trainArgs)
+      .filter(([k]) => ['width', 'steps', 'batch', 'seed', 'seeds', 'alpha', 'temperature'].includes(k) && r.trainArgs[k] !== null)
+      .map(([k, val]) => `--${k} ${val}`)
+      .join(' ')}${r.trainArgs.teacher ? ' --teacher teacher.pt' : ''}); exported by export.py; latency: onnxruntime-node ${ort.env.versions?.common ?? ''} 1 thread, median of ${runs}`,
+  });
+  process.stdout.write(`${v.name}: max |ort - torch| = ${maxDiff.toExponential(2)}, median ${median.toFixed(2)} ms, ${(bytes.length / 1024).toFixed(0)} KiB\n`);
+}
+
+const manifest = {
+  schema: 1,
+  name: 'conveyor-demo',
+  description:
+    'Finds parts on the demo conveyor and tells good ("part") from defective ("defect": crack, missing hole, stain, chipped edge). Anchor-free, one stride-8 head, boxes decoded in the graph.',
+  labels: ['part', 'defect'],
+  input: {
+    name: 'images',
+    shape: [1, 3, 240, 320],
+    layout: 'NCHW',
+    dtype: 'float32',
+    color: 'RGB',
+    resize: 'stretch',
+    normalise: { mean: [0, 0, 0], std: [255, 255, 255] },
+  },
+  decoder: {
+    type: 'yolov8',
+    params: { output: 'output0' },
+    scoreThreshold: threshold,
+    nms: { iou: 0.45, classAgnostic: true, method: 'hard', maxDetections: 20 },
+  },
+  variants,
+  license: 'Apache-2.0',
+  source: 'trained by this project: scripts/train/reproduce.sh (see README.md here)',
+};
+const target = join(dir, 'manifest.json');
+writeFileSync(`${target}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`);
+renameSync(`${target}.tmp`, target);
+process.stdout.write(`wrote ${target}\n`);
+
+// EVAL.md: the three models side by side (the student alone has the student's graph, so its size, FLOPs and
+// latency are the student's).
+const lat = Object.fromEntries(variants.map((v) => [v.name, v.latencyMs['x86_64-cpu']]));
+const rows = [
+  ['teacher (width 1.25)', 'teacher', 'teacher', 'teacher-fp32'],
+  ['student alone (width 0.75)', 'student-alone', 'student', 'student-fp32'],
+  ['student distilled from teacher (shipped)', 'student', 'student', 'student-fp32'],
+];
+const pct = (x) => (100 * x).toFixed(1);
+const lines = [];
+lines.push('# conveyor-demo: measured accuracy and speed', '');
+lines.push(
+  `Evaluation seeds ${evals.student.seeds} (never used in training: train 1-16, validation 501-504), every frame, ` +
+    `${evals.student.frames} frames; ${evals.student.instances.part} good-part and ${evals.student.instances.defect} defective-part views ` +
+    'in which the part is fully visible. A detection counts if IoU >= 0.5 with the same label; detections on parts that are only partly ' +
+    'in the picture are ignored. Decoding as the agent does it: label = best class, class-agnostic hard NMS (IoU 0.45). ' +
+    'Thresholds were chosen on the validation seeds (best defect F1), each model its own; the manifest uses the shipped student\'s.',
+  '',
+);
+lines.push('| model | params | FLOPs (2xMAC) | ONNX | mAP@0.5 | AP part | AP defect | threshold | defect precision | defect recall | P / R at manifest threshold | latency x86_64 1 thread |');
+lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+for (const [label, key, refKey, vname] of rows) {
+  const e = evals[key];
+  const r = ref.models[refKey];
+  const size = readFileSync(join(dir, r.file)).length;
+  const at = e.atOperatingThreshold;
+  const op = at ? `${pct(at.precision)} / ${pct(at.recall)} @ ${at.threshold}` : '';
+  lines.push(
+    `| ${label} | ${(r.params / 1000).toFixed(0)} k | ${(2 * r.macs / 1e6).toFixed(0)} M | ${(size / 1024).toFixed(0)} KiB | ${pct(e.mAP50)} | ${pct(e.perClass.part)} | ${pct(e.perClass.defect)} | ${e.threshold} | ${pct(e.precision)} | ${pct(e.recall)} | ${op} | ${lat[vname].toFixed(2)} ms |`,
+  );
+}
+lines.push('', 'Per physical part at each model\'s threshold (what an N-of-M rule sees):', '');
+lines.push('| model | defective parts flagged in >= half of their frames | good parts flagged as defect in any frame | mean share of a defective part\'s frames flagged |');
+lines.push('|---|---|---|---|');
+for (const [label, key] of rows) {
+  const p = evals[key].partLevel;
+  lines.push(`| ${label} | ${p.defectiveFlaggedInHalfTheirFrames} / ${p.defectiveParts} | ${p.goodFlaggedInAnyFrame} / ${p.goodParts} | ${pct(p.meanDefectFrameShare)} % |`);
+}
+lines.push('', 'Validation (threshold choice, seeds 501-504):', '');
+lines.push('| model | threshold | defect precision | defect recall | mAP@0.5 |', '|---|---|---|---|---|');
+for (const [label, key] of rows) {
+  const v = vals[key];
+  lines.push(`| ${label} | ${v.threshold} | ${pct(v.precision)} | ${pct(v.recall)} | ${pct(v.mAP50)} |`);
+}
+const trainS = (k) => (k in ref.models ? ref.models[k].trainSeconds : undefined);
+lines.push(
+  '',
+  `Training wall time on this (shared, 2-core) machine: teacher ${trainS('teacher')} s, distilled student ${trainS('student')} s.`,
+  `Latency: onnxruntime-node, CPU, 1 intra-op thread, median of ${runs} runs after 20 warm-up runs, on the known-answer frame; the machine was shared with other jobs, so these are upper bounds.`,
+  '',
+  'Reproduce: `scripts/train/reproduce.sh` (see scripts/train/README.md).',
+  '',
+);
+writeFileSync(join(dir, 'EVAL.md.tmp'), lines.join('\n'));
+renameSync(join(dir, 'EVAL.md.tmp'), join(dir, 'EVAL.md'));
+process.stdout.write(`wrote ${join(dir, 'EVAL.md')}\n`);
