@@ -182,3 +182,34 @@ function describeChange(from: GovernorSetting, to: GovernorSetting): string {
   if (from.fpsCap !== to.fpsCap) parts.push(`frame-rate cap ${from.fpsCap ?? 'none'} -> ${to.fpsCap ?? 'none'}`);
   return parts.join(', ');
 }
+
+/**
+ * Applies a governor frame-rate cap in the loop: admits a frame when at least one cap period has passed since
+ * the last admitted one (a quarter period of slack absorbs capture jitter, so a 10 fps cap on a 30 fps camera
+ * admits every third frame, not every fourth). Undefined cap: every frame passes. Use as (part of) the
+ * pipeline's `gate`.
+ */
+export class FrameRateCap {
+  private fps: number | undefined;
+  private lastMono = -Infinity;
+  skipped = 0;
+
+  set(fps: number | undefined): void {
+    this.fps = fps;
+  }
+
+  get cap(): number | undefined {
+    return this.fps;
+  }
+
+  admit(frame: { captureMono: number }): boolean {
+    if (!this.fps) return true;
+    const period = 1000 / this.fps;
+    if (frame.captureMono - this.lastMono < period * 0.75) {
+      this.skipped++;
+      return false;
+    }
+    this.lastMono = frame.captureMono;
+    return true;
+  }
+}

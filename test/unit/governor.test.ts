@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Governor, type GovernorConfig } from '../../agent/pipeline/governor.js';
+import { FrameRateCap, Governor, type GovernorConfig } from '../../agent/pipeline/governor.js';
 
 const cfg: GovernorConfig = { enabled: true, overBudgetMs: 10_000, maxTempC: 80, hysteresisC: 5 };
 const variants = ['fp32', 'int8', 'int8-small'];
@@ -117,5 +117,19 @@ describe('governor', () => {
   it('waits for latency samples before judging', () => {
     const g = new Governor(cfg, { variants, budgetMs: 100 });
     expect(g.tick({ now: 0 }).reason).toBe('no latency samples yet');
+  });
+});
+
+describe('frame-rate cap', () => {
+  it('admits frames at the cap rate from a faster camera, and everything without a cap', () => {
+    const cap = new FrameRateCap();
+    const at = (fps: number, n: number) => Array.from({ length: n }, (_, i) => ({ captureMono: i * (1000 / fps) + (i % 2 ? 3 : -3) }));
+    expect(at(30, 30).filter((f) => cap.admit(f))).toHaveLength(30);
+    cap.set(10);
+    const admitted = at(30, 90).filter((f) => cap.admit(f)).length;
+    expect(admitted).toBe(30);
+    expect(cap.skipped).toBe(60);
+    cap.set(undefined);
+    expect(cap.admit({ captureMono: 1e6 })).toBe(true);
   });
 });
