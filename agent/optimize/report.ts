@@ -16,14 +16,16 @@ export function formatReport(r: OptimizeReport): string {
   const lines: string[] = [];
   lines.push(`model ${r.model}: ${r.calibration.method} calibration on ${r.calibration.frames} frames (${r.calibration.heldOut} held out), weights ${r.calibration.weightBits}-bit per-channel`);
   lines.push('');
-  lines.push(`${'variant'.padEnd(22)} ${'prec'.padEnd(5)} ${'latency ms'.padStart(10)} ${'vs fp32'.padStart(8)}  accuracy`);
-  for (const v of [r.source, ...r.variants]) {
-    const ratio = r.source.latencyMs / v.latencyMs;
-    lines.push(`${v.name.padEnd(22)} ${v.precision.padEnd(5)} ${v.latencyMs.toFixed(2).padStart(10)} ${`${ratio.toFixed(2)}x`.padStart(8)}  ${accuracyCell(v)}`);
-  }
-  lines.push(`${'(fp32 after clean-up)'.padEnd(22)} ${'fp32'.padEnd(5)} ${r.preparedFp32LatencyMs.toFixed(2).padStart(10)} ${`${(r.source.latencyMs / r.preparedFp32LatencyMs).toFixed(2)}x`.padStart(8)}  BN/constants folded by ONNX Runtime; int8 vs this: ${r.variants.filter((v) => v.precision === 'int8').map((v) => `${(r.preparedFp32LatencyMs / v.latencyMs).toFixed(2)}x`).join(', ') || '-'}`);
+  lines.push(`${'variant'.padEnd(22)} ${'prec'.padEnd(5)} ${'median ms'.padStart(9)} ${'min'.padStart(6)} ${'cpu'.padStart(6)} ${'vs fp32'.padStart(13)}  accuracy`);
+  const row = (name: string, prec: string, l: { latencyMs: number; minMs?: number; cpuMs?: number }, rest: string): string => {
+    const ratio = `${(r.source.latencyMs / l.latencyMs).toFixed(2)}x/${(r.source.cpuMs! / l.cpuMs!).toFixed(2)}x`;
+    return `${name.padEnd(22)} ${prec.padEnd(5)} ${l.latencyMs.toFixed(2).padStart(9)} ${l.minMs!.toFixed(2).padStart(6)} ${l.cpuMs!.toFixed(2).padStart(6)} ${ratio.padStart(13)}  ${rest}`;
+  };
+  for (const v of [r.source, ...r.variants]) lines.push(row(v.name, v.precision, v, accuracyCell(v)));
+  const int8 = r.variants.filter((v) => v.precision === 'int8');
+  lines.push(row('(fp32 after clean-up)', 'fp32', r.preparedFp32, `BN/constants folded; int8 vs this: ${int8.map((v) => `${(r.preparedFp32.latencyMs / v.latencyMs).toFixed(2)}x median, ${(r.preparedFp32.cpuMs / v.cpuMs!).toFixed(2)}x cpu`).join('; ') || '-'}`));
   const accDataset = r.variants[0]?.accuracy?.dataset;
-  if (accDataset) lines.push(`  (latency: this CPU, ONNX Runtime, 1 thread, median; accuracy on ${accDataset})`);
+  lines.push(`  (latency: this CPU, ONNX Runtime, 1 thread, after warm-up: wall median, fastest run, median CPU time; ratios median/cpu${accDataset ? `; accuracy on ${accDataset}` : ''})`);
   if (r.layers.length) {
     lines.push('');
     lines.push('per-layer quantisation error, eps = mean((x - Q(x))^2) (SQNR dB; lowest 8 by output):');

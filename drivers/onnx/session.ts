@@ -96,8 +96,16 @@ export async function optimizeWithOrt(model: Uint8Array, level: 'basic' = 'basic
 }
 
 export interface LatencyStats {
+  /** Wall-clock median and 90th percentile. */
   medianMs: number;
   p90Ms: number;
+  /** Fastest run: the compute time when nothing else got in the way. */
+  minMs: number;
+  /**
+   * Median CPU time (user + system of this process) per inference. On a machine shared with other jobs the wall
+   * time includes waiting for a core; CPU time does not, so ratios between models stay meaningful.
+   */
+  cpuMedianMs: number;
   runs: number;
 }
 
@@ -118,16 +126,21 @@ export async function measureLatencies(
     for (const m of models) runners.push(await createRunner(m, { threads: opts.threads ?? 1, optimization: 'all' }));
     for (let i = 0; i < (opts.warmup ?? 5); i++) for (const r of runners) await r.run(feeds);
     const times = runners.map(() => [] as number[]);
+    const cpu = runners.map(() => [] as number[]);
     for (let i = 0; i < (opts.runs ?? 30); i++) {
       for (const [k, r] of runners.entries()) {
+        const c0 = process.cpuUsage();
         const t0 = now();
         await r.run(feeds);
         times[k]!.push(now() - t0);
+        const c = process.cpuUsage(c0);
+        cpu[k]!.push((c.user + c.system) / 1000);
       }
     }
-    return times.map((t) => {
-      t.sort((a, b) => a - b);
-      return { medianMs: t[Math.floor(t.length / 2)]!, p90Ms: t[Math.floor(t.length * 0.9)]!, runs: t.length };
+    const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+    return times.map((t, k) => {
+      const sorted = [...t].sort((a, b) => a - b);
+      return { medianMs: median(t), p90Ms: sorted[Math.floor(t.length * 0.9)]!, minMs: sorted[0]!, cpuMedianMs: median(cpu[k]!), runs: t.length };
     });
   } finally {
     for (const r of runners) await r.release();

@@ -161,7 +161,7 @@ describe('optimize CLI on a tiny model (bad input and the in-place write)', () =
 
 describe.skipIf(!existsSync(sharedDir))('optimize CLI on UltraFace RFB-320 (../shared/models)', () => {
   const out = (): string => join(tmp, 'ultraface-out');
-  let report: { variants: Array<{ name: string; latencyMs: number; accuracy: { agreement: { recall: number } } }>; source: { latencyMs: number }; preparedFp32LatencyMs: number; layers: Array<{ layer: string }>; excluded: string[] };
+  let report: { variants: Array<{ name: string; latencyMs: number; accuracy: { agreement: { recall: number } } }>; source: { latencyMs: number }; preparedFp32: { latencyMs: number }; layers: Array<{ layer: string }>; excluded: string[] };
 
   it('writes int8 and fp16 variants and a new manifest into --out, leaving the original untouched', async () => {
     const original = readFileSync(ultrafaceManifest);
