@@ -11,6 +11,14 @@ export function createProgress(stream: NodeJS.WriteStream, log: Logger): { updat
     let stage = '';
     return {
       update(done, total, s) {
+        if (total <= 1) {
+          // A one-step stage (a timing run): a bar would only show 0/1 then 1/1 with no ETA.
+          bar?.stop();
+          bar = undefined;
+          if (s !== stage) stream.write(`${s}...\n`);
+          stage = s;
+          return;
+        }
         if (s !== stage || !bar) {
           bar?.stop();
           stage = s;

@@ -7,7 +7,8 @@ function accuracyCell(v: VariantReport): string {
   if (!a) return '-';
   const parts: string[] = [];
   if (a.mAP50 !== undefined) parts.push(`mAP@0.5 ${(a.mAP50 * 100).toFixed(1)}`);
-  if (a.agreement) parts.push(`agrees ${pct(a.agreement.recall)} (${a.agreement.matched}/${a.agreement.reference}), box err ${a.agreement.meanBoxErrorPx.toFixed(1)} px`);
+  if (a.agreement && a.agreement.reference === 0) parts.push(`no ${a.agreement.candidate ? '' : 'detections by either model, '}fp32 detections to compare with (${a.agreement.candidate} new)`);
+  else if (a.agreement) parts.push(`agrees ${pct(a.agreement.recall)} (${a.agreement.matched}/${a.agreement.reference}), box err ${a.agreement.meanBoxErrorPx.toFixed(1)} px`);
   return parts.join(', ');
 }
 
