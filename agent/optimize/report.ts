@@ -7,7 +7,7 @@ function accuracyCell(v: VariantReport): string {
   if (!a) return '-';
   const parts: string[] = [];
   if (a.mAP50 !== undefined) parts.push(`mAP@0.5 ${(a.mAP50 * 100).toFixed(1)}`);
-  if (a.agreement && a.agreement.reference === 0) parts.push(`no ${a.agreement.candidate ? '' : 'detections by either model, '}fp32 detections to compare with (${a.agreement.candidate} new)`);
+  if (a.agreement && a.agreement.reference === 0) parts.push(a.agreement.candidate ? `fp32 detected nothing, this variant ${a.agreement.candidate}` : 'neither model detected anything on these frames');
   else if (a.agreement) parts.push(`agrees ${pct(a.agreement.recall)} (${a.agreement.matched}/${a.agreement.reference}), box err ${a.agreement.meanBoxErrorPx.toFixed(1)} px`);
   return parts.join(', ');
 }
