@@ -8,7 +8,8 @@ import { computeGeometry, inputSize } from '../../agent/preprocess/geometry.js';
 import { systemClock, type Clock, type Frame, type FrameSource, type Geometry, type SourceStats } from '../../agent/types.js';
 import { Backoff } from './backoff.js';
 import { explainFailure } from './failures.js';
-import { RawFrameReader, type FrameLayout } from './raw-reader.js';
+import { RawFrameReader, producerFrameBytes, type FrameLayout } from './raw-reader.js';
+import { growPipe } from './pipe-size.js';
 import { defaultSpawner, requireTool, type Spawner } from './tools.js';
 
 export interface SourceOptions {
@@ -209,6 +210,8 @@ export class ProcessSource implements FrameSource {
     this.children = chain;
     const last = chain.at(-1)!;
     const stdout = last.stdout!;
+    // Room for a few frames, so the decoder keeps working while the main thread is busy (see pipe-size.ts).
+    growPipe(stdout, 4 * producerFrameBytes(plan.layout));
     const g = this.geom!;
     const format = this.opts.input.color === 'BGR' ? 'bgr24' : 'rgb24';
     const reader = new RawFrameReader(plan.layout, (data) => {
