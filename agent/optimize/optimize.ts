@@ -30,7 +30,8 @@ export interface OptimizeOptions {
   percentile?: number;
   precision: 'int8' | 'fp16' | 'both';
   /** Demo-scene folder with ground truth (conveyor.mp4, truth.json, boxes.jsonl) for mAP@0.5. */
-  evalDir?: string;
+  evalDirs?: string[];
+  /** Frames per --eval folder (spread over its clip). */
   evalFrames?: number;
   /** Layers whose weight or output SQNR is below this stay float. */
   minSqnrDb?: number;
@@ -175,14 +176,18 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
 
   // Accuracy: mAP on a labelled scene when given, agreement with fp32 on the held-out frames always.
   let evalSet: { frames: ModelFrame[]; truth: ReturnType<typeof loadSceneTruth>['frames'] } | undefined;
-  if (o.evalDir) {
-    const t = loadSceneTruth(o.evalDir, m.labels);
-    const frames = await framesFromSource(t.video, o.evalFrames ?? 150, input);
-    evalSet = { frames, truth: frames.map((f) => t.frames[f.index ?? 0] ?? []) };
+  if (o.evalDirs?.length) {
+    evalSet = { frames: [], truth: [] };
+    for (const dir of o.evalDirs) {
+      const t = loadSceneTruth(dir, m.labels);
+      const frames = await framesFromSource(t.video, o.evalFrames ?? 150, input);
+      evalSet.frames.push(...frames);
+      evalSet.truth.push(...frames.map((f) => t.frames[f.index ?? 0] ?? []));
+    }
   }
   const evalFrames = evalSet?.frames ?? heldOut;
   const dataset = evalSet
-    ? `${basename(resolve(o.evalDir!))}: ${evalSet.frames.length} frames with ground truth`
+    ? `${o.evalDirs!.map((d) => basename(resolve(d))).join(', ')}: ${evalSet.frames.length} frames with ground truth`
     : `${heldOut.length} ${canHold ? 'held-out' : 'calibration (too few to hold out)'} frames from ${where}, agreement with ${src.name}`;
   const refRunner = await createRunner(bytes);
   const ref = await detectAll(refRunner, evalFrames, m, input, prep.inputName, (d, t) => progress(d, t, `evaluate ${src.name}`));

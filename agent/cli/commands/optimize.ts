@@ -25,8 +25,8 @@ the manifest with its sha256. Layers whose quantisation error is too high stay f
   --percentile P       kept percentage for --method percentile (default 99.99)
   --min-sqnr DB        leave a layer float when its weight or output SQNR is below DB (default 20)
   --weight-bits B      7 (default; avoids int16 overflow of x86 AVX2 u8*s8 kernels) or 8
-  --eval DIR           demo-scene folder (conveyor.mp4, truth.json, boxes.jsonl) for mAP@0.5
-  --eval-frames N      frames of --eval to use (default 150)
+  --eval DIR           demo-scene folder (conveyor.mp4, truth.json, boxes.jsonl) for mAP@0.5; repeatable
+  --eval-frames N      frames to use from each --eval folder, spread over its clip (default 150)
   --json               print the report as JSON on stdout
 `;
 
@@ -53,7 +53,7 @@ export async function run(argv: string[]): Promise<number> {
       percentile: { type: 'string' },
       'min-sqnr': { type: 'string' },
       'weight-bits': { type: 'string' },
-      eval: { type: 'string' },
+      eval: { type: 'string', multiple: true },
       'eval-frames': { type: 'string' },
       json: { type: 'boolean' },
     },
@@ -94,7 +94,7 @@ export async function run(argv: string[]): Promise<number> {
       percentile,
       minSqnrDb: minSqnr,
       weightBits,
-      evalDir: values.eval,
+      evalDirs: values.eval,
       evalFrames: intOpt('eval-frames', values['eval-frames'], 1, 100000),
       command: ['edge-agent', 'optimize', ...argv].join(' '),
       log,
