@@ -4,7 +4,8 @@ import type { Logger } from './log.js';
 import { AgentError, messageOf } from './errors.js';
 import type { AgentConfig } from './config/schema.js';
 import { configPath, loadConfigFile, type LoadedConfig } from './config/load.js';
-import { loadManifest, verifyVariantFile, type LoadedManifest } from './model/manifest.js';
+import { loadManifest, manifestPath, variantInput, verifyVariantFile, type LoadedManifest, type VariantSpec } from './model/manifest.js';
+import { countFlops } from '../drivers/onnx/flops.js';
 import { openVariant, type BackendFactory, type OpenedVariant } from './model/open-variant.js';
 import { TensorPacker } from './preprocess/tensor.js';
 import { inputSize } from './preprocess/geometry.js';
@@ -23,7 +24,10 @@ import { UuidV7 } from './events/uuidv7.js';
 import type { ActionOutcome, FrameSource, ModelRef } from './types.js';
 import { createSource } from '../drivers/camera/index.js';
 import { createBackend } from '../drivers/inference/registry.js';
-import { detectCapabilities, probe } from '../drivers/probe/index.js';
+import { acceleratorPowerClass, detectCapabilities, energyPerInferenceJ, powerClassOf, probe } from '../drivers/probe/index.js';
+import { Sysroot } from '../drivers/probe/sysroot.js';
+import { probeThermal } from '../drivers/probe/thermal.js';
+import { Adaptation } from './adaptation.js';
 import { benchCachePath, readBenchCache, selectVariant, verifyWalk, walkCandidates, type HardwareProfile, type SelectionResult } from './select/index.js';
 import { packageRoot } from './paths.js';
 
@@ -59,6 +63,9 @@ export interface RunSummary {
   firings: number;
   pulses: { scheduled: number; missed: number; refused: number; failed: number };
   dropped: number;
+  /** Frames the motion gate or the governor's frame-rate cap kept from inference, and the energy that saved. */
+  skipped: number;
+  energySavedJ?: number;
   stages: ReturnType<Pipeline['stats']['summary']>;
   model: ModelRef;
   source: string;
@@ -84,6 +91,7 @@ export class Agent {
   private readonly ids = new UuidV7();
   private supervision: Supervision | undefined;
   private backendFactory: BackendFactory = createBackend;
+  private adaptation: Adaptation | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.cfg = opts.loaded.config;
@@ -163,16 +171,67 @@ export class Agent {
         },
       },
       inferenceTimeoutMs: cfg.pipeline.inferenceTimeoutMs,
+      gate: (frame) => this.adaptation?.gate(frame) ?? true,
       reloadBackend: async () => {
         sup.restarted('backend');
         return this.reloadBackend();
       },
     });
     sup.attach(this.pipeline.stats, `${manifest.name}/${opened.variant.name}`, opened.backend.accelerator(), this.source.describe());
+    this.adaptation = this.buildAdaptation();
+    this.adaptation.start();
     this.log.info(
       { source: this.source.describe(), model: `${manifest.name}/${opened.variant.name}`, accelerator: opened.backend.accelerator(), outputs: Object.keys(cfg.outputs), rules: cfg.rules.map((r) => r.name) },
       'agent started',
     );
+  }
+
+  /** Motion gate and governor; the governor moves only between runnable variants with the same input size. */
+  private buildAdaptation(): Adaptation {
+    const c = this.choice!;
+    const shape = JSON.stringify(c.opened.input.shape);
+    const runnable = (this.selection?.ranking ?? [c.opened.variant.name]).filter((n) => {
+      const v = c.manifest.variants.find((x) => x.name === n);
+      return v && JSON.stringify(variantInput(c.manifest, v).shape) === shape;
+    });
+    // Heaviest first: by accuracy, then by latency (slowest first).
+    const byWeight = [...runnable].sort((a, b) => weight(c.manifest, b) - weight(c.manifest, a));
+    const power = powerClassOf(c.profile) ?? 'x86-desktop';
+    return new Adaptation({
+      cfg: this.cfg,
+      log: this.log,
+      stats: this.pipeline!.stats,
+      variants: byWeight.length ? byWeight : [c.opened.variant.name],
+      running: c.opened.variant.name,
+      switchVariant: (name) => this.switchVariant(name),
+      thermal: () => readThermal(),
+      energyPerInferenceJ: () => {
+        const v = this.choice!.opened.variant;
+        const ms = this.pipeline!.stats.stages.inference.mean();
+        const flops = v.flops ?? graphFlops(c.manifest, v);
+        return flops && ms ? energyPerInferenceJ(power, ms, flops, acceleratorPowerClass(c.profile, v.accelerator)) : undefined;
+      },
+      sourceFps: this.source?.fps(),
+    });
+  }
+
+  /** Opens another variant of the same model and swaps it into the running loop. */
+  private async switchVariant(name: string): Promise<void> {
+    const c = this.choice!;
+    const v = c.manifest.variants.find((x) => x.name === name);
+    if (!v) throw new AgentError('INTERNAL', `variant ${name} vanished from the manifest`);
+    const opened = await openVariant(c.manifest, v, { threads: this.cfg.model.threads, verify: this.cfg.model.verify, edgetpuDevice: this.cfg.model.edgetpuDevice, log: this.log, createBackend: this.backendFactory });
+    const info = opened.backend.inputs().find((i) => i.name === opened.input.name);
+    const old = this.pipeline!.swapModel({
+      backend: opened.backend,
+      packer: new TensorPacker(opened.input, { quant: info?.quant }),
+      model: { name: c.manifest.name, variant: v.name, sha256: v.sha256, accelerator: opened.backend.accelerator() },
+    });
+    c.opened = opened;
+    // The frame in flight may still be using the old session: release it a little later.
+    setTimeout(() => void old.close().catch(() => undefined), 2_000).unref();
+    this.supervision?.health.setModel(`${c.manifest.name}/${v.name}`, opened.backend.accelerator());
+    this.hub?.setStatus(this.statusSummary());
   }
 
   /** What the retained MQTT status and /healthz say about this device. */
@@ -182,7 +241,7 @@ export class Agent {
     return {
       hardware: p ? { board: p.board.family, model: p.board.model, accelerators: p.accelerators.map((a) => a.kind + (a.bus ? `/${a.bus}` : '')) } : undefined,
       model: c ? { name: c.manifest.name, variant: c.opened.variant.name, sha256: c.opened.variant.sha256, accelerator: c.opened.backend.accelerator() } : undefined,
-      degraded: c?.degraded ? [c.degraded] : [],
+      degraded: [...(c?.degraded ? [c.degraded] : []), ...(this.adaptation?.changes.length ? [`governor: ${this.adaptation.changes.at(-1)!.reason}`] : [])],
     };
   }
 
@@ -212,6 +271,8 @@ export class Agent {
       firings: p.stats.firings,
       pulses: { ...this.pulses },
       dropped: this.source?.stats().framesDropped ?? 0,
+      skipped: p.stats.skippedByGate,
+      ...(this.adaptation?.motionStats().energySavedJ !== undefined ? { energySavedJ: this.adaptation.motionStats().energySavedJ } : {}),
       stages: p.stats.summary(),
       model: { name: c.manifest.name, variant: c.opened.variant.name, sha256: c.opened.variant.sha256, accelerator: c.opened.backend.accelerator() },
       source: this.source?.describe() ?? '',
@@ -253,6 +314,7 @@ export class Agent {
    * outbox for the next start.
    */
   async stop(drainMs = 0): Promise<void> {
+    this.adaptation?.stop();
     this.pipeline?.stop();
     await this.source?.stop().catch((err) => this.log.error({ err }, 'source stop failed'));
     await this.bank?.stop().catch((err) => this.log.error({ err }, 'outputs stop failed'));
@@ -374,4 +436,34 @@ function outboxDepth(hub: EventHub | undefined): number | undefined {
 function statefulFactory(pairs: Array<[string, string]>): BackendFactory {
   if (!pairs.length) return createBackend;
   return async (runtime, log) => new StatefulBackend(await createBackend(runtime, log), pairs);
+}
+
+function weight(m: LoadedManifest, name: string): number {
+  const v: VariantSpec | undefined = m.variants.find((x) => x.name === name);
+  const lat = Object.values(v?.latencyMs ?? {})[0] ?? 0;
+  return (v?.accuracy?.mAP50 ?? 0) * 1000 + lat;
+}
+
+/** Hottest thermal zone and whether the board throttles now (Pi firmware flags), read from sysfs. */
+function readThermal(): { tempC?: number; throttled?: boolean } {
+  const t = probeThermal(new Sysroot('/'), undefined);
+  const temps = t.zones.map((z) => z.tempC).filter((x): x is number => x !== null);
+  const now = t.throttled?.now;
+  return { ...(temps.length ? { tempC: Math.max(...temps) } : {}), ...(now ? { throttled: now.throttled || now.softTempLimit } : {}) };
+}
+
+const flopsCache = new Map<string, number | undefined>();
+/** FLOPs counted from an ONNX graph when the manifest does not give them (for the energy estimate). */
+function graphFlops(m: LoadedManifest, v: VariantSpec): number | undefined {
+  if (v.runtime !== 'onnxruntime') return undefined;
+  if (!flopsCache.has(v.sha256)) {
+    let n: number | undefined;
+    try {
+      n = countFlops(manifestPath(m, v.file)).total;
+    } catch {
+      n = undefined;
+    }
+    flopsCache.set(v.sha256, n);
+  }
+  return flopsCache.get(v.sha256);
 }

@@ -33,8 +33,6 @@ export class Supervision {
     await this.health.start();
     // Start-up can take a while (model load, known-answer check): keep the watchdog fed until the first frame.
     this.watchdog.start();
-    const url = this.health.url();
-    if (url) this.log.info({ url }, 'health endpoint listening (/healthz, /metrics)');
   }
 
   /** The loop is built: model and source known. */

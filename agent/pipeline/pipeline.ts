@@ -69,6 +69,18 @@ export class Pipeline {
     this.rulesRef = d.rules;
   }
 
+  /**
+   * Swaps the model variant (the governor stepping down or up): the next frame runs on the new backend.
+   * The variant must take the same input size (the source keeps its geometry).
+   */
+  swapModel(m: { backend: InferenceBackend; packer: TensorPacker; model: ModelRef }): InferenceBackend {
+    const old = this.backend;
+    this.backend = m.backend;
+    this.d.packer = m.packer;
+    this.d.model = m.model;
+    return old;
+  }
+
   /** Swaps the rules (SIGHUP reload) without touching camera, model or outputs. */
   replaceRules(rules: RuleEngine): void {
     this.rulesRef = rules;
@@ -109,7 +121,7 @@ export class Pipeline {
   private async infer(frame: Frame, tCapture: number): Promise<Inferred> {
     const t0 = this.clock.now();
     if (this.d.gate && !this.d.gate(frame)) {
-      this.stats.skippedByMotion++;
+      this.stats.skippedByGate++;
       return { frame, tCapture, outputs: null, tPre: 0, tInfer: 0 };
     }
     const input = this.d.packer.pack(frame);

@@ -55,7 +55,8 @@ export class PipelineStats {
   inferenceErrors = 0;
   inferenceTimeouts = 0;
   backendRestarts = 0;
-  skippedByMotion = 0;
+  /** Frames not inferred because the motion gate or the governor's frame-rate cap held them back. */
+  skippedByGate = 0;
   firings = 0;
   events = 0;
   private readonly stamps = new Float64Array(64);
