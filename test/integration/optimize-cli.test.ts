@@ -82,6 +82,7 @@ function tinyModelDir(name: string, opts: { dynamic?: boolean; extraOp?: string 
 /** n PNG pictures made by ffmpeg's test source (real decoder input, no shared files needed). */
 function imagesDir(name: string, n: number): string {
   const dir = join(tmp, name);
+  if (existsSync(dir)) return dir;
   mkdirSync(dir, { recursive: true });
   if (n > 0) {
     const r = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=96x64:rate=5', '-frames:v', String(n), join(dir, 'img%03d.png')]);
@@ -113,7 +114,7 @@ describe('optimize CLI on a tiny model (bad input and the in-place write)', () =
     expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
     // A second run would overwrite the variants: refused, and nothing changes.
     const before = snapshot(dir);
-    const again = await cli(['optimize', '--model', join(dir, 'manifest.json'), '--calibration', join(tmp, 'imgs16')]);
+    const again = await cli(['optimize', '--model', join(dir, 'manifest.json'), '--calibration', imagesDir('imgs16', 16)]);
     expect(again.status).toBe(64);
     expect(again.stderr.trim().split('\n')).toHaveLength(1);
     expect(again.stderr).toMatch(/already has a variant "tiny-int8"/);
@@ -135,13 +136,30 @@ describe('optimize CLI on a tiny model (bad input and the in-place write)', () =
     expect(m.variants[1]!.provenance).toMatch(/entropy calibration on 15 frames/);
   });
 
+  it('measures mAP@0.5 on a demo scene with ground truth (--eval) and records it in the manifest', async () => {
+    const dir = tinyModelDir('evalmap');
+    const scene = join(tmp, 'scene');
+    const gen = spawnSync(process.execPath, [resolve(repoRoot, 'dist', 'scripts', 'make-demo-scene.js'), '--seed', '2099', '--out', scene, '--seconds', '2', '--parts', '3'], { encoding: 'utf8' });
+    expect(gen.status).toBe(0);
+    const r = await cli(['optimize', '--model', dir, '--calibration', imagesDir('imgs16', 16), '--eval', scene, '--eval-frames', '10', '--out', join(tmp, 'evalmap-out'), '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const report = JSON.parse(r.stdout) as { source: { accuracy: { mAP50: number; dataset: string } }; variants: Array<{ accuracy: { mAP50: number } }> };
+    // The tiny model is untrained: what is checked here is the plumbing (frames, truth, mAP into the manifest).
+    expect(report.source.accuracy.dataset).toBe('scene: 10 frames with ground truth');
+    expect(report.variants[0]!.accuracy.mAP50).toBeGreaterThanOrEqual(0);
+    const v = loadManifest(join(tmp, 'evalmap-out')).variants[1]!;
+    expect(v.accuracy!.dataset).toBe('scene: 10 frames with ground truth');
+    expect(v.accuracy!.mAP50).toBe(report.variants[0]!.accuracy.mAP50);
+  });
+
   const bad: Array<[string, () => string[], RegExp, number]> = [
     ['too few calibration frames', () => ['--model', join(tinyModelDir('few'), 'manifest.json'), '--calibration', imagesDir('imgs3', 3)], /only 3 calibration frame\(s\) .* at least 8 are needed/, 64],
     ['an unreadable folder', () => ['--model', join(tinyModelDir('nofolder'), 'manifest.json'), '--calibration', join(tmp, 'does-not-exist')], /cannot read calibration folder .*does-not-exist/, 66],
     ['a dynamic input shape', () => ['--model', join(tinyModelDir('dyn', { dynamic: true }), 'manifest.json'), '--calibration', imagesDir('imgs10', 10)], /input "input" has a dynamic shape \[\?,3,32,32\]/, 65],
-    ['an unsupported operator', () => ['--model', join(tinyModelDir('nz', { extraOp: 'NonZero' }), 'manifest.json'), '--calibration', join(tmp, 'imgs10')], /operator NonZero is not supported/, 65],
-    ['a bad --method', () => ['--model', join(tinyModelDir('meth'), 'manifest.json'), '--calibration', join(tmp, 'imgs10'), '--method', 'magic'], /--method magic is not minmax, percentile or entropy/, 64],
-    ['both --calibration and --source', () => ['--model', join(tinyModelDir('both'), 'manifest.json'), '--calibration', join(tmp, 'imgs10'), '--source', 'x.mp4'], /give either --calibration DIR or --source URI --frames N/, 64],
+    ['an unsupported operator', () => ['--model', join(tinyModelDir('nz', { extraOp: 'NonZero' }), 'manifest.json'), '--calibration', imagesDir('imgs10', 10)], /operator NonZero is not supported/, 65],
+    ['a bad --method', () => ['--model', join(tinyModelDir('meth'), 'manifest.json'), '--calibration', imagesDir('imgs10', 10), '--method', 'magic'], /--method magic is not minmax, percentile or entropy/, 64],
+    ['both --calibration and --source', () => ['--model', join(tinyModelDir('both'), 'manifest.json'), '--calibration', imagesDir('imgs10', 10), '--source', 'x.mp4'], /give either --calibration DIR or --source URI --frames N/, 64],
   ];
   for (const [what, args, message, status] of bad) {
     it(`refuses ${what}: one line, non-zero exit, nothing written`, async () => {
