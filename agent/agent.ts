@@ -4,7 +4,7 @@ import type { Logger } from './log.js';
 import { AgentError, messageOf } from './errors.js';
 import type { AgentConfig } from './config/schema.js';
 import { configPath, loadConfigFile, type LoadedConfig } from './config/load.js';
-import { loadManifest, manifestPath, variantInput, verifyVariantFile, type LoadedManifest, type VariantSpec } from './model/manifest.js';
+import { loadManifest, manifestPath, variantInput, type LoadedManifest, type VariantSpec } from './model/manifest.js';
 import { countFlops } from '../drivers/onnx/flops.js';
 import { openVariant, type BackendFactory, type OpenedVariant } from './model/open-variant.js';
 import { TensorPacker } from './preprocess/tensor.js';
@@ -24,12 +24,12 @@ import { UuidV7 } from './events/uuidv7.js';
 import type { ActionOutcome, FrameSource, ModelRef } from './types.js';
 import { createSource } from '../drivers/camera/index.js';
 import { createBackend } from '../drivers/inference/registry.js';
-import { acceleratorPowerClass, detectCapabilities, energyPerInferenceJ, powerClassOf, probe } from '../drivers/probe/index.js';
+import { acceleratorPowerClass, energyPerInferenceJ, powerClassOf } from '../drivers/probe/index.js';
 import { Sysroot } from '../drivers/probe/sysroot.js';
 import { probeThermal } from '../drivers/probe/thermal.js';
 import { Adaptation } from './adaptation.js';
-import { benchCachePath, readBenchCache, selectVariant, verifyWalk, walkCandidates, type HardwareProfile, type SelectionResult } from './select/index.js';
-import { packageRoot } from './paths.js';
+import { verifyWalk, walkCandidates, type HardwareProfile, type SelectionResult } from './select/index.js';
+import { chooseVariant } from './model/choose.js';
 
 export interface AgentOptions {
   loaded: LoadedConfig;
@@ -360,24 +360,9 @@ export class Agent {
   private async openModel(): Promise<ModelChoice> {
     const manifest = loadManifest(configPath(this.opts.loaded, this.cfg.model.manifest));
     this.backendFactory = statefulFactory(feedbackPairs(manifest.decoder));
-    const profile = probe('/');
-    const capabilities = await detectCapabilities(profile, { packageRoot: packageRoot() });
-    const cacheFile = benchCachePath(this.opts.stateDir);
-    const benchCache = readBenchCache(cacheFile, (msg) => this.log.warn({ file: cacheFile }, msg));
-    const unavailable: Record<string, string> = {};
-    for (const v of manifest.variants) {
-      await verifyVariantFile(manifest, v).catch((err: unknown) => (unavailable[v.name] = messageOf(err)));
-    }
     const forced = this.cfg.model.variant;
     if (forced && !manifest.variants.some((v) => v.name === forced)) failVariant(manifest, forced);
-    const selection = selectVariant({
-      profile,
-      capabilities,
-      variants: forced ? manifest.variants.filter((v) => v.name === forced) : manifest.variants,
-      selection: this.cfg.model.selection,
-      benchCache,
-      unavailable,
-    });
+    const { profile, selection } = await chooseVariant(manifest, { selection: this.cfg.model.selection, stateDir: this.opts.stateDir, only: forced, log: this.log });
     for (const v of selection.variants) this.log.info({ variant: v.name, eligible: v.eligible, score: v.score, latencyMs: v.latencyMs, latencySource: v.latencySource }, `variant ${v.name}: ${v.reason}`);
     this.log.info(selection.summary);
     this.selection = selection;

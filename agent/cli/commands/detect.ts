@@ -1,6 +1,8 @@
 import { AgentError } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import { parseCommandArgs } from '../args.js';
+import { loadManifest } from '../../model/manifest.js';
+import { defaultStateDir } from '../../events/registry.js';
 
 export const summary = 'run a model on one image and print the detections (optionally draw them into a PNG)';
 
@@ -12,7 +14,7 @@ prints every detection with its label, score and box in the picture's own pixels
 
   --model PATH      model manifest (manifest.json/.yaml, or its folder)
   --image FILE      picture to analyse (JPEG, PNG, BMP)
-  --variant NAME    variant to run; default: the first one whose runtime and accelerator work here
+  --variant NAME    variant to run; default: the one the agent's selection picks here (best utility that can run)
   --threshold X     score threshold 0..1 (replaces decoder.scoreThreshold and the per-class thresholds)
   --json            print one JSON object: {"detections":[{"label","score","box":[x1,y1,x2,y2]}], ...}
   --out FILE.png    also write the picture with the boxes drawn
@@ -50,7 +52,15 @@ export async function run(argv: string[]): Promise<number> {
   const log = createLogger({ level: (process.env.EDGE_AGENT_LOG_LEVEL as 'info' | undefined) ?? 'warn' }).child({ component: 'detect' });
   // Loaded here so that --help and usage errors never load a native runtime.
   const { ImageDetector } = await import('../../../drivers/image/detector.js');
-  const det = await ImageDetector.open({ manifest: values.model, variant: values.variant, threshold, threads, edgetpuDevice: values.device, log });
+  const { chooseVariant } = await import('../../model/choose.js');
+  const manifest = loadManifest(values.model);
+  let variant = values.variant;
+  if (!variant) {
+    const { selection } = await chooseVariant(manifest, { selection: { alpha: 100, beta: 1 }, stateDir: defaultStateDir(), log });
+    if (!selection.selected) throw new AgentError('BACKEND_UNAVAILABLE', `no variant of model ${manifest.name} can run here: ${selection.summary}`, { fix: 'run `edge-agent doctor --model ...` to see why each variant was rejected' });
+    variant = selection.selected;
+  }
+  const det = await ImageDetector.open({ manifest, variant, threshold, threads, edgetpuDevice: values.device, log });
   try {
     const r = await det.detectFile(values.image);
     const round = (v: number, d = 1): number => Math.round(v * 10 ** d) / 10 ** d;
