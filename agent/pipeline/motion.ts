@@ -93,14 +93,14 @@ export function createMotionGate(cfg: MotionGateConfig, clock: Clock, opts: Moti
   return gate;
 }
 
-/** At most this many samples per thumbnail cell along each axis (every pixel of a cell up to 8x8). */
-const MAX_SUB = 8;
+/** At most this many samples per thumbnail cell along each axis (every pixel of a cell up to 4x4). */
+const MAX_SUB = 4;
 
 /**
  * Grey thumbnail of a packed rgb24/bgr24/gray frame: each cell is the mean luma of the pixels of its area (every
- * pixel for cells up to 8x8, an even 8x8 grid of them above), so per-pixel sensor noise averages out (a 4x4 cell
- * divides its spread by 4) while a moving object still shifts whole cells. Luma weights are Rec.601 (77/150/29
- * of 256). About 77 k reads for a 320x240 frame: a fraction of a millisecond.
+ * pixel for cells up to 4x4, an even 4x4 grid of them above), so per-pixel sensor noise averages out (16 samples
+ * divide its spread by 4) while a moving object still shifts whole cells. Luma weights are Rec.601 (77/150/29
+ * of 256). At most 77 k reads per frame (80x60 cells x 16), whatever the frame size.
  */
 export function thumbnail(frame: Pick<Frame, 'data' | 'width' | 'height' | 'format'>, tw: number, th: number, out: Uint8Array): void {
   const { data, width, height, format } = frame;
