@@ -144,6 +144,11 @@ export class TfliteBackend implements InferenceBackend {
       if (!wanted) continue;
       const dims = Array.from({ length: api.TfLiteTensorNumDims(t) }, (_, d) => api.TfLiteTensorDim(t, d));
       if (dims.length === wanted.length && dims.every((d, i) => d === wanted[i])) continue;
+      // Only a batch dimension or a placeholder dimension (1 in a model exported with a dynamic size) is
+      // resized: a fixed 128x128 model given a manifest saying 192x192 is a manifest error, reported by the
+      // input check, not something to paper over by running the model at a size it was not trained for.
+      const resizable = dims.length === wanted.length && dims.every((d, i) => d === wanted[i] || i === 0 || d === 1 || d === -1);
+      if (!resizable) continue;
       if (api.TfLiteInterpreterResizeInputTensor(this.interp, k, Int32Array.from(wanted), wanted.length) !== kTfLiteOk) {
         this.messages.push(`cannot resize input ${api.TfLiteTensorName(t)} from [${dims.join(',')}] to [${wanted.join(',')}]`);
       }
