@@ -172,6 +172,7 @@ export class Agent {
       },
       inferenceTimeoutMs: cfg.pipeline.inferenceTimeoutMs,
       gate: (frame) => this.adaptation?.gate(frame) ?? true,
+      prefetch: this.opts.mode === 'lossless',
       reloadBackend: async () => {
         sup.restarted('backend');
         return this.reloadBackend();

@@ -5,7 +5,7 @@ import type { DecodeContext, DecodeFn } from '../decode/types.js';
 import type { TensorPacker } from '../preprocess/tensor.js';
 import type { IouTracker } from '../tracker/tracker.js';
 import type { RuleEngine, Firing } from '../rules/engine.js';
-import type { ActionOutcome, AnomalyEvent, Clock, Detection, Frame, FrameSource, InferenceBackend, ModelRef, OutputTensor, TrackedDetection } from '../types.js';
+import type { ActionOutcome, AnomalyEvent, Clock, Detection, Frame, FrameSource, InferenceBackend, InputData, ModelRef, OutputTensor, TrackedDetection } from '../types.js';
 import { systemClock } from '../types.js';
 import type { EventsPort, LoopObserver, OutputsPort } from './ports.js';
 import { PipelineStats } from './stats.js';
@@ -31,8 +31,18 @@ export interface PipelineDeps {
   inferenceTimeoutMs?: number;
   /** Reloads the backend after a timeout or repeated failures; returns the new one. */
   reloadBackend?: () => Promise<InferenceBackend>;
+  /** Read and pack the next frame while the current one infers (files read losslessly). */
+  prefetch?: boolean;
   /** Optional gate: returns false to skip inference on this frame (motion gating). */
   gate?: (frame: Frame) => boolean;
+}
+
+interface Prepared {
+  frame: Frame;
+  tCapture: number;
+  /** null: the gate held this frame back from inference. */
+  input: InputData | null;
+  tPre: number;
 }
 
 interface Inferred {
@@ -59,7 +69,6 @@ export class Pipeline {
   private firstDone = false;
   private consecutiveFailures = 0;
   private lastDetections: readonly TrackedDetection[] = [];
-  private lastCaptureWait = 0;
   rulesRef: RuleEngine;
 
   constructor(private readonly d: PipelineDeps) {
@@ -95,22 +104,23 @@ export class Pipeline {
     return this.lastDetections;
   }
 
-  /** Runs until the source ends or stop() is called. Source failures reject (finite sources only). */
+  /**
+   * Runs until the source ends or stop() is called. Source failures reject (finite sources only).
+   * Cameras (`prefetch` off): the next frame is taken only once inference is free, so it is the newest one.
+   * Files read losslessly (`prefetch` on): the next frame is read and packed while the current one infers.
+   */
   async run(): Promise<void> {
     let pending: Promise<Inferred> | null = null;
+    let next: Prepared | null = null;
     while (true) {
+      if (this.d.prefetch && pending && !next && !this.stopping) next = await this.take();
       const done: Inferred | null = pending ? await pending : null;
       pending = null;
-      let frame: Frame | null = null;
-      if (!this.stopping) {
-        const t0 = this.clock.now();
-        frame = await this.d.source.next();
-        this.lastCaptureWait = this.clock.now() - t0;
-        if (frame) this.stats.stages.capture.add(this.lastCaptureWait);
-      }
-      if (frame) pending = this.infer(frame, this.lastCaptureWait);
+      const prepared = next ?? (this.stopping ? null : await this.take());
+      next = null;
+      if (prepared) pending = this.infer(prepared);
       if (done) await this.post(done);
-      if (!frame) break;
+      if (!prepared) break;
     }
   }
 
@@ -118,23 +128,35 @@ export class Pipeline {
     this.stopping = true;
   }
 
-  private async infer(frame: Frame, tCapture: number): Promise<Inferred> {
+  /** The next frame from the source, gated and packed into the input tensor; null at the end. */
+  private async take(): Promise<Prepared | null> {
     const t0 = this.clock.now();
+    const frame = await this.d.source.next();
+    if (!frame) return null;
+    const tCapture = this.clock.now() - t0;
+    this.stats.stages.capture.add(tCapture);
     if (this.d.gate && !this.d.gate(frame)) {
       this.stats.skippedByGate++;
-      return { frame, tCapture, outputs: null, tPre: 0, tInfer: 0 };
+      return { frame, tCapture, input: null, tPre: 0 };
     }
+    const t1 = this.clock.now();
     const input = this.d.packer.pack(frame);
+    return { frame, tCapture, input, tPre: this.clock.now() - t1 };
+  }
+
+  private async infer(p: Prepared): Promise<Inferred> {
+    const { frame, tCapture, input, tPre } = p;
+    if (!input) return { frame, tCapture, outputs: null, tPre: 0, tInfer: 0 };
     const t1 = this.clock.now();
     try {
       const outputs = await this.withDeadline(this.backend.run({ [this.d.inputName]: input }));
       const t2 = this.clock.now();
       this.stats.inferences++;
       this.consecutiveFailures = 0;
-      return { frame, tCapture, outputs, tPre: t1 - t0, tInfer: t2 - t1 };
+      return { frame, tCapture, outputs, tPre, tInfer: t2 - t1 };
     } catch (err) {
       await this.onInferenceError(err);
-      return { frame, tCapture, outputs: null, tPre: t1 - t0, tInfer: this.clock.now() - t1 };
+      return { frame, tCapture, outputs: null, tPre, tInfer: this.clock.now() - t1 };
     }
   }
 

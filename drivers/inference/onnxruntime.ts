@@ -3,6 +3,11 @@ import type { InferenceSession as OrtSession, Tensor as OrtTensor } from 'onnxru
 import { AgentError, messageOf } from '../../agent/errors.js';
 import type { Logger } from '../../agent/log.js';
 import { silentLogger } from '../../agent/log.js';
+import { existsSync as fileExists } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { TensorMeta, WorkerReply, WorkerRequest } from './onnxruntime-protocol.js';
 import type {
   AcceleratorKind,
   BackendLoadOptions,
@@ -14,6 +19,25 @@ import type {
 } from '../../agent/types.js';
 
 type Ort = typeof import('onnxruntime-node');
+type Feeds = Record<string, { type: string; dims: number[]; data: ArrayBufferView }>;
+type Results = Record<string, { dims: number[]; data: unknown }>;
+
+/** A loaded session, in this thread or in a worker thread. */
+interface SessionHandle {
+  inputs: TensorMeta[];
+  outputs: TensorMeta[];
+  run(feeds: Feeds): Promise<Results>;
+  close(): Promise<void>;
+}
+
+export interface OnnxRuntimeOptions {
+  /**
+   * Run the session in a worker thread (default: yes when the compiled worker exists). onnxruntime-node's
+   * run() blocks its thread for the whole inference; in a worker, the frame loop keeps reading, packing and
+   * decoding the neighbouring frames meanwhile.
+   */
+  worker?: boolean;
+}
 
 /** Execution providers to try for a wanted accelerator, best first. CPU is always last. */
 const providerOrder: Record<AcceleratorKind, Array<'tensorrt' | 'cuda' | 'cpu'>> = {
@@ -43,8 +67,7 @@ export function loadOrt(): Promise<Ort> {
  */
 export class OnnxRuntimeBackend implements InferenceBackend {
   readonly type = 'onnxruntime';
-  private session: OrtSession | undefined;
-  private ort: Ort | undefined;
+  private session: SessionHandle | undefined;
   private ran: AcceleratorKind = 'cpu';
   private inInfo: TensorInfo[] = [];
   private outInfo: TensorInfo[] = [];
@@ -52,26 +75,35 @@ export class OnnxRuntimeBackend implements InferenceBackend {
   /** Why providers better than the one that runs were skipped (for status and doctor). */
   readonly fallbacks: Array<{ provider: string; reason: string }> = [];
 
-  constructor(private readonly log: Logger = silentLogger) {}
+  private readonly useWorker: boolean;
+
+  constructor(
+    private readonly log: Logger = silentLogger,
+    opts: OnnxRuntimeOptions = {},
+  ) {
+    this.useWorker = opts.worker ?? workerFile() !== undefined;
+  }
 
   async load(opts: BackendLoadOptions): Promise<void> {
     if (!existsSync(opts.file)) {
       throw new AgentError('MODEL_NOT_FOUND', `model file ${opts.file} does not exist`, { fix: 'check the manifest variant file or --model path' });
     }
-    const ort = await loadOrt();
-    this.ort = ort;
+    // In worker mode the library is loaded only in the worker; here we just check it is installed.
+    if (this.useWorker) ortInstalled();
+    else await loadOrt();
     let lastErr: unknown;
     for (const provider of providerOrder[opts.accelerator]) {
+      const options = {
+        executionProviders: [provider],
+        intraOpNumThreads: opts.threads ?? 1,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        // UltraFace-style graphs list initializers as inputs and make ORT print hundreds of warnings.
+        logSeverityLevel: 3,
+      };
       try {
-        this.session = await ort.InferenceSession.create(opts.file, {
-          executionProviders: [provider],
-          intraOpNumThreads: opts.threads ?? 1,
-          interOpNumThreads: 1,
-          executionMode: 'sequential',
-          graphOptimizationLevel: 'all',
-          // UltraFace-style graphs list initializers as inputs and make ORT print hundreds of warnings.
-          logSeverityLevel: 3,
-        });
+        this.session = this.useWorker ? await openInWorker(opts.file, options) : await openHere(opts.file, options);
         this.ran = provider;
         break;
       } catch (err) {
@@ -83,8 +115,8 @@ export class OnnxRuntimeBackend implements InferenceBackend {
       }
     }
     if (!this.session) throw modelLoadError(opts.file, lastErr);
-    this.inInfo = this.session.inputMetadata.map((m) => toInfo(m));
-    this.outInfo = this.session.outputMetadata.map((m) => toInfo(m));
+    this.inInfo = this.session.inputs.map((m) => toInfo(m));
+    this.outInfo = this.session.outputs.map((m) => toInfo(m));
     for (const info of this.inInfo) {
       const wanted = opts.inputShapes?.[info.name];
       if (info.shape.some((d) => d < 0)) {
@@ -112,33 +144,108 @@ export class OnnxRuntimeBackend implements InferenceBackend {
 
   async run(inputs: Record<string, InputData>): Promise<Record<string, OutputTensor>> {
     const session = this.session;
-    const ort = this.ort;
-    if (!session || !ort) throw new AgentError('BACKEND_FAILED', 'onnxruntime backend used before load()', { fix: 'this is a bug: report it' });
-    const feeds: Record<string, OrtTensor> = {};
+    if (!session) throw new AgentError('BACKEND_FAILED', 'onnxruntime backend used before load()', { fix: 'this is a bug: report it' });
+    const feeds: Feeds = {};
     for (const info of this.inInfo) {
       const data = inputs[info.name];
       if (!data) throw new AgentError('MODEL_MISMATCH', `no data for model input "${info.name}"`, { fix: 'check input.name in the manifest' });
-      feeds[info.name] = new ort.Tensor(ortType(info.dtype), data as Float32Array, this.shapes.get(info.name)!);
+      feeds[info.name] = { type: ortType(info.dtype), dims: this.shapes.get(info.name)!, data };
     }
-    let results: OrtSession.ReturnType;
+    let results: Results;
     try {
       results = await session.run(feeds);
     } catch (err) {
       throw new AgentError('BACKEND_FAILED', `inference failed: ${messageOf(err).split('\n')[0]}`, { cause: err });
     }
     const out: Record<string, OutputTensor> = {};
-    for (const [name, t] of Object.entries(results)) {
-      const tensor = t as OrtTensor;
-      out[name] = { data: toFloat32(tensor.data), dims: tensor.dims.map(Number) };
-    }
+    for (const [name, t] of Object.entries(results)) out[name] = { data: toFloat32(t.data), dims: t.dims };
     return out;
   }
 
   async close(): Promise<void> {
     const s = this.session;
     this.session = undefined;
-    await s?.release();
+    await s?.close();
   }
+}
+
+function ortInstalled(): void {
+  try {
+    createRequire(import.meta.url).resolve('onnxruntime-node');
+  } catch (err) {
+    throw new AgentError('BACKEND_UNAVAILABLE', 'onnxruntime-node is not installed', { fix: 'run `ONNXRUNTIME_NODE_INSTALL=skip npm ci` in the agent folder', cause: err });
+  }
+}
+
+/** The compiled worker next to this module (dist/), or dist/ when running from the .ts sources (tests). */
+function workerFile(): string | undefined {
+  const here = fileURLToPath(import.meta.url);
+  const candidate = here.endsWith('.js')
+    ? here.replace(/onnxruntime\.js$/, 'onnxruntime-worker.js')
+    : here.replace(/\/drivers\/inference\/onnxruntime\.ts$/, '/dist/drivers/inference/onnxruntime-worker.js');
+  return fileExists(candidate) ? candidate : undefined;
+}
+
+async function openHere(file: string, options: Record<string, unknown>): Promise<SessionHandle> {
+  const ort = await loadOrt();
+  const session = await ort.InferenceSession.create(file, options as OrtSession.SessionOptions);
+  const meta = (list: readonly OrtSession.ValueMetadata[]): TensorMeta[] =>
+    list.map((v) => (v.isTensor ? { name: v.name, type: v.type, shape: v.shape.map((d) => (typeof d === 'number' ? d : -1)) } : { name: v.name, type: 'float32', shape: [] }));
+  return {
+    inputs: meta(session.inputMetadata),
+    outputs: meta(session.outputMetadata),
+    run: async (feeds) => {
+      const t: Record<string, OrtTensor> = {};
+      for (const [name, f] of Object.entries(feeds)) t[name] = new ort.Tensor(f.type as 'float32', f.data as Float32Array, f.dims);
+      const res = await session.run(t);
+      return Object.fromEntries(Object.entries(res).map(([k, v]) => [k, { dims: (v as OrtTensor).dims.map(Number), data: (v as OrtTensor).data }]));
+    },
+    close: () => session.release(),
+  };
+}
+
+async function openInWorker(file: string, options: Record<string, unknown>): Promise<SessionHandle> {
+  const w = new Worker(workerFile()!, { name: 'edge-agent-onnxruntime' });
+  w.unref();
+  let seq = 0;
+  const waits = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>();
+  const fail = (err: Error): void => {
+    for (const p of waits.values()) p.reject(err);
+    waits.clear();
+  };
+  w.on('message', (r: WorkerReply) => {
+    const p = waits.get(r.id);
+    waits.delete(r.id);
+    if (!p) return;
+    if (r.ok) p.resolve(r);
+    else p.reject(new Error(r.error ?? 'worker error'));
+  });
+  w.on('error', (err) => fail(err));
+  w.on('exit', (code) => fail(new Error(`the inference thread exited (${code})`)));
+  const call = (m: WorkerRequest): Promise<WorkerReply> =>
+    new Promise((resolve, reject) => {
+      waits.set(m.id, { resolve, reject });
+      w.ref(); // keep the process alive while a call is outstanding
+      w.postMessage(m);
+    }).finally(() => {
+      if (waits.size === 0) w.unref();
+    }) as Promise<WorkerReply>;
+  let meta: WorkerReply;
+  try {
+    meta = await call({ id: ++seq, op: 'load', file, options });
+  } catch (err) {
+    await w.terminate();
+    throw err;
+  }
+  return {
+    inputs: meta.inputs ?? [],
+    outputs: meta.outputsMeta ?? [],
+    run: async (feeds) => (await call({ id: ++seq, op: 'run', inputs: feeds })).outputs ?? {},
+    close: async () => {
+      await call({ id: ++seq, op: 'close' }).catch(() => undefined);
+      await w.terminate();
+    },
+  };
 }
 
 function modelLoadError(file: string, err: unknown): AgentError {
@@ -155,13 +262,8 @@ function modelLoadError(file: string, err: unknown): AgentError {
   return new AgentError('MODEL_INVALID', `ONNX Runtime cannot load ${file} (${msg})`, { fix: 'check that the file is a valid ONNX model', cause: err });
 }
 
-function toInfo(m: OrtSession.ValueMetadata): TensorInfo {
-  if (!m.isTensor) return { name: m.name, shape: [], dtype: 'float32' };
-  return {
-    name: m.name,
-    shape: m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)),
-    dtype: fromOrtType(m.type),
-  };
+function toInfo(m: TensorMeta): TensorInfo {
+  return { name: m.name, shape: m.shape.map((d) => (d >= 0 ? d : -1)), dtype: fromOrtType(m.type) };
 }
 
 function fromOrtType(t: string): TensorDType {
