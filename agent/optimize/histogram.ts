@@ -85,7 +85,7 @@ export function percentileRange(h: Histogram, percentile: number): MinMax {
 /**
  * Entropy (KL) threshold T on |x|: among candidate thresholds, the one minimising KL(P || Q), where P is the
  * histogram clipped at T (outliers folded into the last bin) and Q is P merged into `levels` quantisation bins
- * and spread back over the non-empty bins. Returns the clipped range [max(min,-T), min(max,T)].
+ * and spread back over the non-empty bins (the bin at zero left out). Returns [max(min,-T), min(max,T)].
  */
 export function entropyRange(h: Histogram, range: MinMax, levels: number, step = 16): MinMax {
   const hist = h.absCounts;
@@ -95,6 +95,9 @@ export function entropyRange(h: Histogram, range: MinMax, levels: number, step =
   const start = Math.max(levels, 128);
   for (let i = start; i <= n; i += step) {
     const p = Array.from(hist.subarray(0, i));
+    // Bin 0 holds the exact zeros a ReLU writes (often most of the tensor); zero is exactly representable, so the
+    // spike says nothing about the threshold and would make every clipped distribution look alike.
+    p[0] = 0;
     let outliers = 0;
     for (let j = i; j < n; j++) outliers += hist[j]!;
     p[i - 1]! += outliers;
@@ -108,10 +111,13 @@ export function entropyRange(h: Histogram, range: MinMax, levels: number, step =
       let sum = 0;
       let nonZero = 0;
       for (let j = a; j < b; j++) {
-        sum += p[j]!;
-        if (p[j]! > 0) nonZero++;
+        // Q is built from the histogram WITHOUT the folded outliers: clipping then costs KL in the last bin,
+        // which is what stops the search from always preferring the smallest threshold.
+        const h = j === 0 ? 0 : hist[j]!;
+        sum += h;
+        if (h > 0) nonZero++;
       }
-      if (nonZero) for (let j = a; j < b; j++) if (p[j]! > 0) q[j] = sum / nonZero;
+      if (nonZero) for (let j = a; j < b; j++) if ((j === 0 ? 0 : hist[j]!) > 0) q[j] = sum / nonZero;
     }
     const qTotal = q.reduce((a, b) => a + b, 0);
     let kl = 0;
