@@ -49,10 +49,10 @@ export async function run(argv: string[]): Promise<number> {
   const untilEof = Boolean(values['until-eof']);
   if (values.source) loaded.config.source = sourceFromUri(values.source, loaded.config.source);
   if (untilEof) {
-    if (loaded.config.source.type !== 'file') {
-      throw new AgentError('USAGE', `--until-eof needs a file source, the source is ${loaded.config.source.type}`, { fix: 'give a video file with --source, or drop --until-eof' });
-    }
-    loaded.config.source = { ...loaded.config.source, pace: 'fast', loop: false };
+    const src = loaded.config.source;
+    if (src.type === 'file') loaded.config.source = { ...src, pace: 'fast', loop: false };
+    else if (src.type === 'images') loaded.config.source = { ...src, loop: false };
+    else throw new AgentError('USAGE', `--until-eof needs a file or image-folder source, the source is ${src.type}`, { fix: 'give a video file or a folder of images with --source, or drop --until-eof' });
   }
   const log = createLogger({ level: (process.env.EDGE_AGENT_LOG_LEVEL as typeof loaded.config.log.level | undefined) ?? loaded.config.log.level });
   const stateDir = resolve(values['state-dir'] ?? (loaded.config.stateDir ? resolve(loaded.baseDir, loaded.config.stateDir) : defaultStateDir()));
