@@ -17,6 +17,8 @@ export interface DoctorReport {
   selected: string | null;
   fallbacks: string[];
   summary: string;
+  /** Video devices found (/dev/videoN) with their names and the source settings to use. */
+  cameras?: Array<{ device: string; name: string | undefined; suggested?: { pixelFormat: string; width: number; height: number; fps: number }; note?: string }>;
   problems: string[];
 }
 
@@ -71,6 +73,14 @@ export function formatDoctorReport(r: DoctorReport): string {
   if (r.problems.length) {
     out.push('', 'Problems');
     for (const p of r.problems) out.push(`  - ${p}`);
+  }
+  if (r.cameras) {
+    out.push('', 'Cameras');
+    if (r.cameras.length === 0) out.push('  none (/dev/video*): a file, RTSP stream or CSI camera source can still be used');
+    for (const c of r.cameras) {
+      const how = c.suggested ? `use type v4l2, pixelFormat ${c.suggested.pixelFormat}, ${c.suggested.width}x${c.suggested.height} @ ${c.suggested.fps} fps` : (c.note ?? 'formats unknown');
+      out.push(`  ${c.device}  ${c.name ?? ''}: ${how}`);
+    }
   }
   return `${out.join('\n')}\n`;
 }

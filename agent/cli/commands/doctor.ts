@@ -12,6 +12,7 @@ import { formatDoctorReport, type DoctorReport } from '../../select/doctor-repor
 import { selectVariant, type SelectionConfig } from '../../select/select.js';
 import { probe, type ProbeCommands } from '../../../drivers/probe/probe.js';
 import { detectCapabilities } from '../../../drivers/probe/capabilities.js';
+import { listVideoDevices } from '../../../drivers/camera/v4l2-devices.js';
 
 export const summary = 'detect the board and accelerators, check what can run here, and explain the model variant choice';
 
@@ -96,6 +97,7 @@ export async function run(argv: string[]): Promise<number> {
     selected: result.selected,
     fallbacks: result.fallbacks,
     summary: manifest ? result.summary : 'no model loaded',
+    cameras: listVideoDevices({ root }).map((c) => ({ device: c.device, name: c.name, ...(c.suggested ? { suggested: c.suggested } : {}), ...(c.note ? { note: c.note } : {}) })),
     problems: [...profile.problems, ...problems],
   };
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report));
