@@ -22,7 +22,7 @@ export class Supervision {
   private lastDropped = 0;
   private readonly outboxDepth: () => number | undefined;
 
-  constructor(cfg: AgentConfig, private readonly log: Logger, opts: { outboxDepth?: () => number | undefined } = {}) {
+  constructor(cfg: AgentConfig, log: Logger, opts: { outboxDepth?: () => number | undefined } = {}) {
     this.health = new Health({ listen: cfg.health.listen, enabled: cfg.health.enabled, stallMs: cfg.pipeline.stallMs, log });
     this.notifier = createNotifier({ log });
     this.watchdog = new Watchdog({ notifier: this.notifier, alive: () => this.starting || this.health.flowing(), log });

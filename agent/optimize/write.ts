@@ -1,4 +1,5 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { fsyncDir, writeSynced } from '../durable-file.js';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { AgentError, messageOf } from '../errors.js';
 import { manifestSchema, type LoadedManifest, type VariantSpec } from '../model/manifest.js';
@@ -28,30 +29,6 @@ export function mergedManifest(m: LoadedManifest, outDir: string, added: Variant
     throw new AgentError('INTERNAL', `the new manifest does not validate: ${check.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, { fix: 'this is a bug: report it' });
   }
   return doc;
-}
-
-function writeSynced(file: string, bytes: Uint8Array): void {
-  const fd = openSync(file, 'w', 0o644);
-  try {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // Some filesystems refuse fsync on a directory; the renames are still atomic.
-  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { fsyncDir, writeSynced } from '../durable-file.js';
+import { mkdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AgentError } from '../errors.js';
 import type { HardwareProfile } from './hardware.js';
@@ -81,13 +82,7 @@ export function writeBenchCache(file: string, cache: BenchCache): void {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     mkdirSync(dirname(file), { recursive: true });
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      writeSync(fd, `${JSON.stringify(cache, null, 2)}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    writeSynced(tmp, `${JSON.stringify(cache, null, 2)}\n`);
     renameSync(tmp, file);
     fsyncDir(dirname(file));
   } catch (err) {
@@ -109,17 +104,4 @@ export function recordBench(file: string, fingerprint: string, sha256: string, e
   cache.entries[fingerprint] = { ...(cache.entries[fingerprint] ?? {}), [sha256]: entry };
   writeBenchCache(file, cache);
   return cache;
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // some filesystems refuse fsync on a directory; the rename is still atomic
-  }
 }
