@@ -7,11 +7,12 @@ import { AgentError, ExitCode, isAgentError, messageOf } from '../agent/errors.j
 import { writeScene } from './demo-scene/write.js';
 
 const USAGE = `
-usage: make-demo-scene --seed N --out DIR [--parts K] [--seconds S]
+usage: make-demo-scene --seed N --out DIR [--parts K] [--seconds S] [--every E]
   --seed N      integer seed (same seed, same scene)
   --out DIR     output folder (created): conveyor.mp4, truth.json, boxes.jsonl
   --parts K     parts on the belt, 1..200 (default 12)
   --seconds S   clip length (default: until the last part has left the picture)
+  --every E     keep only every E-th frame (time-lapse training data; default 1)
 `;
 
 function intArg(name: string, raw: string | undefined, lo: number, hi: number): number | undefined {
@@ -26,7 +27,7 @@ function intArg(name: string, raw: string | undefined, lo: number, hi: number): 
 export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseCommandArgs(argv, { seed: { type: 'string' }, out: { type: 'string' }, parts: { type: 'string' }, seconds: { type: 'string' } }, USAGE);
+    parsed = parseCommandArgs(argv, { seed: { type: 'string' }, out: { type: 'string' }, parts: { type: 'string' }, seconds: { type: 'string' }, every: { type: 'string' } }, USAGE);
   } catch (err) {
     throw new AgentError('USAGE', messageOf(err), { fix: 'run with --help for the options' });
   }
@@ -37,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
   if (seed === undefined) throw new AgentError('USAGE', 'missing --seed', { fix: 'pass --seed N (an integer)' });
   if (!values.out) throw new AgentError('USAGE', 'missing --out', { fix: 'pass --out DIR (the folder to write the scene to)' });
   const parts = intArg('parts', values.parts, 1, 200);
+  const every = intArg('every', values.every, 1, 1000);
   let seconds: number | undefined;
   if (values.seconds !== undefined) {
     seconds = Number(values.seconds);
@@ -44,10 +46,11 @@ export async function main(argv: string[]): Promise<number> {
       throw new AgentError('USAGE', `--seconds must be a number above 0 and at most 3600, got "${values.seconds}"`, { fix: 'pass e.g. --seconds 10' });
     }
   }
-  const res = await writeScene(values.out, { seed, parts, seconds });
+  const res = await writeScene(values.out, { seed, parts, seconds, every });
   const t = res.summary;
   const defects = t.parts.filter((p) => p.defect).length;
-  process.stdout.write(`${res.video}: ${t.frames} frames ${t.width}x${t.height} @${t.fps} fps, ${t.parts.length} parts (${defects} defective)\n`);
+  const kept = every && every > 1 ? ` (every ${every}th kept)` : '';
+  process.stdout.write(`${res.video}: ${t.frames} frames${kept} ${t.width}x${t.height} @${t.fps} fps, ${t.parts.length} parts (${defects} defective)\n`);
   return ExitCode.ok;
 }
 

@@ -13,6 +13,12 @@ import { renderFrame } from './render.js';
 export interface WriteSceneOptions extends SceneOptions {
   /** ffmpeg binary (default "ffmpeg" on PATH). */
   ffmpeg?: string;
+  /**
+   * Keep only every n-th frame (default 1): a time-lapse clip for training data, where many different parts
+   * matter more than many views of each. boxes.jsonl then has one line per kept frame (with its original
+   * frame number) and truth.json gets "sampledEvery".
+   */
+  every?: number;
 }
 
 export interface WrittenScene {
@@ -38,14 +44,18 @@ export async function writeScene(outDir: string, opts: WriteSceneOptions): Promi
   const scene = generateScene(opts);
   const video = join(dir, 'conveyor.mp4');
   const tmpVideo = join(dir, `.conveyor.${process.pid}.tmp.mp4`);
-  await encode(scene.width, scene.height, scene.fps, scene.frames, (t, buf) => renderFrame(scene, t, buf), tmpVideo, opts.ffmpeg ?? 'ffmpeg');
+  const every = opts.every ?? 1;
+  const kept: number[] = [];
+  for (let t = 0; t < scene.frames; t += every) kept.push(t);
+  await encode(scene.width, scene.height, scene.fps, kept.length, (k, buf) => renderFrame(scene, kept[k]!, buf), tmpVideo, opts.ffmpeg ?? 'ffmpeg');
   renameSync(tmpVideo, video);
 
-  const truth = sceneTruth(scene);
+  const truth: SceneTruth & { sampledEvery?: number } = sceneTruth(scene);
+  if (every > 1) truth.sampledEvery = every;
   const truthFile = join(dir, 'truth.json');
   writeAtomic(truthFile, `${JSON.stringify(truth, null, 1)}\n`);
   const lines: string[] = [];
-  for (let t = 0; t < scene.frames; t++) lines.push(JSON.stringify(frameBoxes(scene, t)));
+  for (const t of kept) lines.push(JSON.stringify(frameBoxes(scene, t)));
   const boxesFile = join(dir, 'boxes.jsonl');
   writeAtomic(boxesFile, `${lines.join('\n')}\n`);
   return { video, truth: truthFile, boxes: boxesFile, summary: truth };

@@ -114,6 +114,9 @@ class Scenes:
         self.items = []
         self.frames = {}
         self.boxes = {}
+        self.add(data, seeds, every)
+
+    def add(self, data, seeds, every=1):
         for s in seeds:
             d = scene_dir(data, s)
             self.frames[s] = load_frames(d)

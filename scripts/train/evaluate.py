@@ -158,6 +158,7 @@ def main():
     ap.add_argument("--choose-threshold", action="store_true")
     ap.add_argument("--thresholds-from", help="validation result: each model at its own chosen threshold "
                     "(and also at the shipped student's, the manifest's operating threshold)")
+    ap.add_argument("--operating", default="student", help="model whose validation threshold the manifest uses")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -187,7 +188,7 @@ def main():
             n = min(len(frames), len(g))
             outputs.extend(predict(model, frames[:n]))
             gts.extend(g[:n])
-        common = chosen.get("student")
+        common = chosen.get(a.operating)
         if a.choose_threshold:
             thresholds = grid_t
         elif chosen:

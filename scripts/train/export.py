@@ -34,7 +34,7 @@ def known_answer_frame(data, seed):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
-    ap.add_argument("--ckpt", action="append", required=True, help="NAME=checkpoint.pt")
+    ap.add_argument("--ckpt", action="append", required=True, help="NAME=checkpoint.pt[@FILE.onnx] (default file NAME.onnx)")
     ap.add_argument("--model-dir", required=True)
     ap.add_argument("--ka-seed", type=int, default=1000)
     ap.add_argument("--ref", required=True)
@@ -46,8 +46,10 @@ def main():
     ref = {"kaSeed": a.ka_seed, "kaFrame": t, "models": {}}
     for spec in a.ckpt:
         name, path = spec.split("=", 1)
+        path, _, fname = path.partition("@")
+        fname = fname or f"{name}.onnx"
         model = load_model(path)
-        out_file = os.path.join(a.model_dir, f"{name}.onnx")
+        out_file = os.path.join(a.model_dir, fname)
         tmp = out_file + ".tmp"
         torch.onnx.export(
             model,
@@ -63,7 +65,7 @@ def main():
             y = model(torch.from_numpy(x)).numpy()
         ck = torch.load(path)
         ref["models"][name] = {
-            "file": f"{name}.onnx",
+            "file": fname,
             "width": ck["width"],
             "params": int(sum(p.numel() for p in model.parameters())),
             "macs": int(count_macs(model)),

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Renders the demo scenes used to train, validate and evaluate the conveyor-demo model.
 # usage: scripts/train/make-data.sh DATA_DIR   (run `npm run build` first; scenes already there are kept)
-# Seeds: train 1-16, validation 501-504 (threshold choice), evaluation 1000-1009 (never used in training).
+# Seeds: train 1-16 (whole clips) and 2001-2060 (every 6th frame only: many more different parts, which is what
+# keeps the model from memorising individual parts), validation 501-504 (threshold choice), evaluation
+# 1000-1009 (never used in training).
 set -eu
 DATA=${1:?usage: make-data.sh DATA_DIR}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -10,8 +12,17 @@ GEN="$ROOT/dist/scripts/make-demo-scene.js"
 TRAIN_SEEDS=$(seq 1 16)
 VAL_SEEDS=$(seq 501 504)
 EVAL_SEEDS=$(seq 1000 1009)
-for s in $TRAIN_SEEDS $VAL_SEEDS $EVAL_SEEDS; do
-  out="$DATA/seed-$s"
-  [ -f "$out/boxes.jsonl" ] && [ -f "$out/conveyor.mp4" ] && continue
-  nice -n 10 node "$GEN" --seed "$s" --out "$out"
+gen() { # seed [extra args]
+  out="$DATA/seed-$1"
+  [ -f "$out/boxes.jsonl" ] && [ -f "$out/conveyor.mp4" ] && return 0
+  s=$1
+  shift
+  nice -n 10 node "$GEN" --seed "$s" --out "$out" "$@"
+}
+for s in $TRAIN_SEEDS $VAL_SEEDS $EVAL_SEEDS; do gen "$s"; done
+# Time-lapse training scenes, two at a time.
+for s in $(seq 2001 2 2059); do
+  gen "$s" --every 6 &
+  gen $((s + 1)) --every 6
+  wait
 done

@@ -4,6 +4,7 @@
 # validation seeds, measures everything on the evaluation seeds, exports ONNX and writes the manifest.
 #
 #   scripts/train/reproduce.sh [WORK_DIR]        (default /tmp/conveyor-demo-train)
+#   SHIP=student-alone scripts/train/reproduce.sh   ships the student trained without the teacher
 #
 # Needs: node >= 20 with this repo's node_modules, ffmpeg, /usr/bin/python3 with torch and onnx (Debian's
 # python3-torch; development only, never needed at run time). All seeds are fixed.
@@ -21,17 +22,25 @@ cd "$ROOT"
 npm run build --silent
 "$T/make-data.sh" "$DATA"
 
+# Which student the manifest ships: "student" (distilled, the default) or "student-alone" (skips distillation).
+SHIP=${SHIP:-student}
+
 # Teacher and student-alone are independent: train them side by side (one thread each).
 nice -n 10 $PY "$T/train.py" --data "$DATA" --width 1.25 --steps "$STEPS" --out "$WORK/teacher.pt" > "$WORK/teacher.log" 2>&1 &
 TEACHER=$!
 nice -n 10 $PY "$T/train.py" --data "$DATA" --width 0.75 --steps "$STEPS" --out "$WORK/student-alone.pt" > "$WORK/student-alone.log" 2>&1
 wait $TEACHER
-nice -n 10 $PY "$T/train.py" --data "$DATA" --width 0.75 --steps "$STEPS" --teacher "$WORK/teacher.pt" \
-  --alpha 0.5 --temperature 2 --out "$WORK/student.pt" > "$WORK/student.log" 2>&1
+MODELS="--ckpt teacher=$WORK/teacher.pt --ckpt student-alone=$WORK/student-alone.pt"
+if [ "$SHIP" = student ]; then
+  nice -n 10 $PY "$T/train.py" --data "$DATA" --width 0.75 --steps "$STEPS" --teacher "$WORK/teacher.pt" \
+    --alpha 0.5 --temperature 2 --out "$WORK/student.pt" > "$WORK/student.log" 2>&1
+  MODELS="$MODELS --ckpt student=$WORK/student.pt"
+fi
 
-MODELS="--ckpt teacher=$WORK/teacher.pt --ckpt student-alone=$WORK/student-alone.pt --ckpt student=$WORK/student.pt"
 nice -n 10 $PY "$T/evaluate.py" --data "$DATA" --seeds 501-504 $MODELS --choose-threshold --out "$WORK/val.json"
-nice -n 10 $PY "$T/evaluate.py" --data "$DATA" --seeds 1000-1009 $MODELS --thresholds-from "$WORK/val.json" --out "$WORK/eval.json"
-nice -n 10 $PY "$T/export.py" --data "$DATA" --ckpt teacher="$WORK/teacher.pt" --ckpt student="$WORK/student.pt" \
+nice -n 10 $PY "$T/evaluate.py" --data "$DATA" --seeds 1000-1009 $MODELS --thresholds-from "$WORK/val.json" \
+  --operating "$SHIP" --out "$WORK/eval.json"
+nice -n 10 $PY "$T/export.py" --data "$DATA" --ckpt "$SHIP=$WORK/$SHIP.pt@student.onnx" --ckpt "teacher=$WORK/teacher.pt@teacher.onnx" \
   --model-dir "$OUT" --ka-seed 1000 --ref "$WORK/ref.json"
-nice -n 10 node "$T/finish-model.mjs" --model-dir "$OUT" --ref "$WORK/ref.json" --eval "$WORK/eval.json" --val "$WORK/val.json"
+nice -n 10 node "$T/finish-model.mjs" --model-dir "$OUT" --ref "$WORK/ref.json" --eval "$WORK/eval.json" --val "$WORK/val.json" \
+  --variant "student-fp32=$SHIP" --variant teacher-fp32=teacher

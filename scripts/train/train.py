@@ -114,7 +114,8 @@ def main():
     ap.add_argument("--alpha", type=float, default=0.5)
     ap.add_argument("--temperature", type=float, default=2.0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
-    ap.add_argument("--seeds", default="1-16", help="training scene seeds, e.g. 1-24")
+    ap.add_argument("--seeds", default="1-16", help="training scenes (whole clips, every --every-th frame used)")
+    ap.add_argument("--sampled-seeds", default="2001-2060", help="training scenes rendered with --every 6 (all frames used)")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -122,6 +123,9 @@ def main():
     rng = np.random.default_rng(a.seed)
     lo, hi = (int(v) for v in a.seeds.split("-"))
     scenes = Scenes(a.data, range(lo, hi + 1), every=a.every)
+    if a.sampled_seeds:
+        lo, hi = (int(v) for v in a.sampled_seeds.split("-"))
+        scenes.add(a.data, range(lo, hi + 1), every=1)
     model = Detector(a.width)
     teacher = None
     if a.teacher:

@@ -31,6 +31,17 @@ describe('writeScene (real ffmpeg)', () => {
   });
 });
 
+describe('writeScene --every (time-lapse training data)', () => {
+  it('keeps every n-th frame and says which in boxes.jsonl', async () => {
+    const res = await writeScene(join(work, 'every'), { seed: 8, seconds: 2, every: 5 });
+    const n = execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', res.video]).toString().trim();
+    expect(n).toBe('6');
+    const frames = readFileSync(res.boxes, 'utf8').trim().split('\n').map((l) => JSON.parse(l).frame);
+    expect(frames).toEqual([0, 5, 10, 15, 20, 25]);
+    expect(JSON.parse(readFileSync(res.truth, 'utf8')).sampledEvery).toBe(5);
+  });
+});
+
 describe.skipIf(!existsSync(cli))('make-demo-scene CLI (dist/ built: run npm run build first)', () => {
   const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
 
