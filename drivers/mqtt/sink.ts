@@ -283,7 +283,7 @@ export class MqttEventSink implements AgentEventSink {
   }
 
   private onClose(): void {
-    if (this.connected) {
+    if (this.connected && !this.stopping) {
       this.log.warn({ url: this.currentUrl(), queued: this.outbox?.stats().queued, inflight: this.inflight.size }, 'lost the MQTT broker connection; events stay queued on disk and are resent after reconnecting');
     }
     this.connected = false;

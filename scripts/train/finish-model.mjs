@@ -161,7 +161,7 @@ const pct = (x) => (100 * x).toFixed(1);
 const lines = [];
 lines.push('# conveyor-demo: measured accuracy and speed', '');
 lines.push(
-  `Evaluation seeds ${evals[VARIANTS[0].model].seeds} (never used in training: train 1-16 and 2001-2060, validation 501-504), every frame, ` +
+  `Evaluation seeds ${evals[VARIANTS[0].model].seeds} (never used in training: train 1-16 and 2001-2300, validation 501-504), every frame, ` +
     `${evals[VARIANTS[0].model].frames} frames; ${evals[VARIANTS[0].model].instances.part} good-part and ${evals[VARIANTS[0].model].instances.defect} defective-part views ` +
     'in which the part is fully visible. A detection counts if IoU >= 0.5 with the same label; detections on parts that are only partly ' +
     'in the picture are ignored. Decoding as the agent does it: label = best class, class-agnostic hard NMS (IoU 0.45). ' +
