@@ -138,7 +138,9 @@ export class Agent {
     });
     await this.bank.start();
 
-    this.source = createSource(cfg.source, { input: opened.input, mode: this.opts.mode, log: this.log });
+    // Paths in the config are relative to the config file, like every other path in it.
+    const src = cfg.source.type === 'file' ? { ...cfg.source, path: configPath(this.opts.loaded, cfg.source.path) } : cfg.source.type === 'images' ? { ...cfg.source, dir: configPath(this.opts.loaded, cfg.source.dir) } : cfg.source;
+    this.source = createSource(src, { input: opened.input, mode: this.opts.mode, log: this.log });
     await this.source.start();
     const geometry = this.source.geometry();
     const { width, height } = inputSize(opened.input);
