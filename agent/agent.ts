@@ -1,10 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Logger } from './log.js';
-import { AgentError, messageOf } from './errors.js';
+import { AgentError, isAgentError, messageOf } from './errors.js';
 import type { AgentConfig } from './config/schema.js';
 import { configPath, loadConfigFile, type LoadedConfig } from './config/load.js';
-import { loadManifest, manifestPath, variantInput, type LoadedManifest, type VariantSpec } from './model/manifest.js';
+import { loadManifest, manifestPath, variantInput, verifyVariantFile, type LoadedManifest, type VariantSpec } from './model/manifest.js';
 import { countFlops } from '../drivers/onnx/flops.js';
 import { openVariant, type BackendFactory, type OpenedVariant } from './model/open-variant.js';
 import { TensorPacker } from './preprocess/tensor.js';
@@ -370,9 +370,15 @@ export class Agent {
     this.log.info(selection.summary);
     this.selection = selection;
     if (!selection.selected) {
+      // Every file missing or corrupt: the first file's own error names the file and the fix best.
+      const files = manifest.variants.filter((v) => !forced || v.name === forced);
+      if (files.length && files.every((v) => /cannot be read|has sha256/.test(selection.variants.find((x) => x.name === v.name)?.reason ?? ''))) {
+        await verifyVariantFile(manifest, files[0]!);
+      }
       throw new AgentError('MODEL_INVALID', `no variant of model ${manifest.name} can run here: ${selection.summary}`, { fix: 'run `edge-agent doctor` to see why each variant was rejected' });
     }
     let opened: OpenedVariant | undefined;
+    let firstError: unknown;
     const walk = await verifyWalk(walkCandidates(selection), async (c) => {
       const v = manifest.variants.find((x) => x.name === c.name)!;
       opened = await openVariant(manifest, v, {
@@ -381,11 +387,16 @@ export class Agent {
         edgetpuDevice: this.cfg.model.edgetpuDevice,
         log: this.log,
         createBackend: this.backendFactory,
+      }).catch((err: unknown) => {
+        firstError ??= err;
+        throw err;
       });
       return { ok: true, latencyMs: opened.knownAnswer?.latencyMs };
     });
     const passedOver = walk.attempts.filter((a) => !a.ok).map((a) => ({ variant: a.name, reason: a.reason ?? 'failed' }));
     if (!walk.running || !opened) {
+      // Nothing started: the first candidate's own error says what is wrong with this model and how to fix it.
+      if (isAgentError(firstError)) throw firstError;
       throw new AgentError('MODEL_INVALID', `no variant of model ${manifest.name} could be started: ${walk.degraded?.reason ?? 'none tried'}`, {
         fix: 'run `edge-agent doctor` to see why each variant was rejected',
       });
