@@ -15,7 +15,7 @@ DATA="$WORK/data"
 PY=/usr/bin/python3
 T="$ROOT/scripts/train"
 OUT="$ROOT/models/conveyor-demo"
-STEPS=${STEPS:-1500}
+STEPS=${STEPS:-2000}
 mkdir -p "$WORK"
 cd "$ROOT"
 
