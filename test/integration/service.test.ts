@@ -17,7 +17,7 @@ import { createServer } from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { NotifyReceiver } from '../helpers/notify-receiver.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Outbox } from '../../agent/outbox/outbox.js';
 
@@ -43,41 +43,6 @@ const healthWired = wired(/health\/health\.js/);
 const outboxWired = wired(/mqtt\/sink\.js/);
 const ready = built && haveShared;
 const why = !built ? ' [skipped: run `npm run build` first]' : !haveShared ? ' [skipped: ../shared absent]' : '';
-
-const RECEIVER = `
-import json, socket, struct, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-s.bind(sys.argv[1])
-print(json.dumps({"listening": True}), flush=True)
-while True:
-    data, anc, _, _ = s.recvmsg(4096, socket.CMSG_SPACE(12))
-    pid = None
-    for level, typ, payload in anc:
-        if level == socket.SOL_SOCKET and typ == socket.SCM_CREDENTIALS:
-            pid = struct.unpack('iII', payload[:12])[0]
-    print(json.dumps({"data": data.decode(), "pid": pid}), flush=True)
-`;
-
-interface Datagram {
-  data: string;
-  pid: number | null;
-  at: number;
-}
-
-async function notifyReceiver(path: string): Promise<{ got: Datagram[]; proc: ChildProcess }> {
-  const proc = spawn('/usr/bin/python3', ['-c', RECEIVER, path], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const got: Datagram[] = [];
-  await new Promise<void>((res, rej) => {
-    proc.once('error', rej);
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      const m = JSON.parse(line) as { listening?: boolean; data: string; pid: number | null };
-      if (m.listening) return res();
-      got.push({ data: m.data, pid: m.pid, at: Date.now() });
-    });
-  });
-  return { got, proc };
-}
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -268,7 +233,7 @@ describe('edge-agent run as a systemd service', () => {
     `sd_notify: READY after the first inference, WATCHDOG while frames flow, none while stalled, STOPPING on SIGTERM${why}${notifyWired ? '' : ' [skipped: run does not use drivers/systemd/notify yet]'}`,
     async () => {
       const sock = join(dir, 'notify.sock');
-      const rx = await notifyReceiver(sock);
+      const rx = await NotifyReceiver.start(sock);
       try {
         // WATCHDOG_USEC 1 s -> a ping every 500 ms while frames flow.
         const run = await startAgent('notify', { NOTIFY_SOCKET: sock, WATCHDOG_USEC: '1000000' });

@@ -5,7 +5,7 @@ import { toFloat16 } from '../../agent/optimize/fp16.js';
 import { activationTensors, findTargets } from '../../agent/optimize/plan.js';
 import { prepareModel } from '../../agent/optimize/prepare.js';
 import { buildQdqModel } from '../../agent/optimize/qdq.js';
-import { createRunner, DataType, decodeModel, encodeModel, makeFloatTensor, makeInt64Tensor, makeNode, onnx, optimizeWithOrt, type IValueInfoProto, type Model } from '../../drivers/onnx/index.js';
+import { createRunner, DataType, decodeModel, encodeModel, makeFloatTensor, makeInt64Tensor, makeNode, onnx, type IValueInfoProto, type Model } from '../../drivers/onnx/index.js';
 
 function vi(name: string, dims: Array<number | string>): IValueInfoProto {
   return { name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } };

@@ -1,76 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
+import { NotifyReceiver as Receiver } from '../helpers/notify-receiver.js';
 import { createNotifier, watchdogUsec } from '../../drivers/systemd/notify.js';
 import { encodeSockaddr } from '../../drivers/systemd/notify-socket.js';
 import { Watchdog } from '../../drivers/systemd/watchdog.js';
-
-/**
- * A real AF_UNIX datagram receiver, as systemd runs it: SO_PASSCRED set, so the kernel tells us the sender's
- * PID (what NotifyAccess=main checks). It prints one JSON line per datagram: {"data": ..., "pid": ...}.
- */
-const RECEIVER = `
-import json, socket, struct, sys
-addr = sys.argv[1]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-s.bind('\\0' + addr[1:] if addr.startswith('@') else addr)
-print(json.dumps({"listening": addr}), flush=True)
-while True:
-    data, anc, flags, _ = s.recvmsg(4096, socket.CMSG_SPACE(12))
-    pid = None
-    for level, typ, payload in anc:
-        if level == socket.SOL_SOCKET and typ == socket.SCM_CREDENTIALS:
-            pid = struct.unpack('iII', payload[:12])[0]
-    print(json.dumps({"data": data.decode(), "pid": pid}), flush=True)
-`;
-
-interface Received {
-  data: string;
-  pid: number | null;
-}
-
-class Receiver {
-  readonly got: Received[] = [];
-  private waiters: Array<() => void> = [];
-  constructor(readonly proc: ChildProcess) {}
-
-  static async start(addr: string): Promise<Receiver> {
-    const proc = spawn('/usr/bin/python3', ['-c', RECEIVER, addr], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const r = new Receiver(proc);
-    const rl = createInterface({ input: proc.stdout! });
-    await new Promise<void>((resolve, reject) => {
-      proc.once('error', reject);
-      proc.once('exit', (code) => reject(new Error(`receiver exited with ${code}`)));
-      rl.on('line', (line) => {
-        const msg = JSON.parse(line) as Received & { listening?: string };
-        if (msg.listening) return resolve();
-        r.got.push(msg);
-        r.waiters.splice(0).forEach((w) => w());
-      });
-    });
-    return r;
-  }
-
-  async waitFor(n: number, timeoutMs = 3_000): Promise<Received[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.got.length < n) {
-      if (Date.now() > deadline) throw new Error(`expected ${n} datagrams, got ${JSON.stringify(this.got)}`);
-      await new Promise<void>((res) => {
-        this.waiters.push(res);
-        setTimeout(res, 50);
-      });
-    }
-    return this.got;
-  }
-
-  stop(): void {
-    this.proc.kill('SIGKILL');
-  }
-}
 
 const cleanups: Array<() => void> = [];
 afterEach(() => cleanups.splice(0).forEach((f) => f()));
