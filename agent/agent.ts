@@ -4,7 +4,7 @@ import type { Logger } from './log.js';
 import { AgentError, isAgentError, messageOf } from './errors.js';
 import type { AgentConfig } from './config/schema.js';
 import { configPath, loadConfigFile, type LoadedConfig } from './config/load.js';
-import { loadManifest, manifestPath, variantInput, verifyVariantFile, type LoadedManifest, type VariantSpec } from './model/manifest.js';
+import { loadManifest, manifestPath, variantInput, type LoadedManifest, type VariantSpec } from './model/manifest.js';
 import { countFlops } from '../drivers/onnx/flops.js';
 import { openVariant, type BackendFactory, type OpenedVariant } from './model/open-variant.js';
 import { TensorPacker } from './preprocess/tensor.js';
@@ -365,16 +365,14 @@ export class Agent {
     this.backendFactory = statefulFactory(feedbackPairs(manifest.decoder));
     const forced = this.cfg.model.variant;
     if (forced && !manifest.variants.some((v) => v.name === forced)) failVariant(manifest, forced);
-    const { profile, selection } = await chooseVariant(manifest, { selection: this.cfg.model.selection, stateDir: this.opts.stateDir, only: forced, log: this.log });
+    const { profile, selection, fileErrors } = await chooseVariant(manifest, { selection: this.cfg.model.selection, stateDir: this.opts.stateDir, only: forced, log: this.log });
     for (const v of selection.variants) this.log.info({ variant: v.name, eligible: v.eligible, score: v.score, latencyMs: v.latencyMs, latencySource: v.latencySource }, `variant ${v.name}: ${v.reason}`);
     this.log.info(selection.summary);
     this.selection = selection;
     if (!selection.selected) {
       // Every file missing or corrupt: the first file's own error names the file and the fix best.
-      const files = manifest.variants.filter((v) => !forced || v.name === forced);
-      if (files.length && files.every((v) => /cannot be read|has sha256/.test(selection.variants.find((x) => x.name === v.name)?.reason ?? ''))) {
-        await verifyVariantFile(manifest, files[0]!);
-      }
+      const candidates = selection.variants.map((v) => v.name);
+      if (candidates.length && candidates.every((n) => fileErrors.has(n))) throw fileErrors.get(candidates[0]!);
       throw new AgentError('MODEL_INVALID', `no variant of model ${manifest.name} can run here: ${selection.summary}`, { fix: 'run `edge-agent doctor` to see why each variant was rejected' });
     }
     let opened: OpenedVariant | undefined;

@@ -8,6 +8,8 @@ import { detectCapabilities, probe } from '../../drivers/probe/index.js';
 export interface Choice {
   profile: HardwareProfile;
   selection: SelectionResult;
+  /** Variants whose file is missing or does not match its sha256, with the typed error. */
+  fileErrors: Map<string, unknown>;
 }
 
 /**
@@ -21,8 +23,12 @@ export async function chooseVariant(manifest: LoadedManifest, o: { selection: Se
   const cacheFile = o.stateDir ? benchCachePath(o.stateDir) : undefined;
   const benchCache = cacheFile ? readBenchCache(cacheFile, (msg) => o.log.warn({ file: cacheFile }, msg)) : undefined;
   const unavailable: Record<string, string> = {};
+  const fileErrors = new Map<string, unknown>();
   for (const v of manifest.variants) {
-    await verifyVariantFile(manifest, v).catch((err: unknown) => (unavailable[v.name] = messageOf(err)));
+    await verifyVariantFile(manifest, v).catch((err: unknown) => {
+      unavailable[v.name] = messageOf(err);
+      fileErrors.set(v.name, err);
+    });
   }
   const selection = selectVariant({
     profile,
@@ -32,5 +38,5 @@ export async function chooseVariant(manifest: LoadedManifest, o: { selection: Se
     ...(benchCache ? { benchCache } : {}),
     unavailable,
   });
-  return { profile, selection };
+  return { profile, selection, fileErrors };
 }
