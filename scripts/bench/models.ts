@@ -11,7 +11,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { loadavg, cpus } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadManifest } from '../../agent/model/manifest.js';
@@ -19,6 +19,7 @@ import type { InferenceBackend, InputData } from '../../agent/types.js';
 import { ImageDetector, variantUsable } from '../../drivers/image/detector.js';
 import { probeImage, readImageForModel } from '../../drivers/image/read.js';
 import { StatefulBackend } from '../../drivers/inference/tflite/stateful.js';
+import { packageRoot } from '../../agent/paths.js';
 
 export interface ModelBenchOptions {
   /** Timed iterations per variant (default: about 3 s worth, 10..300). */
@@ -70,12 +71,6 @@ const sampleImage: Record<string, string> = {
   'nanodet-m': 'yolox_dog.jpg',
   'coral-traffic-lstm': 'coral_traffic_0001.bmp',
 };
-
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6 && !existsSync(join(dir, 'package.json')); i++) dir = resolve(dir, '..');
-  return dir;
-}
 
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);

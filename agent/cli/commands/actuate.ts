@@ -1,6 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentError, ExitCode } from '../../errors.js';
 import { loadConfigFile } from '../../config/load.js';
@@ -9,6 +6,7 @@ import { OutputBank } from '../../actuators/output-bank.js';
 import { installSafetyHooks } from '../../actuators/safety-hooks.js';
 import type { ActionOutcome } from '../../types.js';
 import { parseCommandArgs } from '../args.js';
+import { demoConfigPath } from '../../paths.js';
 
 export const summary = 'drive one configured output (pulse, on for a time, off) to test the wiring';
 
@@ -29,17 +27,6 @@ examples:
   edge-agent actuate reject_gate --pulse 100 --config /etc/edge-agent/config.yaml
   edge-agent actuate valve --on 2.5 --config /etc/edge-agent/config.yaml
 `;
-
-/** The package root (holding package.json), from dist/agent/cli/commands or agent/cli/commands. */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'edge-agent') return dir;
-    dir = dirname(dir);
-  }
-  throw new AgentError('INTERNAL', 'cannot find the edge-agent package folder');
-}
 
 function positiveNumber(flag: string, text: string): number {
   const n = Number(text);
@@ -65,7 +52,7 @@ export async function run(argv: string[]): Promise<number> {
     throw new AgentError('USAGE', 'actuate needs one output NAME and exactly one of --pulse MS, --on SECONDS, --off', { fix: 'e.g. edge-agent actuate reject_gate --pulse 100' });
   }
   const name = positionals[0]!;
-  const loaded = loadConfigFile(values.config ?? join(packageRoot(), 'config', 'conveyor-demo.yaml'));
+  const loaded = loadConfigFile(values.config ?? demoConfigPath());
   const outputs = loaded.config.outputs;
   const out = outputs[name];
   if (!out) {

@@ -1,8 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { machine } from 'node:os';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { parseCommandArgs } from '../args.js';
 import { AgentError, messageOf } from '../../errors.js';
 import { configPath, loadConfigFile } from '../../config/load.js';
@@ -13,6 +12,7 @@ import { selectVariant, type SelectionConfig } from '../../select/select.js';
 import { probe, type ProbeCommands } from '../../../drivers/probe/probe.js';
 import { detectCapabilities } from '../../../drivers/probe/capabilities.js';
 import { listVideoDevices } from '../../../drivers/camera/v4l2-devices.js';
+import { packageRoot } from '../../paths.js';
 
 export const summary = 'detect the board and accelerators, check what can run here, and explain the model variant choice';
 
@@ -115,19 +115,3 @@ function realCommands(): ProbeCommands {
   return cmds;
 }
 
-/** The folder of edge-agent's package.json (this file is dist/agent/cli/commands/doctor.js or its .ts source). */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    const pkg = resolve(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'edge-agent') return dir;
-      } catch {
-        // keep looking
-      }
-    }
-    dir = dirname(dir);
-  }
-  return process.cwd();
-}
