@@ -78,6 +78,16 @@ export async function verifyWalk(
     }
   }
   if (candidates.length === 0) return { running: null, attempts, degraded: null };
+  // Every candidate computed the right answer but slower than expected (a busy or throttled board): run the
+  // best of them rather than nothing, and say so. Only wrong answers and failures to load stop the agent.
+  const slow = attempts.find((a) => a.reason?.startsWith('too slow'));
+  if (slow) {
+    return {
+      running: slow.name,
+      attempts,
+      degraded: { wanted: candidates[0]!.name, running: slow.name, reason: `degraded: running ${slow.name} slower than expected because no variant met its expected latency: ${failures(attempts)}` },
+    };
+  }
   return {
     running: null,
     attempts,

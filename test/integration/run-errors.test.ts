@@ -51,7 +51,7 @@ describe.skipIf(!modelReady)('run: bad input', () => {
     // ffmpeg may stop with an error (exit 65) or decode what it can and end (exit 0, fewer frames): both are honest.
     if (r.code === 0) expect(r.stdout).toMatch(/processed \d+ frames/);
     else expectOneLine(r, 65, /truncated\.mp4.*(decoding failed after \d+ frames|decoded no frame|not a readable video)/);
-  });
+  }, 180_000); // renders a scene and runs the agent: slow when the whole suite shares two cores
 
   it('a missing model file', async () => {
     const m = JSON.parse(readFileSync(manifestFile, 'utf8')) as { variants: Array<{ file: string }> };

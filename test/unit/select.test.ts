@@ -206,6 +206,17 @@ describe('verifyWalk (verified acceleration)', () => {
     expect(r.degraded!.reason).toMatch(/tpu-int8: Failed to load delegate.*fast-int8: too slow/);
   });
 
+  it('every variant right but slow (a busy board): the first slow one runs, marked degraded', async () => {
+    const r = await verifyWalk(candidates, async (c) => {
+      if (c.name === 'tpu-int8') throw new Error('Failed to load delegate from libedgetpu.so.1');
+      return { ok: true, latencyMs: 10_000 };
+    });
+    expect(r.running).toBe('fast-int8');
+    expect(r.attempts.map((a) => a.ok)).toEqual([false, false, false]);
+    expect(r.degraded!.running).toBe('fast-int8');
+    expect(r.degraded!.reason).toMatch(/^degraded: running fast-int8 slower than expected .*tpu-int8: Failed to load delegate.*accurate-fp32: too slow/);
+  });
+
   it('nothing verifies: running null and the full story', async () => {
     const r = await verifyWalk(candidates, async () => ({ ok: false }));
     expect(r.running).toBeNull();
