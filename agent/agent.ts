@@ -17,6 +17,7 @@ import { RuleEngine } from './rules/engine.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import type { LoopObserver, OutputsPort } from './pipeline/ports.js';
 import { OutputBank } from './actuators/index.js';
+import { ledgerDir } from './actuators/ledger.js';
 import { EventHub } from './events/hub.js';
 import { createEventHub } from './events/registry.js';
 import { Supervision } from './supervision.js';
@@ -134,6 +135,8 @@ export class Agent {
       log: this.log,
       simulateJournal: this.opts.simulateOutputs,
       stallMs: cfg.pipeline.stallMs,
+      // Simulated outputs spend no real on-time: they neither read nor write the ledger.
+      ...(this.opts.simulateOutputs ? {} : { ledgerDir: ledgerDir(this.opts.stateDir) }),
       ...(publish ? { publish: (topic: string, payload: string, o: { qos: 0 | 1 | 2; retain: boolean }) => publish(topic, payload, o) } : {}),
     });
     await this.bank.start();

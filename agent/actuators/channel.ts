@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { ActionOutcome, Clock } from '../types.js';
 import type { OutputConfig } from '../config/sections/outputs.js';
 import type { Actuator } from './actuator.js';
+import type { OutputLedger } from './ledger.js';
 import { localDay, type TimerHandle, type Timers } from './timers.js';
 
 export type ReportKind = 'fired' | 'off' | 'missed' | 'refused' | 'failed' | 'stuck' | 'recovered';
@@ -49,6 +50,8 @@ export interface ChannelEnv {
   report: (r: ActuationReport) => void;
   /** Why activations are refused right now (frame loop stalled, shutting down), or undefined. */
   blocked: () => string | undefined;
+  /** Remembers the daily on-time and the last switch-off across restarts (./ledger.ts), when the limits need it. */
+  ledger?: OutputLedger;
 }
 
 interface PendingPulse {
@@ -78,6 +81,7 @@ export class OutputChannel {
   private retryTimer: TimerHandle | undefined;
   private retryMs = retryFirstMs;
   private lastOff = Number.NEGATIVE_INFINITY;
+  private lastOffWall: number | undefined;
   private pending: PendingPulse[] = [];
   private stuck = false;
   private switching: Promise<boolean> | undefined;
@@ -93,6 +97,30 @@ export class OutputChannel {
     private readonly env: ChannelEnv,
   ) {
     this.log = env.log.child({ output: name });
+  }
+
+  /**
+   * Takes over what the ledger remembers from before a restart: today's on-time, the last switch-off (minimum
+   * off-time), and an activation that was still running when the agent went down, counted as on until now
+   * (the line may have stayed on until this start drove it safe).
+   */
+  restore(): void {
+    const rec = this.env.ledger?.load();
+    if (!rec) return;
+    const wall = this.env.clock.wall();
+    const now = this.env.clock.now();
+    this.day = localDay(wall);
+    this.onDayMs = rec.day === this.day ? rec.onMs : 0;
+    this.lastOffWall = rec.lastOffWall;
+    if (rec.onSinceWall !== undefined) {
+      const onMs = Math.max(0, wall - rec.onSinceWall);
+      if (localDay(rec.onSinceWall) === this.day) this.onDayMs += onMs;
+      this.lastOffWall = wall;
+      this.log.warn({ onSince: new Date(rec.onSinceWall).toISOString(), countedS: Math.round(onMs / 1000) }, 'output was on when the agent last stopped: that time counts against today\'s budget');
+    }
+    if (this.lastOffWall !== undefined) this.lastOff = now - Math.max(0, wall - this.lastOffWall);
+    this.log.info({ onTodayS: Math.round(this.onDayMs / 1000), dailyMaxOnS: this.cfg.dailyMaxOnS, lastOff: this.lastOffWall ? new Date(this.lastOffWall).toISOString() : undefined }, 'output limits restored from the ledger');
+    this.persist();
   }
 
   // ---- requests -------------------------------------------------------------------------------------------
@@ -176,8 +204,13 @@ export class OutputChannel {
     this.env.timers.cancel(this.guardTimer);
     try {
       const done = this.driver.safeSync(reason);
-      if (this.active) this.account(this.env.clock.now());
+      if (this.active) {
+        this.account(this.env.clock.now());
+        this.lastOff = this.env.clock.now();
+        this.lastOffWall = this.env.clock.wall();
+      }
       this.active = false;
+      this.persist();
       return done;
     } catch (err) {
       this.log.error({ err }, 'OUTPUT MAY BE STUCK ON: writing the safe level on the way down failed');
@@ -241,6 +274,8 @@ export class OutputChannel {
     this.offAt = t0 + this.cfg.maxOnMs;
     this.env.timers.cancel(this.guardTimer);
     this.guardTimer = this.env.timers.at(t0 + this.cfg.maxOnMs + guardSlackMs, () => this.onGuard());
+    // After the write is issued, so the ledger's fsync never delays a switch-on.
+    this.persist();
     try {
       await written;
     } catch (err) {
@@ -289,6 +324,8 @@ export class OutputChannel {
       this.active = false;
       this.activeKind = undefined;
       this.lastOff = now;
+      this.lastOffWall = this.env.clock.wall();
+      this.persist();
       this.env.timers.cancel(this.guardTimer);
       this.retryMs = retryFirstMs;
       if (this.stuck) {
@@ -320,6 +357,18 @@ export class OutputChannel {
     this.rollDay();
     this.onDayMs += now - this.activeSince;
     this.activeSince = now;
+  }
+
+  private persist(): void {
+    if (!this.env.ledger) return;
+    this.rollDay();
+    const wall = this.env.clock.wall();
+    this.env.ledger.save({
+      day: this.day,
+      onMs: this.onDayMs,
+      ...(this.lastOffWall !== undefined ? { lastOffWall: this.lastOffWall } : {}),
+      ...(this.active ? { onSinceWall: wall - (this.env.clock.now() - this.activeSince) } : {}),
+    });
   }
 
   private rollDay(): void {

@@ -10,6 +10,7 @@ import type { OutputConfig, OutputDriverConfig } from '../config/sections/output
 import type { Actuator, DriverContext } from './actuator.js';
 import { OutputChannel, type ActuationReport, type OutputStatus } from './channel.js';
 import type { TimerHandle, Timers } from './timers.js';
+import { fileLedger, needsLedger } from './ledger.js';
 
 export type DriverFactory = (cfg: OutputDriverConfig, ctx: DriverContext) => Promise<Actuator>;
 
@@ -25,6 +26,8 @@ export interface CoreOptions {
   driverContext?: Partial<Omit<DriverContext, 'output' | 'activeLow' | 'log'>>;
   createDriver: DriverFactory;
   report?: (r: ActuationReport) => void;
+  /** Where outputs with daily budgets or long minimum off-times remember them across restarts (./ledger.ts). */
+  ledgerDir?: string;
 }
 
 export interface BankStatus {
@@ -82,7 +85,9 @@ export class OutputCore {
           log: this.log,
           report: (r) => this.onReport(r),
           blocked: () => this.shuttingDown ?? (this.stalled ? 'frame loop stalled: outputs held safe' : undefined),
+          ...(this.opts.ledgerDir && needsLedger(cfg) ? { ledger: fileLedger(this.opts.ledgerDir, name, this.log.child({ output: name })) } : {}),
         });
+        ch.restore();
         this.channels.set(name, ch);
         started.push(ch);
         this.log.info({ output: name, driver: driver.describe(), maxOnMs: cfg.maxOnMs, minOffMs: cfg.minOffMs, dailyMaxOnS: cfg.dailyMaxOnS }, 'output ready (safe level)');

@@ -50,6 +50,11 @@ export interface OutputBankOptions {
   publish?: PublishFn;
   /** Fired pulses (with their timing error), offs, misses, refusals, stuck outputs. */
   onReport?: (r: ActuationReport) => void;
+  /**
+   * Where outputs with a daily budget or a minimum off-time of 1 s or more remember their on-time and last
+   * switch-off across restarts (`<stateDir>/outputs`). Unset: limits start fresh at each start.
+   */
+  ledgerDir?: string;
   /** How long safeAllSync waits for the worker to confirm (ms). */
   safeSyncTimeoutMs?: number;
 }
@@ -96,6 +101,7 @@ export class OutputBank {
         log: this.opts.log ?? silentLogger,
         simulateJournal: this.opts.simulateJournal,
         stallMs: this.opts.stallMs,
+        ledgerDir: this.opts.ledgerDir,
         driverContext: { ...this.opts.driverContext, ...(this.opts.publish ? { publish: this.opts.publish } : {}) },
         createDriver: this.opts.createDriver ?? createActuator,
         report: this.opts.onReport,
@@ -113,6 +119,7 @@ export class OutputBank {
       devRoot: this.opts.driverContext?.devRoot,
       sysRoot: this.opts.driverContext?.sysRoot,
       hasPublish: Boolean(this.opts.publish),
+      ledgerDir: this.opts.ledgerDir,
       realtimePriority: this.opts.realtimePriority ?? 10,
       log: { level: parentLog.level, pretty: Boolean(process.stderr.isTTY) },
       mainOffsetMs: monoOffsetMs(),

@@ -9,6 +9,7 @@ export interface WorkerInit {
   devRoot?: string;
   sysRoot?: string;
   hasPublish: boolean;
+  ledgerDir?: string;
   /** SCHED_FIFO priority for the output thread; 0 leaves it a normal thread. */
   realtimePriority: number;
   log: { level: string; pretty: boolean };

@@ -45,6 +45,7 @@ const core = new OutputCore(init.outputs, {
   log,
   simulateJournal: init.simulateJournal,
   stallMs: init.stallMs,
+  ledgerDir: init.ledgerDir,
   driverContext: { devRoot: init.devRoot, sysRoot: init.sysRoot, ...(init.hasPublish ? { publish } : {}) },
   createDriver: createActuator,
   report: (r) =>

@@ -7,20 +7,25 @@ import { installSafetyHooks } from '../../actuators/safety-hooks.js';
 import type { ActionOutcome } from '../../types.js';
 import { parseCommandArgs } from '../args.js';
 import { demoConfigPath } from '../../paths.js';
+import { ledgerDir } from '../../actuators/ledger.js';
+import { defaultStateDir } from '../../events/registry.js';
+import { resolve } from 'node:path';
 
 export const summary = 'drive one configured output (pulse, on for a time, off) to test the wiring';
 
 const usage = `
-usage: edge-agent actuate NAME (--pulse MS | --on SECONDS | --off) [--config FILE] [--simulate-outputs FILE]
+usage: edge-agent actuate NAME (--pulse MS | --on SECONDS | --off) [--config FILE] [--state-dir DIR] [--simulate-outputs FILE]
 
 Drives the output NAME from the config through the same safety layer as the agent: a pulse or an on-time
-longer than the output's maxOnMs is refused, and the output is left at its safe level when the command ends
+longer than the output's maxOnMs is refused, its minimum off-time and daily on-time budget are those the agent
+uses (shared through the state directory), and the output is left at its safe level when the command ends
 (also on Ctrl-C). Run it with the agent stopped: the agent holds the GPIO lines while it runs.
 
   --pulse MS               active for MS milliseconds
   --on SECONDS             active for SECONDS seconds (may be fractional)
   --off                    drive the safe (inactive) level
   --config FILE            config file (default: the bundled config/conveyor-demo.yaml)
+  --state-dir DIR          where the outputs' daily on-time is kept (default: config stateDir, else the agent's)
   --simulate-outputs FILE  do not touch hardware: journal the changes to FILE (JSON lines)
 
 examples:
@@ -43,6 +48,7 @@ export async function run(argv: string[]): Promise<number> {
       off: { type: 'boolean' },
       config: { type: 'string', short: 'c' },
       'simulate-outputs': { type: 'string' },
+      'state-dir': { type: 'string' },
     },
     usage,
   );
@@ -69,7 +75,10 @@ export async function run(argv: string[]): Promise<number> {
 
   const log = createLogger({ level: loaded.config.log.level === 'info' ? 'warn' : loaded.config.log.level });
   // Only the output under test is started: the others stay untouched (another person may be wiring them).
-  const bank = new OutputBank({ [name]: out }, { log, simulateJournal: values['simulate-outputs'], threaded: false });
+  const stateDir = resolve(values['state-dir'] ?? (loaded.config.stateDir ? resolve(loaded.baseDir, loaded.config.stateDir) : defaultStateDir()));
+  const simulate = values['simulate-outputs'];
+  // A simulated output spends no real on-time: it neither reads nor writes the ledger.
+  const bank = new OutputBank({ [name]: out }, { log, simulateJournal: simulate, threaded: false, ...(simulate ? {} : { ledgerDir: ledgerDir(stateDir) }) });
   await bank.start();
   const unhook = installSafetyHooks(bank, log);
   try {
