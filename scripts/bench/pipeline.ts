@@ -90,9 +90,9 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
   const src = loaded.config.source;
   if (src.type !== 'file') throw new AgentError('USAGE', `the pipeline benchmark needs a file source, ${cfgPath} has ${src.type}`, { fix: 'pass --config with a file source' });
   const video = resolve(loaded.baseDir, src.path);
-  if (!existsSync(video) && video === join(demoSceneDir(), 'conveyor.mp4')) {
-    const { writeScene } = await import('../demo-scene/index.js');
-    await writeScene(demoSceneDir(), { seed: DEMO_SEED });
+  if (video === join(demoSceneDir(), 'conveyor.mp4')) {
+    const { ensureScene } = await import('../demo-scene/index.js');
+    await ensureScene(demoSceneDir(), DEMO_SEED);
   }
   const manifestPath = resolve(loaded.baseDir, loaded.config.model.manifest);
   if (!existsSync(manifestPath)) {

@@ -53,7 +53,15 @@ export interface TruthPart {
   frames: [number, number];
 }
 
+/**
+ * Bumped whenever the same seed would render different pixels or truth (geometry, defects, encoding), so that a
+ * clip cached by an older version is made again. 2: larger chips, crf 23.
+ */
+export const SCENE_GENERATOR_VERSION = 2;
+
 export interface SceneTruth {
+  /** SCENE_GENERATOR_VERSION of the generator that wrote it. */
+  generator: number;
   width: number;
   height: number;
   fps: number;
@@ -162,7 +170,7 @@ export function sceneTruth(scene: Scene): SceneTruth {
     if (!range) continue;
     parts.push({ id: p.id, defect: p.defect !== null, kind: p.defect, shape: p.kind, frames: range });
   }
-  return { width: scene.width, height: scene.height, fps: scene.fps, frames: scene.frames, seed: scene.seed, parts };
+  return { generator: SCENE_GENERATOR_VERSION, width: scene.width, height: scene.height, fps: scene.fps, frames: scene.frames, seed: scene.seed, parts };
 }
 
 /** Boxes of every part at least partly in frame t, clipped to the picture; full = entirely inside. */

@@ -4,10 +4,10 @@
  * half-written clip.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AgentError, messageOf } from '../../agent/errors.js';
-import { type SceneOptions, type SceneTruth, frameBoxes, generateScene, sceneTruth } from './scene.js';
+import { SCENE_GENERATOR_VERSION, type SceneOptions, type SceneTruth, frameBoxes, generateScene, sceneTruth } from './scene.js';
 import { renderFrame } from './render.js';
 
 export interface WriteSceneOptions extends SceneOptions {
@@ -32,6 +32,22 @@ function writeAtomic(file: string, data: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, data);
   renameSync(tmp, file);
+}
+
+/**
+ * The scene of `seed` in `dir`, written unless it is already there from this version of the generator (a clip
+ * from an older version is replaced). Returns the clip's path and whether it was written now.
+ */
+export async function ensureScene(dir: string, seed: number, extra: Omit<WriteSceneOptions, 'seed'> = {}): Promise<{ video: string; written: boolean }> {
+  const video = join(dir, 'conveyor.mp4');
+  try {
+    const t = JSON.parse(readFileSync(join(dir, 'truth.json'), 'utf8')) as Partial<SceneTruth>;
+    if (t.generator === SCENE_GENERATOR_VERSION && t.seed === seed && existsSync(video)) return { video, written: false };
+  } catch {
+    /* absent or unreadable: write it */
+  }
+  await writeScene(dir, { ...extra, seed });
+  return { video, written: true };
 }
 
 export async function writeScene(outDir: string, opts: WriteSceneOptions): Promise<WrittenScene> {
@@ -62,8 +78,10 @@ export async function writeScene(outDir: string, opts: WriteSceneOptions): Promi
 }
 
 /**
- * Pipes rendered frames into ffmpeg (libx264, yuv420p, crf 18, a keyframe every second). The veryfast preset
- * encodes the noisy frames about 4x faster than the default at the same quality level (crf), which matters
+ * Pipes rendered frames into ffmpeg (libx264, yuv420p, crf 23, a keyframe every second). crf 23 (libx264's
+ * default) gives ~1.2 Mbit/s at 640x480/15 fps, what an IP or USB camera's own encoder sends; crf 18 kept the
+ * rendered sensor noise and made a 5.8 Mbit/s stream whose decoding (7 ms a frame here) cost more than the model.
+ * The veryfast preset encodes about 4x faster than the default at the same quality level (crf), which matters
  * because tests and training render many scenes.
  */
 async function encode(
@@ -78,7 +96,7 @@ async function encode(
   const args = [
     '-v', 'error', '-y',
     '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-r', String(fps), '-i', '-',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-crf', '18', '-g', String(fps),
+    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-crf', '23', '-g', String(fps),
     out,
   ];
   const child = spawn(ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'] });

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Renders the demo scenes used to train, validate and evaluate the conveyor-demo model.
 # usage: scripts/train/make-data.sh DATA_DIR   (run `npm run build` first; scenes already there are kept)
-# Seeds: train 1-16 (whole clips) and 2001-2300 (every 6th frame only: many more different parts, which is what
+# Seeds: train 1-16 (whole clips) and 2001-2600 (every 6th frame only: many more different parts, which is what
 # keeps the model from memorising individual parts), validation 501-504 (threshold choice), evaluation
 # 1000-1009 (never used in training).
 set -eu
@@ -19,9 +19,16 @@ gen() { # seed [extra args]
   shift
   nice -n 10 node "$GEN" --seed "$s" --out "$out" "$@"
 }
-for s in $TRAIN_SEEDS $VAL_SEEDS $EVAL_SEEDS; do gen "$s"; done
-# Time-lapse training scenes, two at a time.
-for s in $(seq 2001 2 2299); do
+# Two at a time (one per core).
+set -- $TRAIN_SEEDS $VAL_SEEDS $EVAL_SEEDS
+while [ $# -gt 0 ]; do
+  gen "$1" &
+  [ $# -gt 1 ] && gen "$2"
+  wait
+  shift; [ $# -gt 0 ] && shift
+done
+# Time-lapse training scenes.
+for s in $(seq 2001 2 2599); do
   gen "$s" --every 6 &
   gen $((s + 1)) --every 6
   wait

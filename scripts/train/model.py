@@ -40,10 +40,11 @@ class Detector(nn.Module):
             conv_bn(c(64), c(64)),
         )
         # A defect anywhere on a part must reach the cell at its centre: a 7x7 max over the stride-8 features
-        # (56x56 input pixels, a whole part) next to the features themselves.
+        # (56x56 input pixels: a small part, or the middle of a large one) and that max taken again (13x13 cells,
+        # 104x104 input pixels: the edge of the largest part, where a chip is), next to the features themselves.
         self.pool = nn.MaxPool2d(7, stride=1, padding=3)
-        self.cls = nn.Conv2d(2 * c(64), len(LABELS), 1)
-        self.box = nn.Conv2d(2 * c(64), 4, 1)
+        self.cls = nn.Conv2d(3 * c(64), len(LABELS), 1)
+        self.box = nn.Conv2d(3 * c(64), 4, 1)
         with torch.no_grad():
             self.cls.bias.copy_(torch.tensor([-4.6, 0.0]))  # objects start at p ~ 0.01 (focal-loss practice)
         nn.init.zeros_(self.box.weight)
@@ -56,7 +57,8 @@ class Detector(nn.Module):
         """Logits [B,2,H,W] (0: a part's centre is here, 1: that part is defective) and raw box [B,4,H,W]
         (offset x, offset y, log w, log h)."""
         f = self.features(x)
-        f = torch.cat([f, self.pool(f)], dim=1)
+        near = self.pool(f)
+        f = torch.cat([f, near, self.pool(near)], dim=1)
         return self.cls(f), self.box(f)
 
     def forward(self, x):
@@ -74,7 +76,9 @@ def decode_boxes(box, gx, gy):
     """Raw box outputs -> cx, cy, w, h in input pixels ([B,4,H,W])."""
     cx = (gx + 0.5 + box[:, 0:1]) * STRIDE
     cy = (gy + 0.5 + box[:, 1:2]) * STRIDE
-    wh = torch.exp(torch.clamp(box[:, 2:4], -3.0, 3.0)) * BOX_SCALE
+    # A soft clamp of the log-size to (-3, 3): tanh exports as one plain op (torch.clamp becomes an opset-13 Clip
+    # with tensor bounds, which OpenCV's dnn importer rejects), and keeps a gradient at the bounds.
+    wh = torch.exp(3.0 * torch.tanh(box[:, 2:4] / 3.0)) * BOX_SCALE
     return torch.cat([cx, cy, wh], dim=1)
 
 

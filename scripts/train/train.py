@@ -115,7 +115,7 @@ def main():
     ap.add_argument("--temperature", type=float, default=2.0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     ap.add_argument("--seeds", default="1-16", help="training scenes (whole clips, every --every-th frame used)")
-    ap.add_argument("--sampled-seeds", default="2001-2300", help="training scenes rendered with --every 6 (all frames used)")
+    ap.add_argument("--sampled-seeds", default="2001-2600", help="training scenes rendered with --every 6 (all frames used)")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)

@@ -1,9 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeScene } from '../../scripts/demo-scene/index.js';
+import { SCENE_GENERATOR_VERSION, ensureScene, writeScene } from '../../scripts/demo-scene/index.js';
 
 const repo = resolve(import.meta.dirname, '..', '..');
 const cli = join(repo, 'dist', 'scripts', 'make-demo-scene.js');
@@ -39,6 +39,22 @@ describe('writeScene --every (time-lapse training data)', () => {
     const frames = readFileSync(res.boxes, 'utf8').trim().split('\n').map((l) => JSON.parse(l).frame);
     expect(frames).toEqual([0, 5, 10, 15, 20, 25]);
     expect(JSON.parse(readFileSync(res.truth, 'utf8')).sampledEvery).toBe(5);
+  });
+});
+
+describe('ensureScene (the cached demo clip)', () => {
+  it('writes once, reuses the clip, and writes again when the clip came from another generator version', async () => {
+    const dir = join(work, 'cached');
+    expect((await ensureScene(dir, 9, { seconds: 1 })).written).toBe(true);
+    const truthFile = join(dir, 'truth.json');
+    const truth = JSON.parse(readFileSync(truthFile, 'utf8'));
+    expect(truth).toMatchObject({ generator: SCENE_GENERATOR_VERSION, seed: 9 });
+    const mtime = statSync(join(dir, 'conveyor.mp4')).mtimeMs;
+    expect((await ensureScene(dir, 9, { seconds: 1 })).written).toBe(false);
+    expect(statSync(join(dir, 'conveyor.mp4')).mtimeMs).toBe(mtime);
+    writeFileSync(truthFile, JSON.stringify({ ...truth, generator: SCENE_GENERATOR_VERSION - 1 }));
+    expect((await ensureScene(dir, 9, { seconds: 1 })).written).toBe(true);
+    expect(JSON.parse(readFileSync(truthFile, 'utf8')).generator).toBe(SCENE_GENERATOR_VERSION);
   });
 });
 

@@ -121,15 +121,13 @@ async function ensureDemoClip(loaded: LoadedConfig, log: ReturnType<typeof creat
   const src = loaded.config.source;
   if (src.type !== 'file') return;
   const clip = resolve(loaded.baseDir, src.path);
-  if (existsSync(clip) && clip !== join(demoSceneDir(), 'conveyor.mp4')) return;
-  if (existsSync(clip)) {
-    src.path = clip;
-    return;
-  }
-  log.info({ seed: DEMO_SEED, dir: demoSceneDir() }, 'generating the demo clip (first run only)');
-  const { writeScene } = await import('../../../scripts/demo-scene/index.js');
-  await writeScene(demoSceneDir(), { seed: DEMO_SEED });
-  src.path = join(demoSceneDir(), 'conveyor.mp4');
+  if (clip !== join(demoSceneDir(), 'conveyor.mp4')) return;
+  // The bundled demo clip is rendered on first use, and again when the generator has changed since.
+  const { ensureScene } = await import('../../../scripts/demo-scene/index.js');
+  const t0 = performance.now();
+  const { video, written } = await ensureScene(demoSceneDir(), DEMO_SEED);
+  if (written) log.info({ seed: DEMO_SEED, dir: demoSceneDir(), ms: Math.round(performance.now() - t0) }, 'generated the demo clip');
+  src.path = video;
 }
 
 export function formatSummary(r: RunSummary): string {
