@@ -3,7 +3,8 @@
   /usr/bin/python3 scripts/train/export.py --data DIR --ckpt NAME=FILE.pt ... --model-dir models/conveyor-demo \
       --ka-seed 1000 --ref OUT.json
 
-For each NAME: models/conveyor-demo/NAME.onnx (opset 13, static shapes, BatchNorm folded, constants folded).
+For each NAME: models/conveyor-demo/NAME.onnx (opset 13, static shapes, BatchNorm folded, constants folded,
+no Identity nodes).
 Also writes the known-answer input ka_input.f32 (one real frame of an evaluation scene, as the float32 input
 tensor, little-endian) and OUT.json with, per model, torch's output0 on that input, parameter count and MACs.
 """
@@ -29,6 +30,28 @@ def known_answer_frame(data, seed):
     t = (part["frames"][0] + part["frames"][1]) // 2
     frame = np.asarray(load_frames(d)[t]).astype(np.float32) / 255.0
     return t, np.ascontiguousarray(frame.transpose(2, 0, 1)[None])
+
+
+def drop_identities(path):
+    """Rewires Identity nodes away (the exporter emits them for initialisers it deduplicated); OpenCV 4.6's
+    dnn importer rejects Identity nodes, and the pipeline benchmark runs the demo model in OpenCV too."""
+    import onnx
+
+    m = onnx.load(path)
+    outs = {o.name for o in m.graph.output}
+    alias = {n.output[0]: n.input[0] for n in m.graph.node if n.op_type == "Identity" and n.output[0] not in outs}
+    if not alias:
+        return
+    keep = [n for n in m.graph.node if not (n.op_type == "Identity" and n.output[0] in alias)]
+    for n in keep:
+        for i, name in enumerate(n.input):
+            while name in alias:
+                name = alias[name]
+            n.input[i] = name
+    del m.graph.node[:]
+    m.graph.node.extend(keep)
+    onnx.checker.check_model(m)
+    onnx.save(m, path)
 
 
 def main():
@@ -60,6 +83,7 @@ def main():
             opset_version=13,
             do_constant_folding=True,
         )
+        drop_identities(tmp)
         os.replace(tmp, out_file)
         with torch.no_grad():
             y = model(torch.from_numpy(x)).numpy()

@@ -4,12 +4,12 @@ import { join, resolve } from 'node:path';
 import { parseCommandArgs } from '../args.js';
 import { AgentError, ExitCode } from '../../errors.js';
 import { createLogger } from '../../log.js';
-import { packageRoot } from '../../paths.js';
+import { demoSceneDir, packageRoot } from '../../paths.js';
 
 export const summary = 'the bundled demo: a local MQTT broker, the agent on the conveyor clip, events as the broker got them';
 
 const usage = `
-usage: edge-agent demo [--state-dir DIR] [--keep]
+usage: edge-agent demo [--state-dir DIR]
 
 Starts a local MQTT broker (mosquitto when installed, else an embedded one) and a subscriber, runs the agent
 once over the bundled conveyor clip (generated on first use) with simulated outputs, and prints what the
@@ -70,6 +70,14 @@ export async function run(argv: string[]): Promise<number> {
     out(`device status seen: ${statuses.join(' -> ') || 'none'}`);
     const pulses = readFileSync(outputsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { value: number }).filter((j) => j.value === 1).length;
     out(`reject gate pulses in the output journal: ${pulses} (${outputsFile})`);
+    // The demo clip is synthetic, so the truth is known: say how the run did against it.
+    const { loadSceneTruth, scoreEvents } = await import('../../../scripts/demo-scene/score.js');
+    const { truth, boxes } = loadSceneTruth(demoSceneDir());
+    const sc = scoreEvents(events.map((e) => e.payload as unknown as { frame: { seq: number }; bbox: number[] }), truth, boxes);
+    out(
+      `against the clip's truth (${truth.parts.length} parts, ${sc.defective} defective): ${sc.caught} of ${sc.defective} defective parts rejected once` +
+        `${sc.missed.length ? `, missed ${sc.missed.join(' ')}` : ''}; good parts rejected: ${sc.falseRejects.length}${sc.repeated.length ? `; parts rejected twice: ${sc.repeated.join(' ')}` : ''}`,
+    );
     return events.length === written ? ExitCode.ok : ExitCode.failure;
   } finally {
     await sub.close().catch(() => undefined);
