@@ -7,8 +7,22 @@ export interface TensorMeta {
 
 export type WorkerRequest =
   | { id: number; op: 'load'; file: string; options: Record<string, unknown> }
-  | { id: number; op: 'run'; inputs: Record<string, { type: string; dims: number[]; data: ArrayBufferView }> }
+  | { id: number; op: 'run'; inputs: Record<string, SharedInput> }
   | { id: number; op: 'close' };
+
+/**
+ * An input tensor handed to the worker in shared memory: the bytes are in `shared` (a SharedArrayBuffer from the
+ * caller's pool, free again once the reply arrives), `ctor` names the typed array (Float32Array...). No per-frame
+ * structured-clone copy and no per-frame allocation in the worker (onnxruntime-node itself rejects typed arrays
+ * on shared memory, so the worker copies the bytes into a tensor buffer it keeps).
+ */
+export interface SharedInput {
+  type: string;
+  dims: number[];
+  shared: SharedArrayBuffer;
+  byteLength: number;
+  ctor: string;
+}
 
 export interface WorkerReply {
   id: number;

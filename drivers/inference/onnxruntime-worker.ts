@@ -6,18 +6,40 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import type { WorkerReply, WorkerRequest } from './onnxruntime-protocol.js';
+import type { SharedInput, WorkerReply, WorkerRequest } from './onnxruntime-protocol.js';
 
 const port = parentPort!;
 let ort: typeof import('onnxruntime-node') | undefined;
 let session: InferenceSession | undefined;
 
+// One call at a time, in arrival order: the kept input buffers below are reused by the next call, and the
+// session runs one inference at a time anyway.
+let chain: Promise<void> = Promise.resolve();
 port.on('message', (m: WorkerRequest) => {
-  void handle(m).then(
-    (r) => post(r),
-    (err: unknown) => post({ id: m.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+  chain = chain.then(() =>
+    handle(m).then(
+      (r) => post(r),
+      (err: unknown) => post({ id: m.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+    ),
   );
 });
+
+type Typed = Float32Array | Uint8Array | Int8Array | Int32Array | Uint16Array | BigInt64Array;
+const ctors: Record<string, new (n: number) => Typed> = { Float32Array, Uint8Array, Int8Array, Int32Array, Uint16Array, BigInt64Array };
+/** Per input name, the buffer the shared bytes are copied into (onnxruntime-node refuses shared memory). */
+const kept = new Map<string, Typed>();
+
+function local(name: string, t: SharedInput): Typed {
+  const Ctor = ctors[t.ctor];
+  if (!Ctor) throw new Error(`input "${name}": unsupported typed array ${t.ctor}`);
+  let buf = kept.get(name);
+  if (!buf || buf.byteLength !== t.byteLength || buf.constructor !== Ctor) {
+    buf = new Ctor(t.byteLength / (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT);
+    kept.set(name, buf);
+  }
+  new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength).set(new Uint8Array(t.shared, 0, t.byteLength));
+  return buf;
+}
 
 function post(r: WorkerReply): void {
   const transfer = r.ok && r.outputs ? Object.values(r.outputs).map((o) => o.data.buffer as ArrayBuffer) : [];
@@ -35,7 +57,7 @@ async function handle(m: WorkerRequest): Promise<WorkerReply> {
     case 'run': {
       if (!session || !ort) throw new Error('no session loaded');
       const feeds: Record<string, Tensor> = {};
-      for (const [name, t] of Object.entries(m.inputs)) feeds[name] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
+      for (const [name, t] of Object.entries(m.inputs)) feeds[name] = new ort.Tensor(t.type as 'float32', local(name, t) as Float32Array, t.dims);
       const res = session.run(feeds);
       const results = await res;
       const outputs: Record<string, { dims: number[]; data: Float32Array | Uint16Array | BigInt64Array | Uint8Array | Int8Array | Int32Array }> = {};

@@ -7,7 +7,7 @@ import { existsSync as fileExists } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { TensorMeta, WorkerReply, WorkerRequest } from './onnxruntime-protocol.js';
+import type { SharedInput, TensorMeta, WorkerReply, WorkerRequest } from './onnxruntime-protocol.js';
 import type {
   AcceleratorKind,
   BackendLoadOptions,
@@ -230,6 +230,8 @@ async function openInWorker(file: string, options: Record<string, unknown>): Pro
     }).finally(() => {
       if (waits.size === 0) w.unref();
     }) as Promise<WorkerReply>;
+  // Shared input buffers, reused frame after frame (one per input while a call is in flight).
+  const pool: SharedArrayBuffer[] = [];
   let meta: WorkerReply;
   try {
     meta = await call({ id: ++seq, op: 'load', file, options });
@@ -240,7 +242,23 @@ async function openInWorker(file: string, options: Record<string, unknown>): Pro
   return {
     inputs: meta.inputs ?? [],
     outputs: meta.outputsMeta ?? [],
-    run: async (feeds) => (await call({ id: ++seq, op: 'run', inputs: feeds })).outputs ?? {},
+    run: async (feeds) => {
+      const used: SharedArrayBuffer[] = [];
+      const inputs: Record<string, SharedInput> = {};
+      for (const [name, f] of Object.entries(feeds)) {
+        const n = f.data.byteLength;
+        const i = pool.findIndex((b) => b.byteLength === n);
+        const sab = i >= 0 ? pool.splice(i, 1)[0]! : new SharedArrayBuffer(n);
+        new Uint8Array(sab).set(new Uint8Array(f.data.buffer, f.data.byteOffset, n));
+        used.push(sab);
+        inputs[name] = { type: f.type, dims: f.dims, shared: sab, byteLength: n, ctor: f.data.constructor.name };
+      }
+      try {
+        return (await call({ id: ++seq, op: 'run', inputs })).outputs ?? {};
+      } finally {
+        pool.push(...used);
+      }
+    },
     close: async () => {
       await call({ id: ++seq, op: 'close' }).catch(() => undefined);
       await w.terminate();

@@ -1,0 +1,56 @@
+/**
+ * The ONNX Runtime backend's worker thread on the real demo model: inputs travel in reused shared-memory
+ * buffers, so calls in flight at the same time must each get the answer for their own input, and a caller may
+ * refill its tensor as soon as run() has been called.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OnnxRuntimeBackend } from '../../drivers/inference/onnxruntime.js';
+import { repoRoot } from '../helpers/cli.js';
+
+const dir = join(repoRoot, 'models', 'conveyor-demo');
+const file = join(dir, 'student.onnx');
+const ready = existsSync(file) && existsSync(join(repoRoot, 'dist', 'drivers', 'inference', 'onnxruntime-worker.js'));
+const shape = [1, 3, 240, 320];
+
+describe.skipIf(!ready)('onnxruntime backend in its worker thread', () => {
+  let worker: OnnxRuntimeBackend;
+  let here: OnnxRuntimeBackend;
+  let inputs: Float32Array[];
+
+  beforeAll(async () => {
+    worker = new OnnxRuntimeBackend(undefined, { worker: true });
+    here = new OnnxRuntimeBackend(undefined, { worker: false });
+    await worker.load({ file, accelerator: 'cpu', threads: 1 });
+    await here.load({ file, accelerator: 'cpu', threads: 1 });
+    const ka = new Float32Array(readFileSync(join(dir, 'ka_input.f32')).buffer.slice(0));
+    const flipped = ka.slice().reverse();
+    const grey = new Float32Array(ka.length).fill(0.5);
+    inputs = [ka, flipped, grey];
+  });
+  afterAll(async () => {
+    await worker?.close();
+    await here?.close();
+  });
+
+  it('calls in flight together each get their own answer, equal to a run on this thread', async () => {
+    const expected: Float32Array[] = [];
+    for (const x of inputs) expected.push((await here.run({ images: x })).output0!.data as Float32Array);
+    expect(expected[0]).not.toEqual(expected[1]);
+    const got = await Promise.all([...inputs, ...inputs].map((x) => worker.run({ images: x })));
+    got.forEach((r, i) => {
+      expect(r.output0!.dims).toEqual([1, 6, 1200]);
+      expect(r.output0!.data, `call ${i}`).toEqual(expected[i % inputs.length]);
+    });
+  });
+
+  it('the caller may overwrite its input tensor right after calling run()', async () => {
+    const expected = (await here.run({ images: inputs[0]! })).output0!.data;
+    const buf = inputs[0]!.slice();
+    const pending = worker.run({ images: buf });
+    buf.fill(0); // the next frame being packed into the same buffer
+    expect((await pending).output0!.data).toEqual(expected);
+    expect(shape.reduce((a, b) => a * b)).toBe(buf.length);
+  });
+});
