@@ -145,7 +145,7 @@ def part_level(all_dets, gts, truth, frame_offset, threshold):
     res = []
     for p in truth["parts"]:
         n, h = flagged.get(p["id"], (0, 0))
-        res.append((p["defect"], h / max(n, 1)))
+        res.append((p["defect"], h / max(n, 1), p["kind"] or "good"))
     return res
 
 
@@ -211,8 +211,11 @@ def main():
             n = min(len(frames), len(g))
             parts.extend(part_level(all_dets[k : k + n], g[:n], truth, k, thr))
             k += n
-        bad = [f for d, f in parts if d]
-        good = [f for d, f in parts if not d]
+        bad = [f for d, f, _ in parts if d]
+        good = [f for d, f, _ in parts if not d]
+        by_kind = {}
+        for d, f, kind in parts:
+            by_kind.setdefault(kind, []).append(f)
         result[name] = {
             "mAP50": round((ap_c["part"] + ap_c["defect"]) / 2, 4),
             "perClass": {k2: round(v, 4) for k2, v in ap_c.items()},
@@ -228,6 +231,11 @@ def main():
                 "goodParts": len(good),
                 "goodFlaggedInAnyFrame": sum(1 for f in good if f > 0),
                 "meanDefectFrameShare": round(float(np.mean(bad)) if bad else 0.0, 4),
+                # Per defect kind (and "good"): parts, parts flagged in >= half their frames, mean share flagged.
+                "byKind": {
+                    k: {"parts": len(v), "flaggedInHalf": sum(1 for f in v if f >= 0.5), "meanShare": round(float(np.mean(v)), 4)}
+                    for k, v in sorted(by_kind.items())
+                },
             },
             "seconds": round(time.time() - t0, 1),
         }

@@ -161,7 +161,7 @@ const pct = (x) => (100 * x).toFixed(1);
 const lines = [];
 lines.push('# conveyor-demo: measured accuracy and speed', '');
 lines.push(
-  `Evaluation seeds ${evals[VARIANTS[0].model].seeds} (never used in training: train 1-16 and 2001-2300, validation 501-504), every frame, ` +
+  `Evaluation seeds ${evals[VARIANTS[0].model].seeds} (never used in training: train 1-16 and 2001-2600, validation 501-504), every frame, ` +
     `${evals[VARIANTS[0].model].frames} frames; ${evals[VARIANTS[0].model].instances.part} good-part and ${evals[VARIANTS[0].model].instances.defect} defective-part views ` +
     'in which the part is fully visible. A detection counts if IoU >= 0.5 with the same label; detections on parts that are only partly ' +
     'in the picture are ignored. Decoding as the agent does it: label = best class, class-agnostic hard NMS (IoU 0.45). ' +
@@ -195,6 +195,18 @@ lines.push('|---|---|---|---|');
 for (const [label, key] of rows) {
   const p = evals[key].partLevel;
   lines.push(`| ${label} | ${p.defectiveFlaggedInHalfTheirFrames} / ${p.defectiveParts} | ${p.goodFlaggedInAnyFrame} / ${p.goodParts} | ${pct(p.meanDefectFrameShare)} % |`);
+}
+{
+  // Which defects each model finds, per physical part (flagged in at least half of its frames).
+  const kinds = [...new Set(rows.flatMap(([, key]) => Object.keys(evals[key].partLevel.byKind ?? {})))].filter((k) => k !== 'good').sort();
+  if (kinds.length) {
+    lines.push('', 'Defective parts flagged in at least half of their frames, per defect kind:', '');
+    lines.push(`| model | ${kinds.join(' | ')} |`, `|---|${kinds.map(() => '---|').join('')}`);
+    for (const [label, key] of rows) {
+      const bk = evals[key].partLevel.byKind ?? {};
+      lines.push(`| ${label} | ${kinds.map((k) => (bk[k] ? `${bk[k].flaggedInHalf} / ${bk[k].parts}` : '-')).join(' | ')} |`);
+    }
+  }
 }
 lines.push('', 'Validation (threshold choice, seeds 501-504):', '');
 lines.push('| model | threshold | defect precision | defect recall | mAP@0.5 |', '|---|---|---|---|---|');

@@ -15,7 +15,7 @@ DATA="$WORK/data"
 PY=/usr/bin/python3
 T="$ROOT/scripts/train"
 OUT="$ROOT/models/conveyor-demo"
-STEPS=${STEPS:-2000}
+STEPS=${STEPS:-8000}
 mkdir -p "$WORK"
 cd "$ROOT"
 
@@ -25,15 +25,26 @@ npm run build --silent
 # Which student the manifest ships: "student" (distilled, the default) or "student-alone" (skips distillation).
 SHIP=${SHIP:-student}
 
+# train NAME ARGS...: trains WORK/NAME.pt unless a checkpoint trained for $STEPS steps is already there (a run
+# that was interrupted after some models resumes with the next one; delete WORK to start over).
+train() {
+  name=$1
+  shift
+  if [ -f "$WORK/$name.pt" ] && $PY -c "import sys, torch; sys.exit(0 if torch.load(sys.argv[1])['args']['steps'] == int(sys.argv[2]) else 1)" "$WORK/$name.pt" "$STEPS"; then
+    echo "$name: $WORK/$name.pt already trained for $STEPS steps, kept"
+    return 0
+  fi
+  nice -n 10 $PY "$T/train.py" --data "$DATA" --steps "$STEPS" --out "$WORK/$name.pt" "$@" > "$WORK/$name.log" 2>&1
+}
+
 # Teacher and student-alone are independent: train them side by side (one thread each).
-nice -n 10 $PY "$T/train.py" --data "$DATA" --width 1.25 --steps "$STEPS" --out "$WORK/teacher.pt" > "$WORK/teacher.log" 2>&1 &
+train teacher --width 1.25 &
 TEACHER=$!
-nice -n 10 $PY "$T/train.py" --data "$DATA" --width 0.75 --steps "$STEPS" --out "$WORK/student-alone.pt" > "$WORK/student-alone.log" 2>&1
+train student-alone --width 0.75
 wait $TEACHER
 MODELS="--ckpt teacher=$WORK/teacher.pt --ckpt student-alone=$WORK/student-alone.pt"
 if [ "$SHIP" = student ]; then
-  nice -n 10 $PY "$T/train.py" --data "$DATA" --width 0.75 --steps "$STEPS" --teacher "$WORK/teacher.pt" \
-    --alpha 0.5 --temperature 2 --out "$WORK/student.pt" > "$WORK/student.log" 2>&1
+  train student --width 0.75 --teacher "$WORK/teacher.pt" --alpha 0.5 --temperature 2
   MODELS="$MODELS --ckpt student=$WORK/student.pt"
 fi
 

@@ -9,7 +9,7 @@ import { writeScene, type SceneTruth } from '../../scripts/demo-scene/index.js';
 
 const repo = resolve(import.meta.dirname, '..', '..');
 const modelDir = join(repo, 'models', 'conveyor-demo');
-// Seeds used to make the model: train 1-24, validation 501-504, evaluation 1000-1009. This one is new.
+// Seeds used to make the model: train 1-16 and 2001-2600, validation 501-504, evaluation 1000-1009. This one is new.
 const HELD_OUT_SEED = 7777;
 const N = 1200;
 
