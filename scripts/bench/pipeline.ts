@@ -21,7 +21,7 @@ import { loadConfigFile, type LoadedConfig } from '../../agent/config/load.js';
 import { AgentError } from '../../agent/errors.js';
 import { createLogger } from '../../agent/log.js';
 import { loadManifest, type LoadedManifest } from '../../agent/model/manifest.js';
-import { demoConfigPath, demoSceneDir, DEMO_SEED, packageRoot } from '../../agent/paths.js';
+import { AGENT_NODE_FLAGS, demoConfigPath, demoSceneDir, DEMO_SEED, packageRoot } from '../../agent/paths.js';
 import { loadOrt } from '../../drivers/inference/onnxruntime.js';
 
 export interface PipelineBenchOptions {
@@ -160,7 +160,8 @@ async function benchRaw(file: string, manifest: LoadedManifest, seconds: number)
 function runChild(cfgPath: string, variant: string): Promise<E2eResult> {
   const self = fileURLToPath(import.meta.url);
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [self, '--e2e-child', cfgPath, '--variant', variant], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // With the flags the service runs with (systemd unit), so the measured RSS is the service's.
+    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, self, '--e2e-child', cfgPath, '--variant', variant], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
