@@ -69,13 +69,15 @@ export function writeAtomically(outDir: string, manifestName: string, manifest: 
 /** Refuses to overwrite existing files or variant names (the caller picks another name or folder). */
 export function checkFree(m: LoadedManifest, outDir: string, names: string[], files: string[]): void {
   const dir = resolve(outDir);
-  if (dir === m.dir) {
-    for (const n of names) {
-      if (m.variants.some((v) => v.name === n)) {
-        throw new AgentError('USAGE', `model ${m.name} already has a variant "${n}"`, { fix: 'remove it from the manifest first, or write to another folder with --out' });
-      }
+  // The new manifest keeps every original variant, with --out too, so a name already there collides either way.
+  for (const n of names) {
+    if (m.variants.some((v) => v.name === n)) {
+      throw new AgentError('USAGE', `model ${m.name} already has a variant "${n}"`, {
+        fix: dir === m.dir ? 'remove it from the manifest first, or write to another folder with --out' : `remove it from ${m.path} first (--out copies every existing variant into the new manifest)`,
+      });
     }
-  } else if (existsSync(join(dir, basename(m.path)))) {
+  }
+  if (dir !== m.dir && existsSync(join(dir, basename(m.path)))) {
     throw new AgentError('USAGE', `${join(dir, basename(m.path))} already exists`, { fix: 'choose an empty --out folder' });
   }
   for (const f of files) {

@@ -33,12 +33,18 @@ describe('conveyor-demo model', () => {
     expect(manifest.input).toMatchObject({ name: 'images', shape: [1, 3, 240, 320], layout: 'NCHW', dtype: 'float32', resize: 'stretch' });
     expect(manifest.input.normalise).toEqual({ mean: [0, 0, 0], std: [255, 255, 255] });
     expect(manifest.decoder).toMatchObject({ type: 'yolov8', params: { output: 'output0' }, nms: { iou: 0.45, classAgnostic: true } });
-    expect(manifest.variants.map((v) => v.name).sort()).toEqual(['student-fp32', 'teacher-fp32']);
+    expect(manifest.variants.map((v) => v.name).sort()).toEqual(['student-fp32', 'student-int8', 'teacher-fp32']);
     for (const v of manifest.variants) {
-      expect(v.accuracy?.recall).toBeGreaterThan(0);
+      // Every variant carries its measured mAP; the trained ones also the defect P/R at the operating threshold
+      // (EVAL.md), and the shipped student meets the demo target on unseen seeds.
+      expect(v.accuracy?.mAP50, v.name).toBeGreaterThan(0.9);
+      if (v.precision === 'fp32') expect(v.accuracy?.recall, v.name).toBeGreaterThan(0.9);
       expect(v.latencyMs['x86_64-cpu']).toBeGreaterThan(0);
       expect(v.flops).toBeGreaterThan(1e7);
     }
+    const student = manifest.variants.find((v) => v.name === 'student-fp32')!;
+    expect(student.accuracy).toMatchObject({ precision: expect.any(Number), recall: expect.any(Number) });
+    expect(Math.min(student.accuracy!.precision!, student.accuracy!.recall!)).toBeGreaterThanOrEqual(0.95);
   });
 
   it('every variant file matches its sha256 and reproduces its known answers in ONNX Runtime', async () => {
@@ -107,12 +113,10 @@ describe('conveyor-demo model', () => {
       expect(bad.length).toBeGreaterThan(0);
       expect(good.length).toBeGreaterThan(0);
       const report = truth.parts.map((p) => `${p.id}:${p.defect ? p.kind : 'good'}=${share.get(p.id)!.toFixed(2)}`).join(' ');
-      // The shipped model does not reach the 95 % target yet (models/conveyor-demo/EVAL.md: ~82 % precision,
-      // ~71 % recall per frame), so this checks what it does reach: most defective parts are flagged in most of
-      // their frames, and no good part is flagged in more than a fifth of its frames.
-      const found = bad.filter((p) => share.get(p.id)! >= 0.6).length;
-      expect(found, report).toBeGreaterThanOrEqual(Math.ceil(bad.length * 0.6));
-      for (const p of good) expect(share.get(p.id), report).toBeLessThanOrEqual(0.2);
+      // models/conveyor-demo/EVAL.md: defect precision and recall >= 95 % per frame on unseen seeds. Per part:
+      // every defective part flagged in most of its frames, no good part in more than one frame in twenty.
+      for (const p of bad) expect(share.get(p.id), report).toBeGreaterThanOrEqual(0.6);
+      for (const p of good) expect(share.get(p.id), report).toBeLessThanOrEqual(0.05);
     });
   });
 });

@@ -119,6 +119,11 @@ describe('optimize CLI on a tiny model (bad input and the in-place write)', () =
     expect(again.stderr.trim().split('\n')).toHaveLength(1);
     expect(again.stderr).toMatch(/already has a variant "tiny-int8"/);
     expect(snapshot(dir)).toEqual(before);
+    // With --out too: the new manifest would carry the old variant and the new one under the same name.
+    const out = await cli(['optimize', '--model', join(dir, 'manifest.json'), '--calibration', imagesDir('imgs16', 16), '--out', join(tmp, 'dup-out')]);
+    expect(out.status).toBe(64);
+    expect(out.stderr.trim().split('\n')).toEqual([expect.stringMatching(/already has a variant "tiny-int8": .*--out copies every existing variant/)]);
+    expect(existsSync(join(tmp, 'dup-out'))).toBe(false);
   });
 
   it('takes N frames from a video with --source, spread over the clip, and writes into --out', async () => {
