@@ -19,8 +19,8 @@ export type WorkerRequest =
 export interface SharedInput {
   type: string;
   dims: number[];
+  /** Exactly the tensor's bytes. */
   shared: SharedArrayBuffer;
-  byteLength: number;
   ctor: string;
 }
 

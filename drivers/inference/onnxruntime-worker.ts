@@ -33,11 +33,11 @@ function local(name: string, t: SharedInput): Typed {
   const Ctor = ctors[t.ctor];
   if (!Ctor) throw new Error(`input "${name}": unsupported typed array ${t.ctor}`);
   let buf = kept.get(name);
-  if (!buf || buf.byteLength !== t.byteLength || buf.constructor !== Ctor) {
-    buf = new Ctor(t.byteLength / (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT);
+  if (!buf || buf.byteLength !== t.shared.byteLength || buf.constructor !== Ctor) {
+    buf = new Ctor(t.shared.byteLength / (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT);
     kept.set(name, buf);
   }
-  new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength).set(new Uint8Array(t.shared, 0, t.byteLength));
+  new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength).set(new Uint8Array(t.shared));
   return buf;
 }
 

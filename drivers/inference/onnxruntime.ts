@@ -251,7 +251,7 @@ async function openInWorker(file: string, options: Record<string, unknown>): Pro
         const sab = i >= 0 ? pool.splice(i, 1)[0]! : new SharedArrayBuffer(n);
         new Uint8Array(sab).set(new Uint8Array(f.data.buffer, f.data.byteOffset, n));
         used.push(sab);
-        inputs[name] = { type: f.type, dims: f.dims, shared: sab, byteLength: n, ctor: f.data.constructor.name };
+        inputs[name] = { type: f.type, dims: f.dims, shared: sab, ctor: f.data.constructor.name };
       }
       try {
         return (await call({ id: ++seq, op: 'run', inputs })).outputs ?? {};
