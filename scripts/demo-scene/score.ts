@@ -39,7 +39,8 @@ export function loadSceneTruth(dir: string): { truth: SceneTruth; boxes: FrameBo
 
 /** The part an event was about, or undefined. */
 export function partOfEvent(ev: ScoredEvent, truth: SceneTruth, boxes: FrameBoxes[]): number | undefined {
-  const fb = boxes.find((b) => b.frame === ev.frame.seq) ?? boxes[ev.frame.seq];
+  // boxes.jsonl lines carry their frame number (time-lapse clips skip frames), so look it up rather than index.
+  const fb = boxes.find((b) => b.frame === ev.frame.seq);
   if (!fb) return undefined;
   const cx = ((ev.bbox[0]! + ev.bbox[2]!) / 2) * truth.width;
   const cy = ((ev.bbox[1]! + ev.bbox[3]!) / 2) * truth.height;

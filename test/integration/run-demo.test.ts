@@ -105,6 +105,7 @@ describe.skipIf(!modelReady)('demo: the quick start', () => {
     expect(t![3]).toBe(t![2]);
     expect(t![5]).toBe('');
     expect(t![6]).toBe('0');
+    expect(r.stdout).not.toMatch(/events on no part|parts rejected twice/);
     expect(r.stdout).toMatch(/device status seen: .*online/);
   }, 300_000);
 });

@@ -76,7 +76,7 @@ export async function run(argv: string[]): Promise<number> {
     const sc = scoreEvents(events.map((e) => e.payload as unknown as { frame: { seq: number }; bbox: number[] }), truth, boxes);
     out(
       `against the clip's truth (${truth.parts.length} parts, ${sc.defective} defective): ${sc.caught} of ${sc.defective} defective parts rejected once` +
-        `${sc.missed.length ? `, missed ${sc.missed.join(' ')}` : ''}; good parts rejected: ${sc.falseRejects.length}${sc.repeated.length ? `; parts rejected twice: ${sc.repeated.join(' ')}` : ''}`,
+        `${sc.missed.length ? `, missed ${sc.missed.join(' ')}` : ''}; good parts rejected: ${sc.falseRejects.length}${sc.unmatched ? `; events on no part: ${sc.unmatched}` : ''}${sc.repeated.length ? `; parts rejected twice: ${sc.repeated.join(' ')}` : ''}`,
     );
     return events.length === written ? ExitCode.ok : ExitCode.failure;
   } finally {
