@@ -67,6 +67,8 @@ export interface OptimizeReport {
   variants: VariantReport[];
   layers: LayerReport[];
   excluded: string[];
+  /** MaxPool layers that every new variant runs as two one-dimensional pools (bit-identical, faster). */
+  splitPools: string[];
   calibration: { frames: number; heldOut: number; method: CalibrationMethod; weightBits: number };
   manifest: string;
   edgeTpu: string;
@@ -236,6 +238,7 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
     variants,
     layers,
     excluded: layers.filter((l) => !l.quantised).map((l) => l.layer),
+    splitPools: prep.splitPools,
     calibration: { frames: calib.length, heldOut: heldOut.length, method: o.method, weightBits },
     manifest: resolve(outDir, manifestName),
     edgeTpu: edgeTpuAdvice(m.name),

@@ -10,6 +10,7 @@ import {
   type Model,
   type TensorShape,
 } from '../../drivers/onnx/index.js';
+import { splitMaxPools } from './split-pools.js';
 
 /** Operators that mark a model as already quantised. */
 const quantisedOps = new Set([
@@ -23,6 +24,8 @@ export interface PreparedModel {
   inputName: string;
   inputDims: number[];
   shapes: Map<string, TensorShape>;
+  /** MaxPool nodes rewritten as two one-dimensional pools. */
+  splitPools: string[];
 }
 
 /**
@@ -32,7 +35,8 @@ export interface PreparedModel {
  *    Runtime from treating them as constants and so from folding BatchNormalization into Conv);
  * 3. runs ONNX Runtime's 'basic' optimiser (constant folding, BN/Mul/Add folding into Conv);
  * 4. moves the graph to opset 13 (per-channel QuantizeLinear/DequantizeLinear need the `axis` attribute);
- * 5. infers every tensor's shape (which also rejects operators we do not know).
+ * 5. splits k x k max-pools into k x 1 and 1 x k ones (bit-identical, fewer comparisons; see split-pools.ts);
+ * 6. infers every tensor's shape (which also rejects operators we do not know).
  */
 export async function prepareModel(bytes: Uint8Array, what: string): Promise<PreparedModel> {
   const original = decodeModel(bytes, what);
@@ -67,8 +71,9 @@ export async function prepareModel(bytes: Uint8Array, what: string): Promise<Pre
     if (!n.name || seen.has(n.name)) n.name = `${n.opType}_${n.output[0]}`;
     seen.add(n.name);
   }
+  const splitPools = splitMaxPools(model);
   model.graph.valueInfo = [];
   const shapes = inferShapes(model);
   const inputName = inputs[0]!;
-  return { model, inputName, inputDims: shapes.get(inputName)!.dims, shapes };
+  return { model, inputName, inputDims: shapes.get(inputName)!.dims, shapes, splitPools };
 }

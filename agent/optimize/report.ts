@@ -24,7 +24,7 @@ export function formatReport(r: OptimizeReport): string {
   };
   for (const v of [r.source, ...r.variants]) lines.push(row(v.name, v.precision, v, accuracyCell(v)));
   const int8 = r.variants.filter((v) => v.precision === 'int8');
-  lines.push(row('(fp32 after clean-up)', 'fp32', r.preparedFp32, `BN/constants folded; int8 vs this: ${int8.map((v) => `${(r.preparedFp32.latencyMs / v.latencyMs).toFixed(2)}x median, ${(r.preparedFp32.cpuMs / v.cpuMs!).toFixed(2)}x cpu`).join('; ') || '-'}`));
+  lines.push(row('(fp32 after clean-up)', 'fp32', r.preparedFp32, `BN/constants folded${r.splitPools.length ? `, ${r.splitPools.length} max-pool(s) split in two 1-D pools` : ''}; int8 vs this: ${int8.map((v) => `${(r.preparedFp32.latencyMs / v.latencyMs).toFixed(2)}x median, ${(r.preparedFp32.cpuMs / v.cpuMs!).toFixed(2)}x cpu`).join('; ') || '-'}`));
   const accDataset = r.variants[0]?.accuracy?.dataset;
   lines.push(`  (latency: this CPU, ONNX Runtime, 1 thread, after warm-up: wall median, fastest run, median CPU time; ratios median/cpu${accDataset ? `; accuracy on ${accDataset}` : ''})`);
   if (r.layers.length) {
