@@ -6,7 +6,8 @@ import type { AgentConfig } from './config/schema.js';
 import { configPath, loadConfigFile, type LoadedConfig } from './config/load.js';
 import { loadManifest, manifestPath, variantInput, type LoadedManifest, type VariantSpec } from './model/manifest.js';
 import { countFlops } from '../drivers/onnx/flops.js';
-import { openVariant, type BackendFactory, type OpenedVariant } from './model/open-variant.js';
+import { resolveInferenceThread, type InferenceThreadChoice } from './model/inference-thread.js';
+import { openVariant, type BackendFactory, type OpenedVariant, type OpenOptions } from './model/open-variant.js';
 import { TensorPacker } from './preprocess/tensor.js';
 import { inputSize } from './preprocess/geometry.js';
 import { prepareDecoder } from './decode/index.js';
@@ -69,6 +70,8 @@ export interface RunSummary {
   energySavedJ?: number;
   stages: ReturnType<Pipeline['stats']['summary']>;
   model: ModelRef;
+  /** The thread inference ran in (model.inferenceThread, or the runtime's own thread for TFLite). */
+  inferenceThread: 'worker' | 'main';
   source: string;
 }
 
@@ -92,6 +95,7 @@ export class Agent {
   private readonly ids = new UuidV7();
   private supervision: Supervision | undefined;
   private backendFactory: BackendFactory = createBackend;
+  private inferenceThread: InferenceThreadChoice = { thread: 'worker', reason: 'default' };
   private adaptation: Adaptation | undefined;
 
   constructor(private readonly opts: AgentOptions) {
@@ -226,7 +230,7 @@ export class Agent {
     const c = this.choice!;
     const v = c.manifest.variants.find((x) => x.name === name);
     if (!v) throw new AgentError('INTERNAL', `variant ${name} vanished from the manifest`);
-    const opened = await openVariant(c.manifest, v, { threads: this.cfg.model.threads, verify: this.cfg.model.verify, edgetpuDevice: this.cfg.model.edgetpuDevice, log: this.log, createBackend: this.backendFactory });
+    const opened = await openVariant(c.manifest, v, this.openOptions(this.cfg.model.verify));
     const info = opened.backend.inputs().find((i) => i.name === opened.input.name);
     const old = this.pipeline!.swapModel({
       backend: opened.backend,
@@ -246,7 +250,7 @@ export class Agent {
     const p = c?.profile;
     return {
       hardware: p ? { board: p.board.family, model: p.board.model, accelerators: p.accelerators.map((a) => a.kind + (a.bus ? `/${a.bus}` : '')) } : undefined,
-      model: c ? { name: c.manifest.name, variant: c.opened.variant.name, sha256: c.opened.variant.sha256, accelerator: c.opened.backend.accelerator() } : undefined,
+      model: c ? { name: c.manifest.name, variant: c.opened.variant.name, sha256: c.opened.variant.sha256, accelerator: c.opened.backend.accelerator(), inferenceThread: c.opened.backend.runsIn?.() ?? 'main' } : undefined,
       degraded: [...(c?.degraded ? [c.degraded] : []), ...(this.adaptation?.changes.length ? [`governor: ${this.adaptation.changes.at(-1)!.reason}`] : [])],
     };
   }
@@ -281,6 +285,7 @@ export class Agent {
       ...(this.adaptation?.motionStats().energySavedJ !== undefined ? { energySavedJ: this.adaptation.motionStats().energySavedJ } : {}),
       stages: p.stats.summary(),
       model: { name: c.manifest.name, variant: c.opened.variant.name, sha256: c.opened.variant.sha256, accelerator: c.opened.backend.accelerator() },
+      inferenceThread: c.opened.backend.runsIn?.() ?? 'main',
       source: this.source?.describe() ?? '',
     };
   }
@@ -366,6 +371,8 @@ export class Agent {
   private async openModel(): Promise<ModelChoice> {
     const manifest = loadManifest(configPath(this.opts.loaded, this.cfg.model.manifest));
     this.backendFactory = statefulFactory(feedbackPairs(manifest.decoder));
+    this.inferenceThread = resolveInferenceThread(this.cfg.model.inferenceThread);
+    this.log.info({ inferenceThread: this.inferenceThread.thread }, `inference runs in the ${this.inferenceThread.thread === 'main' ? 'main thread' : 'worker thread'} (${this.inferenceThread.reason})`);
     const forced = this.cfg.model.variant;
     if (forced && !manifest.variants.some((v) => v.name === forced)) failVariant(manifest, forced);
     const { profile, selection, fileErrors } = await chooseVariant(manifest, { selection: this.cfg.model.selection, stateDir: this.opts.stateDir, only: forced, log: this.log });
@@ -382,13 +389,7 @@ export class Agent {
     let firstError: unknown;
     const walk = await verifyWalk(walkCandidates(selection), async (c) => {
       const v = manifest.variants.find((x) => x.name === c.name)!;
-      opened = await openVariant(manifest, v, {
-        threads: this.cfg.model.threads,
-        verify: this.cfg.model.verify,
-        edgetpuDevice: this.cfg.model.edgetpuDevice,
-        log: this.log,
-        createBackend: this.backendFactory,
-      }).catch((err: unknown) => {
+      opened = await openVariant(manifest, v, this.openOptions(this.cfg.model.verify)).catch((err: unknown) => {
         firstError ??= err;
         throw err;
       });
@@ -405,16 +406,20 @@ export class Agent {
     if (opened.variant.name !== walk.running) {
       // A later attempt was "too slow": the walk moved on but this session belongs to an earlier candidate.
       await opened.backend.close().catch(() => undefined);
-      opened = await openVariant(manifest, manifest.variants.find((x) => x.name === walk.running)!, { threads: this.cfg.model.threads, verify: false, edgetpuDevice: this.cfg.model.edgetpuDevice, log: this.log, createBackend: this.backendFactory });
+      opened = await openVariant(manifest, manifest.variants.find((x) => x.name === walk.running)!, this.openOptions(false));
     }
     const degraded = walk.degraded?.reason;
     if (degraded) this.log.warn({ wanted: walk.degraded!.wanted, running: walk.running }, degraded);
     return { manifest, opened, passedOver, degraded, profile };
   }
 
+  private openOptions(verify: boolean): OpenOptions {
+    return { threads: this.cfg.model.threads, verify, edgetpuDevice: this.cfg.model.edgetpuDevice, thread: this.inferenceThread.thread, log: this.log, createBackend: this.backendFactory };
+  }
+
   private async reloadBackend() {
     const c = this.choice!;
-    const fresh = await openVariant(c.manifest, c.opened.variant, { threads: this.cfg.model.threads, verify: false, edgetpuDevice: this.cfg.model.edgetpuDevice, log: this.log, createBackend: this.backendFactory });
+    const fresh = await openVariant(c.manifest, c.opened.variant, this.openOptions(false));
     const old = this.pipeline?.currentBackend();
     // The old session may still be stuck in a call; release it in the background.
     void old?.close().catch(() => undefined);

@@ -113,6 +113,8 @@ export interface BackendLoadOptions {
   device?: string;
   /** Shapes for inputs with dynamic dimensions (from the manifest). */
   inputShapes?: Record<string, number[]>;
+  /** Where a backend whose runtime blocks its thread runs the call: its own worker thread or the caller's. */
+  thread?: 'worker' | 'main';
 }
 
 /** Loads one model variant and runs tensors. Knows nothing of boxes. */
@@ -125,6 +127,8 @@ export interface InferenceBackend {
   run(inputs: Record<string, InputData>): Promise<Record<string, OutputTensor>>;
   /** The accelerator that really ran the last load (may differ from the wanted one after a fallback). */
   accelerator(): AcceleratorKind;
+  /** The thread inference calls run in: the agent's main thread, or one of the backend's own. */
+  runsIn?(): 'worker' | 'main';
   close(): Promise<void>;
 }
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../agent/log.js';
 import { loadManifest } from '../agent/model/manifest.js';
+import { resolveInferenceThread } from '../agent/model/inference-thread.js';
 import { packageRoot } from '../agent/paths.js';
 import { benchManifest, formatBench } from '../agent/cli/commands/bench.js';
 
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
     const manifest = loadManifest(join(packageRoot(), 'models', 'conveyor-demo'));
     const rows = await benchManifest(manifest, { runs: 300, threads: 1, stateDir: join(packageRoot(), 'state', 'bench'), log });
     results.variants = rows;
-    print('demo model variants (backend call alone, 1 thread)', formatBench(manifest.name, rows));
+    print(`demo model variants (backend call alone, 1 thread, in the ${resolveInferenceThread('auto').thread} thread as the agent would run it here)`, formatBench(manifest.name, rows));
   }
   if (only.includes('pipeline')) {
     const { benchPipeline, formatPipelineTable } = await import('./bench/pipeline.js');

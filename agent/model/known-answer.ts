@@ -34,9 +34,15 @@ export async function checkKnownAnswer(m: LoadedManifest, v: VariantSpec, backen
     throw new AgentError('MODEL_MISMATCH', `known-answer input ${file} has ${data.length} values, input "${info.name}" needs ${expectedLen}`, { fix: 'regenerate the known answer for this variant' });
   }
   await backend.run({ [info.name]: data });
-  const t0 = now();
-  const out = await backend.run({ [info.name]: data });
-  const latencyMs = now() - t0;
+  // The fastest of three timed runs: this figure only has to catch an accelerator that is several times too slow,
+  // and on a busy board a single run can take three times its usual time.
+  let latencyMs = Infinity;
+  let out: Awaited<ReturnType<InferenceBackend['run']>> = {};
+  for (let i = 0; i < 3; i++) {
+    const t0 = now();
+    out = await backend.run({ [info.name]: data });
+    latencyMs = Math.min(latencyMs, now() - t0);
+  }
   let maxError = 0;
   for (const [name, pairs] of Object.entries(ka.expect)) {
     const o = out[name];

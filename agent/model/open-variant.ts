@@ -18,6 +18,8 @@ export interface OpenOptions {
   threads: number;
   verify: boolean;
   edgetpuDevice?: string;
+  /** Where the inference call runs (see model.inferenceThread); the backend's own default when absent. */
+  thread?: 'worker' | 'main';
   log: Logger;
   createBackend: BackendFactory;
 }
@@ -31,7 +33,7 @@ export async function openVariant(m: LoadedManifest, v: VariantSpec, o: OpenOpti
   const input = variantInput(m, v);
   const backend = await o.createBackend(v.runtime, o.log);
   try {
-    await backend.load({ file, accelerator: v.accelerator as AcceleratorKind, threads: o.threads, device: o.edgetpuDevice, inputShapes: { [input.name]: input.shape } });
+    await backend.load({ file, accelerator: v.accelerator as AcceleratorKind, threads: o.threads, device: o.edgetpuDevice, thread: o.thread, inputShapes: { [input.name]: input.shape } });
     checkInputs(file, input, backend);
     let ka: KnownAnswerResult | undefined;
     if (o.verify && v.knownAnswer) {

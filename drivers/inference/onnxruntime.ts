@@ -76,6 +76,7 @@ export class OnnxRuntimeBackend implements InferenceBackend {
   readonly fallbacks: Array<{ provider: string; reason: string }> = [];
 
   private readonly useWorker: boolean;
+  private thread: 'worker' | 'main' = 'main';
 
   constructor(
     private readonly log: Logger = silentLogger,
@@ -88,8 +89,9 @@ export class OnnxRuntimeBackend implements InferenceBackend {
     if (!existsSync(opts.file)) {
       throw new AgentError('MODEL_NOT_FOUND', `model file ${opts.file} does not exist`, { fix: 'check the manifest variant file or --model path' });
     }
+    const useWorker = opts.thread ? opts.thread === 'worker' && workerFile() !== undefined : this.useWorker;
     // In worker mode the library is loaded only in the worker; here we just check it is installed.
-    if (this.useWorker) ortInstalled();
+    if (useWorker) ortInstalled();
     else await loadOrt();
     let lastErr: unknown;
     for (const provider of providerOrder[opts.accelerator]) {
@@ -103,7 +105,8 @@ export class OnnxRuntimeBackend implements InferenceBackend {
         logSeverityLevel: 3,
       };
       try {
-        this.session = this.useWorker ? await openInWorker(opts.file, options) : await openHere(opts.file, options);
+        this.session = useWorker ? await openInWorker(opts.file, options) : await openHere(opts.file, options);
+        this.thread = useWorker ? 'worker' : 'main';
         this.ran = provider;
         break;
       } catch (err) {
@@ -140,6 +143,11 @@ export class OnnxRuntimeBackend implements InferenceBackend {
 
   accelerator(): AcceleratorKind {
     return this.ran;
+  }
+
+  /** The thread the loaded session runs its calls in. */
+  runsIn(): 'worker' | 'main' {
+    return this.thread;
   }
 
   async run(inputs: Record<string, InputData>): Promise<Record<string, OutputTensor>> {

@@ -54,3 +54,23 @@ describe.skipIf(!ready)('onnxruntime backend in its worker thread', () => {
     expect(shape.reduce((a, b) => a * b)).toBe(buf.length);
   });
 });
+
+describe.skipIf(!ready)('onnxruntime backend: model.inferenceThread', () => {
+  it('load({ thread }) picks the thread over the constructor default, and both compute the same outputs', async () => {
+    const ka = new Float32Array(readFileSync(join(dir, 'ka_input.f32')).buffer.slice(0));
+    const outs: Record<string, Float32Array> = {};
+    for (const [ctor, thread] of [[true, 'main'], [false, 'worker']] as const) {
+      const b = new OnnxRuntimeBackend(undefined, { worker: ctor });
+      try {
+        await b.load({ file, accelerator: 'cpu', threads: 1, thread });
+        expect(b.runsIn()).toBe(thread);
+        outs[thread] = (await b.run({ images: ka })).output0!.data as Float32Array;
+      } finally {
+        await b.close();
+      }
+    }
+    expect(outs.main!.length).toBe(6 * 1200);
+    expect(outs.main).toEqual(outs.worker);
+  });
+});
+

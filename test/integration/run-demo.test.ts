@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import { repoRoot, runCli } from '../helpers/cli.js';
 import { writeScene } from '../../scripts/demo-scene/index.js';
 import { loadSceneTruth, partOfEvent, scoreEvents } from '../../scripts/demo-scene/score.js';
@@ -11,7 +12,8 @@ import type { FrameBoxes, SceneTruth } from '../../scripts/demo-scene/scene.js';
  * The spine, end to end, as a user runs it: the real CLI, real ffmpeg decoding a generated conveyor clip,
  * the real ONNX model on ONNX Runtime, tracker, rules and the dry-run output journal. The clip comes from a
  * seed never used in training. Every defective part gets exactly one event, no good part any, and every event
- * gets one reject pulse.
+ * gets one reject pulse. This run has inference in its worker thread (the quick-start test below runs the default,
+ * which is the main thread on a 2-CPU machine).
  */
 const SEED = 5151;
 const modelReady = existsSync(join(repoRoot, 'models', 'conveyor-demo', 'manifest.json'));
@@ -29,8 +31,12 @@ describe.skipIf(!modelReady)('run: the conveyor demo end to end', () => {
     dir = mkdtempSync(join(tmpdir(), 'edge-agent-run-'));
     await writeScene(dir, { seed: SEED });
     ({ truth, boxes } = loadSceneTruth(dir));
+    const cfg = parse(readFileSync(join(repoRoot, 'config', 'conveyor-demo.yaml'), 'utf8')) as { model: Record<string, unknown> };
+    cfg.model.manifest = join(repoRoot, 'models', 'conveyor-demo', 'manifest.json');
+    cfg.model.inferenceThread = 'worker';
+    writeFileSync(join(dir, 'config.yaml'), stringify(cfg));
     const r = await runCli([
-      'run', '--config', join(repoRoot, 'config', 'conveyor-demo.yaml'),
+      'run', '--config', join(dir, 'config.yaml'),
       '--source', join(dir, 'conveyor.mp4'), '--until-eof',
       '--events-out', join(dir, 'events.jsonl'), '--simulate-outputs', join(dir, 'outputs.jsonl'),
       '--state-dir', join(dir, 'state'),
@@ -44,6 +50,7 @@ describe.skipIf(!modelReady)('run: the conveyor demo end to end', () => {
 
   it('processed every frame of the clip and said so', () => {
     expect(stdout).toMatch(new RegExp(`processed ${truth.frames} frames`));
+    expect(stdout).toContain('(inference in the worker thread)');
     expect(truth.parts.some((p) => p.defect)).toBe(true);
     expect(truth.parts.some((p) => !p.defect)).toBe(true);
   });

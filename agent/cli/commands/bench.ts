@@ -3,6 +3,7 @@ import { AgentError, ExitCode, messageOf } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import { loadManifest, manifestPath, type LoadedManifest, type VariantSpec } from '../../model/manifest.js';
 import { countFlops } from '../../../drivers/onnx/flops.js';
+import { resolveInferenceThread } from '../../model/inference-thread.js';
 import { openVariant } from '../../model/open-variant.js';
 import { defaultStateDir } from '../../events/registry.js';
 import { packageRoot } from '../../paths.js';
@@ -62,7 +63,7 @@ export async function run(argv: string[]): Promise<number> {
 
 export async function benchManifest(
   manifest: LoadedManifest,
-  o: { runs: number; threads: number; stateDir: string; log: ReturnType<typeof createLogger>; progress?: boolean; alpha?: number; beta?: number },
+  o: { runs: number; threads: number; stateDir: string; log: ReturnType<typeof createLogger>; progress?: boolean; alpha?: number; beta?: number; thread?: 'worker' | 'main' },
 ): Promise<BenchRow[]> {
   const profile = probe('/');
   const caps = await detectCapabilities(profile, { packageRoot: packageRoot() });
@@ -81,7 +82,7 @@ export async function benchManifest(
     }
     let backend: InferenceBackend | undefined;
     try {
-      const opened = await openVariant(manifest, v, { threads: o.threads, verify: true, log: o.log, createBackend });
+      const opened = await openVariant(manifest, v, { threads: o.threads, verify: true, log: o.log, createBackend, thread: o.thread ?? resolveInferenceThread('auto').thread });
       backend = opened.backend;
       const times = await timeRuns(backend, opened.input.name, inputFor(opened.input.shape, backend), o.runs, o.progress ? v.name : undefined);
       const median = pct(times, 50);

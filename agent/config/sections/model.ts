@@ -19,6 +19,14 @@ export const modelConfigSchema = z
       .default({ alpha: 100, beta: 1 }),
     /** Run the manifest's known-answer check after loading (verifies the accelerator really computes the model). */
     verify: z.boolean().default(true),
+    /**
+     * Where the runtime's blocking inference call runs. worker: its own thread, so the frame loop reads, packs and
+     * decodes the neighbouring frames meanwhile, and a call past its deadline can be abandoned. main: the agent's
+     * thread: no hand-over between threads (lower latency, less CPU and ~10-15 MB less memory), but nothing else
+     * in the agent runs during an inference (a stuck call is then caught by the systemd watchdog). auto: worker
+     * on boards with more than 2 CPUs, main on 1-2 CPUs, where the two threads only compete for the same cores.
+     */
+    inferenceThread: z.enum(['auto', 'worker', 'main']).default('auto'),
     /** Edge TPU device for edgetpu variants: usb, usb:N, pci, pci:N. */
     edgetpuDevice: z.string().regex(/^(usb|pci)(:\d+)?$/).optional(),
   })

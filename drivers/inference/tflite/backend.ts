@@ -217,6 +217,11 @@ export class TfliteBackend implements InferenceBackend {
     return this.ran;
   }
 
+  /** TfLiteInterpreterInvoke always runs on a koffi worker thread (capi.ts invokeAsync). */
+  runsIn(): 'worker' | 'main' {
+    return 'worker';
+  }
+
   /** Runs one inference. Calls are serialised: the interpreter is not re-entrant. */
   run(inputs: Record<string, InputData>): Promise<Record<string, OutputTensor>> {
     const next = this.queue.then(() => this.runNow(inputs));

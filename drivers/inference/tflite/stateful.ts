@@ -76,6 +76,10 @@ export class StatefulBackend implements InferenceBackend {
     return this.inner.accelerator();
   }
 
+  runsIn(): 'worker' | 'main' {
+    return this.inner.runsIn?.() ?? 'main';
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

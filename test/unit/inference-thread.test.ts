@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { modelConfigSchema } from '../../agent/config/sections/model.js';
+import { resolveInferenceThread } from '../../agent/model/inference-thread.js';
+
+describe('model.inferenceThread', () => {
+  it('auto runs inference in the main thread on 1-2 CPUs and in a worker from 3 CPUs, saying why', () => {
+    expect(resolveInferenceThread('auto', 1).thread).toBe('main');
+    expect(resolveInferenceThread('auto', 2)).toEqual({ thread: 'main', reason: expect.stringContaining('2 CPUs') });
+    expect(resolveInferenceThread('auto', 3).thread).toBe('worker');
+    expect(resolveInferenceThread('auto', 4).reason).toContain('4 CPUs');
+  });
+
+  it('an explicit setting wins over the CPU count', () => {
+    expect(resolveInferenceThread('worker', 1).thread).toBe('worker');
+    expect(resolveInferenceThread('main', 8).thread).toBe('main');
+  });
+
+  it('defaults to auto and refuses other values', () => {
+    expect(modelConfigSchema.parse({ manifest: 'm' }).inferenceThread).toBe('auto');
+    expect(modelConfigSchema.safeParse({ manifest: 'm', inferenceThread: 'gpu' }).success).toBe(false);
+  });
+});
