@@ -5,7 +5,6 @@ import { AgentError, isAgentError, messageOf } from './errors.js';
 import type { AgentConfig } from './config/schema.js';
 import { configPath, loadConfigFile, type LoadedConfig } from './config/load.js';
 import { loadManifest, manifestPath, variantInput, type LoadedManifest, type VariantSpec } from './model/manifest.js';
-import { countFlops } from '../drivers/onnx/flops.js';
 import { resolveInferenceThread, type InferenceThreadChoice } from './model/inference-thread.js';
 import { openVariant, type BackendFactory, type OpenedVariant, type OpenOptions } from './model/open-variant.js';
 import { TensorPacker } from './preprocess/tensor.js';
@@ -125,6 +124,7 @@ export class Agent {
     this.supervision = new Supervision(cfg, this.log, { outboxDepth: () => outboxDepth(this.hub) });
     await this.supervision.start();
     this.choice = await this.openModel();
+    await countMissingFlops(this.choice.manifest);
     const { opened, manifest } = this.choice;
     const modelRef: ModelRef = { name: manifest.name, variant: opened.variant.name, sha256: opened.variant.sha256, accelerator: opened.backend.accelerator() };
 
@@ -218,7 +218,7 @@ export class Agent {
       energyPerInferenceJ: () => {
         const v = this.choice!.opened.variant;
         const ms = this.pipeline!.stats.stages.inference.mean();
-        const flops = v.flops ?? graphFlops(c.manifest, v);
+        const flops = v.flops ?? graphFlops(v);
         return flops && ms ? energyPerInferenceJ(power, ms, flops, acceleratorPowerClass(c.profile, v.accelerator)) : undefined;
       },
       sourceFps: this.source?.fps(),
@@ -459,16 +459,23 @@ function readThermal(): { tempC?: number; throttled?: boolean } {
 
 const flopsCache = new Map<string, number | undefined>();
 /** FLOPs counted from an ONNX graph when the manifest does not give them (for the energy estimate). */
-function graphFlops(m: LoadedManifest, v: VariantSpec): number | undefined {
-  if (v.runtime !== 'onnxruntime') return undefined;
-  if (!flopsCache.has(v.sha256)) {
-    let n: number | undefined;
-    try {
-      n = countFlops(manifestPath(m, v.file)).total;
-    } catch {
-      n = undefined;
-    }
-    flopsCache.set(v.sha256, n);
-  }
+function graphFlops(v: VariantSpec): number | undefined {
   return flopsCache.get(v.sha256);
+}
+
+/**
+ * Counts the FLOPs of the ONNX variants whose manifest entry has none, once at start. The ONNX reader
+ * (protobufjs and the ONNX schema, a few MB of heap) is loaded only when some variant needs it.
+ */
+async function countMissingFlops(m: LoadedManifest): Promise<void> {
+  const missing = m.variants.filter((v) => v.flops === undefined && v.runtime === 'onnxruntime' && !flopsCache.has(v.sha256));
+  if (!missing.length) return;
+  const { countFlops } = await import('../drivers/onnx/flops.js');
+  for (const v of missing) {
+    try {
+      flopsCache.set(v.sha256, countFlops(manifestPath(m, v.file)).total);
+    } catch {
+      flopsCache.set(v.sha256, undefined);
+    }
+  }
 }

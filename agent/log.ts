@@ -1,5 +1,5 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 
 export type { Logger };
 
@@ -20,6 +20,8 @@ export function createLogger(opts: LogOptions = {}): Logger {
   const stream = opts.stream ?? process.stderr;
   const usePretty = opts.pretty ?? Boolean((stream as NodeJS.WriteStream).isTTY);
   if (usePretty) {
+    // Loaded only for a terminal: a service logging JSON lines to journald never needs it.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
     return pino(
       { level, base: undefined },
       pretty({ destination: stream as NodeJS.WritableStream & { fd?: number }, colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }),

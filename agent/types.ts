@@ -49,8 +49,14 @@ export interface Frame {
   width: number;
   height: number;
   format: PixelFormat;
-  /** Packed pixels, width*height*channels bytes. Owned by the consumer once handed over. */
+  /**
+   * Packed pixels, width*height*channels bytes. Owned by the consumer once handed over, until it calls
+   * `release()`: then the buffer goes back to the source and carries a later frame, so nothing may keep `data`
+   * past that (event sinks copy the pixels they keep).
+   */
   data: Uint8Array;
+  /** Gives `data` back to the source for reuse (optional; idempotent). Without it the buffer is left to the GC. */
+  release?: () => void;
 }
 
 export interface SourceStats {

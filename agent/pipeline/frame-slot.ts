@@ -27,6 +27,7 @@ export class FrameSlot {
     if (this.frame) {
       if (this.mode === 'lossless') throw new Error('FrameSlot: offer() while full in lossless mode (producer must pause)');
       this.dropped++;
+      this.frame.release?.(); // never seen by the consumer
     }
     this.frame = f;
     return this.mode === 'latest';

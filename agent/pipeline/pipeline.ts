@@ -119,7 +119,10 @@ export class Pipeline {
       const prepared = next ?? (this.stopping ? null : await this.take());
       next = null;
       if (prepared) pending = this.infer(prepared);
-      if (done) await this.post(done);
+      if (done) {
+        await this.post(done);
+        done.frame.release?.();
+      }
       if (!prepared) break;
     }
   }

@@ -227,7 +227,13 @@ export class ProcessSource implements FrameSource {
       const seq = this.seq++;
       const fps = this.picture?.fps;
       const ptsMs = this.driver.live || !fps ? now : (this.loops * (this.picture?.frames ?? seq + 1) + seq) * (1000 / fps);
-      const frame: Frame = { seq, captureMono: now, captureWall: this.clock.wall(), ptsMs, width: g.width, height: g.height, format, data };
+      let released = false;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        reader.recycle(data);
+      };
+      const frame: Frame = { seq, captureMono: now, captureWall: this.clock.wall(), ptsMs, width: g.width, height: g.height, format, data, release };
       if (!this.slot.offer(frame) && this.opts.mode === 'lossless') {
         // Full: stop reading until the frame is taken; the rest of this chunk waits in the reader.
         stdout.pause();

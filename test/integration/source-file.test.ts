@@ -35,6 +35,28 @@ describe('file source (real ffmpeg)', () => {
     await src.stop();
   });
 
+  it('frames released by the consumer carry later frames, with the same pixels as frames never released', async () => {
+    const read = async (release: boolean): Promise<{ copies: Buffer[]; buffers: Set<Uint8Array> }> => {
+      const src = createSource(fileCfg(), { input: testInput(), mode: 'lossless' });
+      await src.start();
+      const copies: Buffer[] = [];
+      const buffers = new Set<Uint8Array>();
+      for (let f = await src.next(); f; f = await src.next()) {
+        copies.push(Buffer.from(f.data));
+        buffers.add(f.data);
+        if (release) f.release?.();
+      }
+      await src.stop();
+      return { copies, buffers };
+    };
+    const kept = await read(false);
+    const pooled = await read(true);
+    expect(kept.copies).toHaveLength(20);
+    expect(kept.buffers.size).toBe(20);
+    expect(pooled.buffers.size).toBeLessThanOrEqual(6);
+    expect(pooled.copies).toEqual(kept.copies);
+  });
+
   it('latest: a slow consumer gets the newest frame and every replaced frame is counted as dropped', async () => {
     const src = createSource(fileCfg(), { input: testInput(), mode: 'latest' });
     await src.start();

@@ -14,6 +14,17 @@ describe('FrameSlot', () => {
     expect(s.dropped).toBe(2);
   });
 
+  it('latest mode: a replaced frame is given back to its source, the one taken is not', async () => {
+    const s = new FrameSlot('latest');
+    const released: number[] = [];
+    const g = (seq: number): Frame => ({ ...f(seq), release: () => released.push(seq) });
+    s.offer(g(0));
+    s.offer(g(1));
+    s.offer(g(2));
+    expect((await s.take())!.seq).toBe(2);
+    expect(released).toEqual([0, 1]);
+  });
+
   it('lossless mode: asks the producer to pause and calls back once the frame is taken', async () => {
     const s = new FrameSlot('lossless');
     expect(s.offer(f(0))).toBe(false);

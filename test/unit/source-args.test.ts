@@ -202,6 +202,31 @@ describe('streams, pipelines and failure messages', () => {
     expect(explainFailure(['something else'])).toBeUndefined();
   });
 
+  it('the frame reader reuses buffers given back with recycle(), each at most once, and never a placed frame', () => {
+    const frames: Buffer[] = [];
+    const r = new RawFrameReader(6, (b) => void frames.push(b));
+    r.push(Buffer.from([1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2]));
+    expect(frames).toHaveLength(2);
+    expect(frames[0]).not.toBe(frames[1]);
+    r.recycle(frames[0]!);
+    r.recycle(frames[0]!); // twice: kept once
+    r.recycle(Buffer.alloc(5)); // not one of its frames' size
+    r.push(Buffer.from([3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5]));
+    expect(frames).toHaveLength(5);
+    // Frame 2 was read into the buffer that was current when frame 1 was handed out; frame 3 gets frame 0's buffer.
+    expect(frames[3]).toBe(frames[0]);
+    expect([...frames[3]!]).toEqual([4, 4, 4, 4, 4, 4]);
+    expect(new Set(frames.slice(2)).size).toBe(3);
+
+    const placed: Buffer[] = [];
+    const p = new RawFrameReader({ width: 1, height: 2, channels: 3, contentWidth: 1, contentHeight: 1, padX: 0, padY: 1, srcStride: 3, padValue: 0 }, (b) => void placed.push(b));
+    p.push(Buffer.from([7, 7, 7]));
+    p.recycle(placed[0]!);
+    p.push(Buffer.from([8, 8, 8]));
+    expect(placed[1]).not.toBe(placed[0]);
+    expect([...placed[0]!]).toEqual([0, 0, 0, 7, 7, 7]);
+  });
+
   it('the frame reader drops row padding and places content in a letterbox filled with the pad value', () => {
     // 3x2 content with rows padded to 12 bytes (GStreamer RGB stride), in a 3x4 frame at padY 1.
     const frames: Buffer[] = [];
