@@ -6,6 +6,8 @@ import { sourceSchema } from '../../agent/config/sections/source.js';
 import { isAgentError } from '../../agent/errors.js';
 import { createSource } from '../../drivers/camera/index.js';
 import { ImagesSource, listImages } from '../../drivers/camera/images-source.js';
+import { defaultSpawner, type Spawner } from '../../drivers/camera/tools.js';
+import type { Frame } from '../../agent/types.js';
 import { ffmpeg, meanRgb, take, testInput } from '../fixtures/cameras/helpers.js';
 
 let dir: string;
@@ -70,6 +72,39 @@ describe('file source (real ffmpeg)', () => {
     expect(gaps).toBe(st.framesDropped);
     expect(seqs.at(-1)).toBe(19);
     await src.stop();
+  });
+
+  it('an MJPEG file is decoded at reduced size (-lowres) when the model needs at most half, with the same picture', async () => {
+    const mj = join(dir, 'clip-mjpeg.avi');
+    // 256x192 MJPEG for the 64x48 test input: decodable at 1/4 size (64x48) directly.
+    ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=256x192:rate=10', '-frames:v', '5', '-c:v', 'mjpeg', '-q:v', '3', mj]);
+    const read = async (path: string): Promise<{ frames: Frame[]; args: string[][] }> => {
+      const args: string[][] = [];
+      const spawner: Spawner = (cmd, a, o) => {
+        if (cmd === 'ffmpeg') args.push(a);
+        return defaultSpawner(cmd, a, o);
+      };
+      const src = createSource(fileCfg({ path }), { input: testInput(), mode: 'lossless', spawner });
+      await src.start();
+      const frames = await take(src, 10);
+      await src.stop();
+      return { frames, args };
+    };
+    const small = await read(mj);
+    expect(small.frames).toHaveLength(5);
+    expect(small.args[0]!.slice(small.args[0]!.indexOf('-lowres'), small.args[0]!.indexOf('-i'))).toEqual(['-lowres', '2']);
+    // The same pictures decoded in full and scaled down: within a few grey levels on average.
+    const full = join(dir, 'clip-full.avi');
+    ffmpeg(['-i', mj, '-c:v', 'ffv1', full]);
+    const ref = await read(full);
+    expect(ref.args[0]).not.toContain('-lowres');
+    for (let i = 0; i < 5; i++) {
+      const a = small.frames[i]!.data;
+      const b = ref.frames[i]!.data;
+      let d = 0;
+      for (let k = 0; k < a.length; k++) d += Math.abs(a[k]! - b[k]!);
+      expect(d / a.length, `frame ${i}`).toBeLessThan(6);
+    }
   });
 
   it('loops with media time continuing across loops, and paces realtime at the file rate', async () => {

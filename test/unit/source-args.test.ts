@@ -10,6 +10,7 @@ import { explainFailure } from '../../drivers/camera/failures.js';
 import { checkMode, parseArgusModes, parseRpicamCameras, v4l2Modes } from '../../drivers/camera/modes.js';
 import { V4l2Driver, redactUrl, splitArgs } from '../../drivers/camera/plans/ffmpeg.js';
 import { JetsonCsiDriver, LibcamerasrcDriver, jetsonPipeline } from '../../drivers/camera/plans/gstreamer.js';
+import { mjpegLowresArgs } from '../../drivers/camera/plans/output.js';
 import { RpicamDriver, libcameraWarnings, rpicamArgs, rpicamSize } from '../../drivers/camera/plans/rpicam.js';
 import { RawFrameReader } from '../../drivers/camera/raw-reader.js';
 import { listVideoDevices, parseListFormatsExt, suggestMode } from '../../drivers/camera/v4l2-devices.js';
@@ -82,8 +83,21 @@ describe('v4l2-ctl --list-formats-ext parsing (recorded output)', () => {
     const { stages } = d.plan(g, input);
     expect(stages).toHaveLength(1);
     const a = stages[0]!.args;
-    expect(a.slice(a.indexOf('-f'), a.indexOf('-i') + 2)).toEqual(['-f', 'v4l2', '-input_format', 'mjpeg', '-video_size', '800x600', '-framerate', '30', '-i', '/dev/video2']);
+    // 800x600 MJPEG for a 320x240 model: decoded at half size (400x300), then scaled.
+    expect(a.slice(a.indexOf('-f'), a.indexOf('-i') + 2)).toEqual(['-f', 'v4l2', '-input_format', 'mjpeg', '-video_size', '800x600', '-framerate', '30', '-lowres', '1', '-i', '/dev/video2']);
     expect(a[a.indexOf('-vf') + 1]).toBe('scale=320:240:flags=area,format=rgb24');
+    const yuyv = driverFor(cfg({ type: 'v4l2', device: '/dev/video2', pixelFormat: 'yuyv422', width: 800, height: 600, fps: 30 })).plan(g, input).stages[0]!.args;
+    expect(yuyv).not.toContain('-lowres');
+  });
+
+  it('decodes MJPEG at the smallest 1/2^n size that is still no smaller than the model content', () => {
+    const lowres = (sw: number, sh: number, w: number, h: number, resize: 'stretch' | 'letterbox' = 'stretch') => mjpegLowresArgs(computeGeometry(sw, sh, w, h, resize));
+    expect(lowres(640, 480, 320, 240)).toEqual(['-lowres', '1']);
+    expect(lowres(1280, 720, 320, 240)).toEqual(['-lowres', '1']); // 1/4 would be 320x180, under 240 rows
+    expect(lowres(2560, 1920, 320, 240)).toEqual(['-lowres', '3']); // at most 1/8
+    expect(lowres(1920, 1080, 416, 416, 'letterbox')).toEqual(['-lowres', '2']); // content 416x234 <= 480x270
+    expect(lowres(640, 480, 640, 640, 'letterbox')).toEqual([]);
+    expect(lowres(639, 480, 320, 240)).toEqual([]); // 319 columns at half size: one short
   });
 });
 

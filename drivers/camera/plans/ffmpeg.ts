@@ -8,7 +8,7 @@ import { parseListFormatsExt, runV4l2Ctl } from '../v4l2-devices.js';
 import type { Geometry } from '../../../agent/types.js';
 import type { ManifestInput } from '../../../agent/model/manifest-schema.js';
 import { inputSize } from '../../../agent/preprocess/geometry.js';
-import { ffmpegGlobalArgs, ffmpegLayout, ffmpegOutputArgs } from './output.js';
+import { ffmpegGlobalArgs, ffmpegLayout, ffmpegOutputArgs, mjpegLowresArgs } from './output.js';
 
 type Cfg<T extends SourceConfig['type']> = Extract<SourceConfig, { type: T }>;
 
@@ -16,6 +16,7 @@ type Cfg<T extends SourceConfig['type']> = Extract<SourceConfig, { type: T }>;
 export class FileDriver implements SourceDriver {
   readonly type = 'file';
   readonly live = false;
+  private codec = 'unknown';
   constructor(private readonly cfg: Cfg<'file'>) {}
   get loop(): boolean {
     return this.cfg.loop;
@@ -31,10 +32,12 @@ export class FileDriver implements SourceDriver {
     if (!existsSync(path)) throw new AgentError('SOURCE_NOT_FOUND', `video file ${path} does not exist`, { fix: 'check source.path in the config or --source' });
     if (!statSync(path).isFile()) throw new AgentError('SOURCE_NOT_FOUND', `${path} is not a file`, { fix: 'give the path of a video file' });
     const p = await ffprobe(path, [], spawner);
+    this.codec = p.codec;
     return { width: p.width, height: p.height, fps: p.fps, frames: p.frames };
   }
   plan(g: Geometry, input: ManifestInput): SourcePlan {
-    const args = [...ffmpegGlobalArgs, ...(this.cfg.pace === 'realtime' ? ['-re'] : []), '-i', this.cfg.path, ...ffmpegOutputArgs(g, input)];
+    const decode = this.codec === 'mjpeg' ? mjpegLowresArgs(g) : [];
+    const args = [...ffmpegGlobalArgs, ...(this.cfg.pace === 'realtime' ? ['-re'] : []), ...decode, '-i', this.cfg.path, ...ffmpegOutputArgs(g, input)];
     return { stages: [{ cmd: 'ffmpeg', args }], layout: ffmpegLayout(g) };
   }
 }
@@ -104,6 +107,7 @@ export class V4l2Driver implements SourceDriver {
     const args = [
       ...ffmpegGlobalArgs,
       '-f', 'v4l2', '-input_format', c.pixelFormat, '-video_size', `${c.width}x${c.height}`, '-framerate', String(c.fps),
+      ...(c.pixelFormat === 'mjpeg' ? mjpegLowresArgs(g) : []),
       '-i', c.device,
       ...ffmpegOutputArgs(g, input),
     ];

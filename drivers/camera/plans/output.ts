@@ -25,6 +25,20 @@ export function yuvFilter(g: Geometry, input: ManifestInput, matrix: 'bt601' | '
 
 export const ffmpegGlobalArgs = ['-hide_banner', '-nostdin', '-loglevel', 'error'];
 
+/**
+ * Decoder options for an MJPEG input (what most USB cameras send): ffmpeg's MJPEG decoder can decode straight to
+ * 1/2, 1/4 or 1/8 of the picture size (`-lowres N`, it inverse-transforms each 8x8 DCT block at 4x4, 2x2 or 1x1;
+ * libavcodec's lowres option, supported by mjpeg). When the model needs much less than the camera sends, that skips
+ * most of the decode and the downscale: the largest N whose picture is still at least the model's content size (so
+ * the scale filter never enlarges). Measured on the demo clip as 640x480 MJPEG (quality 3) for the 320x240 demo
+ * model: ffmpeg's decode + scale + RGB conversion 2.0 -> 1.4 ms CPU per frame (one thread, 354 frames).
+ */
+export function mjpegLowresArgs(g: Geometry): string[] {
+  let n = 0;
+  while (n < 3 && g.srcWidth >> (n + 1) >= g.contentWidth && g.srcHeight >> (n + 1) >= g.contentHeight) n++;
+  return n ? ['-lowres', String(n)] : [];
+}
+
 /** ffmpeg writes the finished frame. */
 export function ffmpegLayout(g: Geometry): FrameLayout {
   return packedLayout(g.width, g.height, 3);
