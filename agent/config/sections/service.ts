@@ -32,7 +32,11 @@ export const trackerSchema = z
 
 export const pipelineSchema = z
   .object({
-    /** An inference running longer than this restarts the backend. */
+    /**
+     * An inference running longer than this restarts the backend. With model.inferenceThread main the check can
+     * only run once the call returns; a call that never returns stops the frame loop, so the stall check
+     * (stallMs) drives the outputs safe and the systemd watchdog restarts the service.
+     */
     inferenceTimeoutMs: z.number().positive().default(10_000),
     /** No frame through the loop for this long: the loop counts as stalled (watchdog stops, outputs go safe). */
     stallMs: z.number().positive().default(10_000),
