@@ -124,7 +124,8 @@ export class Agent {
     this.supervision = new Supervision(cfg, this.log, { outboxDepth: () => outboxDepth(this.hub) });
     await this.supervision.start();
     this.choice = await this.openModel();
-    await countMissingFlops(this.choice.manifest);
+    // FLOPs feed only the energy the motion gate saves: counted (reading the ONNX graphs) only when it is on.
+    if (cfg.pipeline.motionGate.enabled) await countMissingFlops(this.choice.manifest);
     const { opened, manifest } = this.choice;
     const modelRef: ModelRef = { name: manifest.name, variant: opened.variant.name, sha256: opened.variant.sha256, accelerator: opened.backend.accelerator() };
 
@@ -372,7 +373,6 @@ export class Agent {
     const manifest = loadManifest(configPath(this.opts.loaded, this.cfg.model.manifest));
     this.backendFactory = statefulFactory(feedbackPairs(manifest.decoder));
     this.inferenceThread = resolveInferenceThread(this.cfg.model.inferenceThread);
-    this.log.info({ inferenceThread: this.inferenceThread.thread }, `inference runs in the ${this.inferenceThread.thread === 'main' ? 'main thread' : 'worker thread'} (${this.inferenceThread.reason})`);
     const forced = this.cfg.model.variant;
     if (forced && !manifest.variants.some((v) => v.name === forced)) failVariant(manifest, forced);
     const { profile, selection, fileErrors } = await chooseVariant(manifest, { selection: this.cfg.model.selection, stateDir: this.opts.stateDir, only: forced, log: this.log });
@@ -410,7 +410,17 @@ export class Agent {
     }
     const degraded = walk.degraded?.reason;
     if (degraded) this.log.warn({ wanted: walk.degraded!.wanted, running: walk.running }, degraded);
+    this.logInferenceThread(opened);
     return { manifest, opened, passedOver, degraded, profile };
+  }
+
+  /** Says which thread the opened backend really runs its calls in, and why. */
+  private logInferenceThread(opened: OpenedVariant): void {
+    const runs = opened.backend.runsIn?.() ?? 'main';
+    const wanted = this.inferenceThread;
+    if (runs === wanted.thread) this.log.info({ inferenceThread: runs }, `inference runs in the ${runs} thread (${wanted.reason})`);
+    else if (opened.variant.runtime !== 'onnxruntime') this.log.info({ inferenceThread: runs }, `inference runs in the ${runs} thread (the ${opened.variant.runtime} runtime's own; model.inferenceThread applies to ONNX Runtime)`);
+    else this.log.warn({ inferenceThread: runs, wanted: wanted.thread }, `inference runs in the ${runs} thread, not the ${wanted.thread} thread asked for (${wanted.reason}): the compiled worker is missing, run \`npm run build\``);
   }
 
   private openOptions(verify: boolean): OpenOptions {

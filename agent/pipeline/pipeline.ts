@@ -56,9 +56,11 @@ interface Inferred {
 
 /**
  * The frame loop. Stages overlap so that throughput is set by the slowest stage (the model), not the sum:
- * ffmpeg decodes and scales in its own process, ONNX Runtime infers on its own thread, and while inference N
- * runs the main thread decodes, tracks and applies rules to frame N-1. Only one frame waits at any point
- * (the source's slot): latest frame wins, nothing queues.
+ * ffmpeg decodes and scales in its own process and, with a backend that infers on a thread of its own, the main
+ * thread decodes, tracks and applies rules to frame N-1 while inference N runs. A backend that runs in this thread
+ * (model.inferenceThread main) blocks it for the call, so nothing could overlap: the loop then takes, infers and
+ * finishes each frame in turn, which also keeps the measured inference time to the call itself. Only one frame
+ * waits at any point (the source's slot): latest frame wins, nothing queues.
  */
 export class Pipeline {
   readonly stats = new PipelineStats();
@@ -113,17 +115,38 @@ export class Pipeline {
     let pending: Promise<Inferred> | null = null;
     let next: Prepared | null = null;
     while (true) {
+      if (this.inline()) {
+        // Inference in this thread: in turn (a frame left from overlapped mode, after a backend swap, first).
+        if (pending) await this.finish(await pending);
+        pending = null;
+        const prepared = next ?? (this.stopping ? null : await this.take());
+        next = null;
+        if (!prepared) break;
+        await this.finish(await this.infer(prepared));
+        continue;
+      }
       if (this.d.prefetch && pending && !next && !this.stopping) next = await this.take();
       const done: Inferred | null = pending ? await pending : null;
       pending = null;
       const prepared = next ?? (this.stopping ? null : await this.take());
       next = null;
       if (prepared) pending = this.infer(prepared);
-      if (done) {
-        await this.post(done);
-        done.frame.release?.();
-      }
+      if (done) await this.finish(done);
       if (!prepared) break;
+    }
+  }
+
+  /** Whether the backend runs its calls in this thread (then nothing can overlap them). */
+  private inline(): boolean {
+    return this.backend.runsIn?.() === 'main';
+  }
+
+  /** Decode, track, rules and events for an inferred frame, then its buffer goes back to the source. */
+  private async finish(done: Inferred): Promise<void> {
+    try {
+      await this.post(done);
+    } finally {
+      done.frame.release?.();
     }
   }
 
@@ -152,7 +175,7 @@ export class Pipeline {
     if (!input) return { frame, tCapture, outputs: null, tPre: 0, tInfer: 0 };
     const t1 = this.clock.now();
     try {
-      const outputs = await this.withDeadline(this.backend.run({ [this.d.inputName]: input }));
+      const outputs = await this.withDeadline(this.backend.run({ [this.d.inputName]: input }), t1);
       const t2 = this.clock.now();
       this.stats.inferences++;
       this.consecutiveFailures = 0;
@@ -163,14 +186,22 @@ export class Pipeline {
     }
   }
 
-  private withDeadline<T>(p: Promise<T>): Promise<T> {
+  /**
+   * Rejects when the call is not done `inferenceTimeoutMs` after `t0`. A call running in this thread cannot be
+   * interrupted by a timer (it blocks the thread, and settles before any timer can run), so its duration is also
+   * checked when it returns: a late answer counts as a timeout too and is not used.
+   */
+  private async withDeadline<T>(p: Promise<T>, t0: number): Promise<T> {
     const ms = this.d.inferenceTimeoutMs;
     if (!ms) return p;
+    const late = (): AgentError => new AgentError('BACKEND_FAILED', `inference took longer than ${ms} ms`, { fix: 'the accelerator may be hung; the backend is restarted' });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, rej) => {
-      timer = setTimeout(() => rej(new AgentError('BACKEND_FAILED', `inference took longer than ${ms} ms`, { fix: 'the accelerator may be hung; the backend is restarted' })), ms);
+      timer = setTimeout(() => rej(late()), ms);
     });
-    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+    const r = await Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+    if (this.clock.now() - t0 > ms) throw late();
+    return r;
   }
 
   private async onInferenceError(err: unknown): Promise<void> {

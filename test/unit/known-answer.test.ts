@@ -38,6 +38,22 @@ describe('known-answer check', () => {
     expect(r).toMatchObject({ ok: true, maxError: 0, latencyMs: 4 });
   });
 
+  it('a recurrent backend starts every run from a cleared state and is left cleared', async () => {
+    const clock = { t: 0 };
+    const calls: string[] = [];
+    const b = fakeBackend([], clock);
+    const run = b.run.bind(b);
+    const rec = Object.assign(b, {
+      reset: () => void calls.push('reset'),
+      run: async (x: Record<string, InputData>) => {
+        calls.push('run');
+        return run(x);
+      },
+    });
+    expect((await checkKnownAnswer(m, v, rec, () => clock.t)).ok).toBe(true);
+    expect(calls).toEqual(['reset', 'run', 'reset', 'run', 'reset', 'run', 'reset', 'run', 'reset']);
+  });
+
   it('fails with the largest difference when an output is off', async () => {
     const clock = { t: 0 };
     const wrong = { ...v, knownAnswer: { ...v.knownAnswer!, expect: { y: [[0, 2], [3, 7.5]] } } } as VariantSpec;

@@ -97,7 +97,8 @@ describe('v4l2-ctl --list-formats-ext parsing (recorded output)', () => {
     expect(lowres(2560, 1920, 320, 240)).toEqual(['-lowres', '3']); // at most 1/8
     expect(lowres(1920, 1080, 416, 416, 'letterbox')).toEqual(['-lowres', '2']); // content 416x234 <= 480x270
     expect(lowres(640, 480, 640, 640, 'letterbox')).toEqual([]);
-    expect(lowres(639, 480, 320, 240)).toEqual([]); // 319 columns at half size: one short
+    expect(lowres(639, 479, 320, 240)).toEqual(['-lowres', '1']); // ffmpeg rounds up: 320x240
+    expect(lowres(638, 480, 320, 240)).toEqual([]); // 319 columns at half size: one short
   });
 });
 

@@ -22,7 +22,7 @@ export const modelConfigSchema = z
     /**
      * Where the runtime's blocking inference call runs. worker: its own thread, so the frame loop reads, packs and
      * decodes the neighbouring frames meanwhile, and a call past its deadline can be abandoned. main: the agent's
-     * thread: no hand-over between threads (lower latency, less CPU and ~10-15 MB less memory), but nothing else
+     * thread: no hand-over between threads (lower latency, less CPU and ~9 MB less peak memory), but nothing else
      * in the agent runs during an inference (a stuck call is then caught by the systemd watchdog). auto: worker
      * on boards with more than 2 CPUs, main on 1-2 CPUs, where the two threads only compete for the same cores.
      */

@@ -34,8 +34,10 @@ export const ffmpegGlobalArgs = ['-hide_banner', '-nostdin', '-loglevel', 'error
  * model: ffmpeg's decode + scale + RGB conversion 2.0 -> 1.4 ms CPU per frame (one thread, 354 frames).
  */
 export function mjpegLowresArgs(g: Geometry): string[] {
+  // libavcodec rounds the reduced size up: AV_CEIL_RSHIFT(width, lowres) in ff_set_dimensions (libavcodec/utils.c).
+  const shrink = (v: number, n: number): number => -(-v >> n);
   let n = 0;
-  while (n < 3 && g.srcWidth >> (n + 1) >= g.contentWidth && g.srcHeight >> (n + 1) >= g.contentHeight) n++;
+  while (n < 3 && shrink(g.srcWidth, n + 1) >= g.contentWidth && shrink(g.srcHeight, n + 1) >= g.contentHeight) n++;
   return n ? ['-lowres', String(n)] : [];
 }
 

@@ -1,0 +1,150 @@
+/**
+ * The frame loop with fakes at its ports (source, backend, outputs, events) and the real packer, tracker and rules:
+ * the order of work with a backend in this thread or on its own, frames given back only after their events, and
+ * the inference deadline in both modes (a backend restart follows).
+ */
+import { describe, expect, it } from 'vitest';
+import { ruleSchema } from '../../agent/config/sections/rules.js';
+import type { DecodeFn } from '../../agent/decode/types.js';
+import { inputSchema } from '../../agent/model/manifest-schema.js';
+import { Pipeline } from '../../agent/pipeline/pipeline.js';
+import { computeGeometry } from '../../agent/preprocess/geometry.js';
+import { TensorPacker } from '../../agent/preprocess/tensor.js';
+import { RuleEngine } from '../../agent/rules/engine.js';
+import { IouTracker } from '../../agent/tracker/tracker.js';
+import type { AnomalyEvent, Clock, Frame, FrameSource, InferenceBackend, OutputTensor } from '../../agent/types.js';
+
+const W = 8;
+const H = 6;
+const input = inputSchema.parse({ name: 'images', shape: [1, 3, H, W], layout: 'NCHW', normalise: { mean: [0, 0, 0], std: [255, 255, 255] } });
+
+/** A finite source of `n` frames; each frame's first byte is its number, and its release is recorded. */
+function source(n: number, log: string[], released: Set<number>): FrameSource {
+  let seq = 0;
+  return {
+    type: 'fake',
+    describe: () => 'fake',
+    start: async () => undefined,
+    stop: async () => undefined,
+    fps: () => 10,
+    stats: () => ({ framesIn: seq, framesDropped: 0, restarts: 0 }),
+    geometry: () => computeGeometry(W, H, W, H, 'stretch'),
+    next: async () => {
+      if (seq >= n) return null;
+      const s = seq++;
+      log.push(`take ${s}`);
+      const data = new Uint8Array(W * H * 3).fill(s);
+      return { seq: s, captureMono: s * 100, captureWall: Date.UTC(2026, 0, 1) + s * 100, ptsMs: s * 100, width: W, height: H, format: 'rgb24', data, release: () => released.add(s) } satisfies Frame;
+    },
+  };
+}
+
+/** A backend whose output says which frame it saw (the first packed value x 255); `hangOn` never answers. */
+function backend(thread: 'main' | 'worker', log: string[], o: { clock?: { t: number }; slowOn?: number; hangOn?: number } = {}): InferenceBackend {
+  return {
+    type: 'fake',
+    load: async () => undefined,
+    inputs: () => [{ name: 'images', dtype: 'float32', shape: [1, 3, H, W] }],
+    outputs: () => [{ name: 'out', dtype: 'float32', shape: [1] }],
+    accelerator: () => 'cpu',
+    runsIn: () => thread,
+    close: async () => undefined,
+    run: async (inputs) => {
+      const k = Math.round((inputs.images as Float32Array)[0]! * 255);
+      if (k === o.hangOn) return new Promise<Record<string, OutputTensor>>(() => undefined);
+      if (thread === 'main') {
+        // Like onnxruntime-node: the call runs in a later setImmediate and blocks the thread meanwhile.
+        await new Promise((r) => setImmediate(r));
+        if (o.clock && k === o.slowOn) o.clock.t += 500;
+      } else {
+        await new Promise((r) => setTimeout(r, 5)); // another thread computing while this one goes on
+      }
+      log.push(`infer ${k}`);
+      return { out: { dims: [1], data: Float32Array.of(k) } };
+    },
+  };
+}
+
+/** Every frame yields one "defect" in the same place, so the 1-of-1 rule fires on the first frame only. */
+const decode: DecodeFn = (outs) => [{ classId: 0, label: 'defect', score: 0.9, box: [0.2, 0.2, 0.4, 0.4], frame: outs.out!.data[0] } as never];
+
+function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: number }; slowOn?: number; hangOn?: number; timeoutMs?: number }) {
+  const log: string[] = [];
+  const released = new Set<number>();
+  const events: Array<{ ev: AnomalyEvent; releasedAtEmit: boolean; pixel: number }> = [];
+  const clock: Clock = o.clock ? { now: () => o.clock!.t, wall: () => Date.UTC(2026, 0, 1) + o.clock!.t } : { now: () => performance.now(), wall: () => Date.now() };
+  let reloads = 0;
+  const p = new Pipeline({
+    source: source(o.frames, log, released),
+    packer: new TensorPacker(input),
+    backend: backend(o.thread, log, o),
+    inputName: 'images',
+    decode: (outs, ctx) => {
+      log.push(`post ${outs.out!.data[0]}`);
+      return decode(outs, ctx);
+    },
+    decodeCtx: { spec: {} as never, labels: ['part', 'defect'], inputWidth: W, inputHeight: H, geometry: computeGeometry(W, H, W, H, 'stretch') },
+    tracker: new IouTracker({ iou: 0.3, maxAgeMs: 1000, centreGate: 0.75 }),
+    rules: new RuleEngine([ruleSchema.parse({ name: 'defect', type: 'anomaly', labels: { defect: 0.5 }, persistence: { n: 1, m: 1 }, actions: [{ type: 'event' }] })]),
+    outputs: { pulse: () => ({ type: 'pulse', output: 'x', status: 'scheduled' }) as never, hold: () => ({ type: 'hold', output: 'x', status: 'scheduled' }) as never, heartbeat: () => undefined },
+    events: {
+      emit: async (ev, evidence) => {
+        await new Promise((r) => setTimeout(r, 5)); // a sink that takes a while (fsync)
+        events.push({ ev, releasedAtEmit: released.has(evidence!.frame.seq), pixel: evidence!.frame.data[0]! });
+      },
+    },
+    model: { name: 'm', variant: 'v', sha256: 'x', accelerator: 'cpu' },
+    newEventId: () => `e${events.length}`,
+    clock,
+    prefetch: true,
+    inferenceTimeoutMs: o.timeoutMs,
+    reloadBackend: async () => {
+      reloads++;
+      return backend(o.thread, log, {});
+    },
+  });
+  return { p, log, released, events, reloads: () => reloads };
+}
+
+describe('frame loop', () => {
+  it('backend in this thread: each frame is taken, inferred and finished before the next is taken', async () => {
+    const l = loop({ thread: 'main', frames: 4 });
+    await l.p.run();
+    expect(l.log).toEqual(['take 0', 'infer 0', 'post 0', 'take 1', 'infer 1', 'post 1', 'take 2', 'infer 2', 'post 2', 'take 3', 'infer 3', 'post 3']);
+    expect([...l.released].sort()).toEqual([0, 1, 2, 3]);
+  });
+
+  it('backend on its own thread: the next frame is read and packed while the current one infers', async () => {
+    const l = loop({ thread: 'worker', frames: 3 });
+    await l.p.run();
+    expect(l.log.slice(0, 3)).toEqual(['take 0', 'take 1', 'infer 0']);
+    expect(l.log.filter((x) => x.startsWith('post'))).toEqual(['post 0', 'post 1', 'post 2']);
+    expect(l.released.size).toBe(3);
+  });
+
+  it.each(['main', 'worker'] as const)('%s: a frame goes back to its source only after its event is queued, with its own pixels', async (thread) => {
+    const l = loop({ thread, frames: 3 });
+    await l.p.run();
+    expect(l.events).toHaveLength(1);
+    expect(l.events[0]).toMatchObject({ releasedAtEmit: false, pixel: 0 });
+    expect(l.released.has(0)).toBe(true);
+  });
+
+  it('worker: a call that never answers times out, is counted, and the backend is restarted; the loop goes on', async () => {
+    const l = loop({ thread: 'worker', frames: 3, hangOn: 1, timeoutMs: 50 });
+    await l.p.run();
+    expect(l.p.stats.inferenceTimeouts).toBe(1);
+    expect(l.reloads()).toBe(1);
+    expect(l.log.filter((x) => x.startsWith('infer'))).toEqual(['infer 0', 'infer 2']);
+  });
+
+  it('main: a call that returns after its deadline counts as a timeout (no timer can fire during it) and restarts the backend', async () => {
+    const clock = { t: 0 };
+    const l = loop({ thread: 'main', frames: 3, clock, slowOn: 1, timeoutMs: 100 });
+    await l.p.run();
+    expect(l.p.stats.inferenceTimeouts).toBe(1);
+    expect(l.p.stats.backendRestarts).toBe(1);
+    expect(l.log.filter((x) => x.startsWith('post'))).toEqual(['post 0', 'post 2']);
+    expect(l.released.size).toBe(3);
+  });
+});
