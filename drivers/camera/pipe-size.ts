@@ -1,35 +1,41 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import koffi from 'koffi';
 
 /**
- * Enlarges the pipe a capture process writes frames into. A Linux pipe holds 64 KiB by default (pipe(7)), less
- * than one 320x240 RGB frame (225 KiB). onnxruntime-node runs inference synchronously on the main thread, so for
- * the length of each inference nobody reads the pipe: with 64 KiB the decoder blocks a third of the way into the
- * next frame, and the loop then waits for it to finish decoding. With room for a few frames the decoder works
- * ahead during inference; in latest mode the reader then takes all of them at once and keeps the newest, so the
- * camera's own queue does not fill with stale frames either.
+ * The pipe a capture process writes frames into, made big enough for a few frames.
  *
- * fcntl(fd, F_SETPIPE_SZ, n): F_SETPIPE_SZ = F_LINUX_SPECIFIC_BASE (1024) + 7 (include/uapi/linux/fcntl.h); n is
- * capped by /proc/sys/fs/pipe-max-size for unprivileged processes (1 MiB by default).
+ * Node gives a child's `stdio: 'pipe'` as one end of a UNIX socketpair (libuv, uv_spawn), whose buffer is
+ * net.core.wmem_default (208 KiB on Debian 12), less than one 320x240 RGB frame (225 KiB); fcntl(F_SETPIPE_SZ)
+ * does not apply to a socket. While the frame loop is busy with an inference nobody reads, so the decoder then
+ * blocks part-way into the next frame and the loop waits for it afterwards (measured on the demo clip: 0.9 ms
+ * per frame of waiting for the source). So the frame writer gets a real pipe (pipe2, O_CLOEXEC) enlarged with
+ * fcntl(F_SETPIPE_SZ): the decoder works ahead during inference, and in latest mode the reader takes the queued
+ * frames at once and keeps the newest, so the camera's own queue does not fill with stale frames either.
+ *
+ * F_SETPIPE_SZ = F_LINUX_SPECIFIC_BASE (1024) + 7 (include/uapi/linux/fcntl.h); the size is capped by
+ * /proc/sys/fs/pipe-max-size for unprivileged processes (1 MiB by default). O_CLOEXEC = 02000000 (asm-generic/fcntl.h).
  */
 const F_SETPIPE_SZ = 1031;
+const O_CLOEXEC = 0o2000000;
 
 type Fcntl = (fd: number, cmd: number, arg: number) => number;
-let fcntl: Fcntl | null | undefined;
+type Pipe2 = (fds: Int32Array, flags: number) => number;
+let libc: { fcntl: Fcntl; pipe2: Pipe2 } | null | undefined;
 
-function loadFcntl(): Fcntl | null {
-  if (fcntl !== undefined) return fcntl;
-  fcntl = null;
+function loadLibc(): { fcntl: Fcntl; pipe2: Pipe2 } | null {
+  if (libc !== undefined) return libc;
+  libc = null;
   for (const name of ['libc.so.6', 'libc.so']) {
     try {
-      fcntl = koffi.load(name).func('int fcntl(int fd, int cmd, int arg)') as Fcntl;
+      const lib = koffi.load(name);
+      libc = { fcntl: lib.func('int fcntl(int fd, int cmd, int arg)') as Fcntl, pipe2: lib.func('int pipe2(_Out_ int *fds, int flags)') as Pipe2 };
       break;
     } catch {
-      // try the next name; no libc via koffi means the default pipe size, which still works
+      // try the next name; without libc through koffi the child's own stdout is used, which still works
     }
   }
-  return fcntl;
+  return libc;
 }
 
 function pipeMax(): number {
@@ -40,12 +46,34 @@ function pipeMax(): number {
   }
 }
 
-/** Sets the pipe behind `stream` to hold about `bytes` (capped); returns the new size, or undefined if unchanged. */
+export interface FramePipe {
+  readFd: number;
+  writeFd: number;
+  /** Bytes the pipe holds. */
+  size: number;
+}
+
+/** A pipe holding about `bytes` (capped by pipe-max-size), or undefined where pipe2/fcntl are not reachable. */
+export function openFramePipe(bytes: number): FramePipe | undefined {
+  const c = loadLibc();
+  if (!c) return undefined;
+  const fds = new Int32Array(2);
+  if (c.pipe2(fds, O_CLOEXEC) !== 0) return undefined;
+  const size = c.fcntl(fds[0]!, F_SETPIPE_SZ, Math.min(bytes, pipeMax()));
+  if (size <= 0) {
+    closeSync(fds[0]!);
+    closeSync(fds[1]!);
+    return undefined;
+  }
+  return { readFd: fds[0]!, writeFd: fds[1]!, size };
+}
+
+/** Sets the pipe behind `stream` to hold about `bytes` (capped); returns the new size, or undefined if unchanged (e.g. a socket). */
 export function growPipe(stream: Readable, bytes: number): number | undefined {
   const fd = (stream as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) return undefined;
-  const f = loadFcntl();
-  if (!f) return undefined;
-  const r = f(fd, F_SETPIPE_SZ, Math.min(bytes, pipeMax()));
+  const c = loadLibc();
+  if (!c) return undefined;
+  const r = c.fcntl(fd, F_SETPIPE_SZ, Math.min(bytes, pipeMax()));
   return r > 0 ? r : undefined;
 }

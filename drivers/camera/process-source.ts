@@ -1,4 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
+import { closeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { AgentError } from '../../agent/errors.js';
 import type { Logger } from '../../agent/log.js';
 import { silentLogger } from '../../agent/log.js';
@@ -9,7 +12,7 @@ import { systemClock, type Clock, type Frame, type FrameSource, type Geometry, t
 import { Backoff } from './backoff.js';
 import { explainFailure } from './failures.js';
 import { RawFrameReader, producerFrameBytes, type FrameLayout } from './raw-reader.js';
-import { growPipe } from './pipe-size.js';
+import { growPipe, openFramePipe } from './pipe-size.js';
 import { defaultSpawner, requireTool, type Spawner } from './tools.js';
 
 export interface SourceOptions {
@@ -94,6 +97,8 @@ export class ProcessSource implements FrameSource {
   private readonly spawner: Spawner;
   private readonly backoff: Backoff;
   private children: ChildProcess[] = [];
+  /** What the current chain's frame writer writes into (our own pipe, or its stdout). */
+  private frameStream: Readable | undefined;
   private geom: Geometry | undefined;
   private picture: ProbedPicture | undefined;
   private seq = 0;
@@ -186,6 +191,8 @@ export class ProcessSource implements FrameSource {
     clearTimeout(this.restartTimer);
     const chain = this.children;
     this.children = [];
+    this.frameStream?.destroy();
+    this.frameStream = undefined;
     await Promise.all(chain.map((c) => terminate(c)));
     this.slot.end();
   }
@@ -196,10 +203,15 @@ export class ProcessSource implements FrameSource {
     this.stderrTail = [];
     this.framesInRun = 0;
     this.runStartMono = this.clock.now();
+    // The frame writer gets a real pipe with room for a few frames (pipe-size.ts); earlier stages chain through
+    // node's own stdio.
+    const frameBytes = producerFrameBytes(plan.layout);
+    const big = openFramePipe(4 * frameBytes);
     for (const [i, st] of plan.stages.entries()) {
       const stdin = i === 0 ? 'ignore' : chain[i - 1]!.stdout!;
+      const isLast = i === plan.stages.length - 1;
       this.log.debug({ cmd: st.cmd, args: st.args }, 'starting capture process');
-      const child = this.spawner(st.cmd, st.args, { stdio: [stdin, 'pipe', 'pipe'] });
+      const child = this.spawner(st.cmd, st.args, { stdio: [stdin, isLast && big ? big.writeFd : 'pipe', 'pipe'] });
       chain.push(child);
       child.stderr!.on('data', (d: Buffer) => this.keepStderr(st.cmd, d));
       child.on('error', (err) => {
@@ -209,9 +221,19 @@ export class ProcessSource implements FrameSource {
     }
     this.children = chain;
     const last = chain.at(-1)!;
-    const stdout = last.stdout!;
-    // Room for a few frames, so the decoder keeps working while the main thread is busy (see pipe-size.ts).
-    growPipe(stdout, 4 * producerFrameBytes(plan.layout));
+    if (big) closeSync(big.writeFd); // the child has its copy; EOF comes when it exits
+    let stdout: Readable;
+    if (last.stdout) {
+      // A spawner that made its own stdout (tests): use it, and try to enlarge it.
+      if (big) closeSync(big.readFd);
+      stdout = last.stdout;
+      growPipe(stdout, 4 * frameBytes);
+    } else {
+      stdout = new Socket({ fd: big!.readFd, readable: true, writable: false });
+      stdout.on('error', (err) => this.log.debug({ err }, 'frame pipe error'));
+    }
+    this.frameStream?.destroy();
+    this.frameStream = stdout;
     const g = this.geom!;
     const format = this.opts.input.color === 'BGR' ? 'bgr24' : 'rgb24';
     const reader = new RawFrameReader(plan.layout, (data) => {
@@ -249,17 +271,31 @@ export class ProcessSource implements FrameSource {
       return true;
     });
     reader.attach(stdout);
-    // The chain is over when the frame writer exits; earlier stages get SIGPIPE or are killed with it.
-    last.on('close', (code, signal) => {
+    // The chain is over when the frame writer has exited and everything it wrote has been read (with our own
+    // pipe the two come separately); earlier stages get SIGPIPE or are killed with it.
+    let exited: [number | null, NodeJS.Signals | null] | undefined;
+    let drained = stdout === last.stdout; // the child's own stdout is closed before its 'close' event
+    const over = (): void => {
+      if (!exited || !drained) return;
       if (this.children !== chain) return; // a replaced or stopped chain
       this.children = [];
       for (const c of chain) if (c !== last) void terminate(c);
       if (this.state === 'stopped') return;
-      const exit = (): void => this.onChainExit(code, signal, reader.partial());
+      const exit = (): void => this.onChainExit(exited![0], exited![1], reader.partial());
       // Lossless: frames still held in the reader go out before the end (or the next loop) is handled.
       if (reader.hasPending()) this.deferredExit = exit;
       else exit();
+    };
+    last.on('close', (code, signal) => {
+      exited = [code, signal];
+      over();
     });
+    if (!drained) {
+      stdout.once('close', () => {
+        drained = true;
+        over();
+      });
+    }
   }
 
   private onChainExit(code: number | null, signal: NodeJS.Signals | null, partialBytes: number): void {
@@ -304,6 +340,8 @@ export class ProcessSource implements FrameSource {
       const chain = this.children;
       this.children = [];
       for (const c of chain) c.kill('SIGKILL');
+      this.frameStream?.destroy();
+      this.frameStream = undefined;
       const why = explainFailure(this.stderrTail);
       this.scheduleRestart(`${firstFrame ? 'no first frame' : 'no frame'} for ${Math.round(idle)} ms${why ? ` (${why})` : ''}`);
     }

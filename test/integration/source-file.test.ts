@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { isAgentError } from '../../agent/errors.js';
 import { createSource } from '../../drivers/camera/index.js';
 import { ImagesSource, listImages } from '../../drivers/camera/images-source.js';
 import { defaultSpawner, type Spawner } from '../../drivers/camera/tools.js';
-import type { Frame } from '../../agent/types.js';
+import type { Frame, FrameSource } from '../../agent/types.js';
 import { ffmpeg, meanRgb, take, testInput } from '../fixtures/cameras/helpers.js';
 
 let dir: string;
@@ -34,6 +34,18 @@ describe('file source (real ffmpeg)', () => {
     expect(frames[0]!.data.length).toBe(64 * 48 * 3);
     expect(src.stats()).toEqual({ framesIn: 20, framesDropped: 0, restarts: 0 });
     expect(await src.next()).toBeNull();
+    await src.stop();
+  });
+
+  it('ffmpeg writes frames into a real pipe (node would give it a socket smaller than a frame), and every frame arrives', async () => {
+    const src = createSource(fileCfg(), { input: testInput(), mode: 'lossless' }) as FrameSource & { pids(): number[] };
+    await src.start();
+    const first = await src.next();
+    expect(first!.seq).toBe(0);
+    const [pid] = src.pids();
+    expect(readlinkSync(`/proc/${pid}/fd/1`)).toMatch(/^pipe:\[\d+\]$/);
+    const rest = await take(src, 100);
+    expect(rest.map((f) => f.seq)).toEqual([...Array(19).keys()].map((i) => i + 1));
     await src.stop();
   });
 
