@@ -126,10 +126,20 @@ export class Pipeline {
         continue;
       }
       if (this.d.prefetch && pending && !next && !this.stopping) next = await this.take();
-      const done: Inferred | null = pending ? await pending : null;
+      let done: Inferred | null = pending ? await pending : null;
       pending = null;
-      const prepared = next ?? (this.stopping ? null : await this.take());
+      let prepared = next;
       next = null;
+      if (!prepared && !this.stopping) {
+        const taking = this.take();
+        // A camera's next frame may be most of a frame period away: finish this one now rather than after it
+        // (its rules and actions would otherwise wait for the next frame).
+        if (done && !(await settlesNow(taking))) {
+          await this.finish(done);
+          done = null;
+        }
+        prepared = await taking;
+      }
       if (prepared) pending = this.infer(prepared);
       if (done) await this.finish(done);
       if (!prepared) break;
@@ -312,6 +322,11 @@ export class Pipeline {
       this.log.error({ err, event: ev.id }, 'event could not be queued');
     }
   }
+}
+
+/** Whether a promise settles before the event loop moves on to I/O (a frame already waiting in the slot). */
+function settlesNow(p: Promise<unknown>): Promise<boolean> {
+  return Promise.race([p.then(() => true, () => true), new Promise<boolean>((r) => setImmediate(() => r(false)))]);
 }
 
 function round(v: number, digits: number): number {

@@ -19,7 +19,7 @@ const H = 6;
 const input = inputSchema.parse({ name: 'images', shape: [1, 3, H, W], layout: 'NCHW', normalise: { mean: [0, 0, 0], std: [255, 255, 255] } });
 
 /** A finite source of `n` frames; each frame's first byte is its number, and its release is recorded. */
-function source(n: number, log: string[], released: Set<number>): FrameSource {
+function source(n: number, log: string[], released: Set<number>, gapMs = 0): FrameSource {
   let seq = 0;
   return {
     type: 'fake',
@@ -31,6 +31,7 @@ function source(n: number, log: string[], released: Set<number>): FrameSource {
     geometry: () => computeGeometry(W, H, W, H, 'stretch'),
     next: async () => {
       if (seq >= n) return null;
+      if (gapMs && seq > 0) await new Promise((r) => setTimeout(r, gapMs)); // a camera: the next frame comes later
       const s = seq++;
       log.push(`take ${s}`);
       const data = new Uint8Array(W * H * 3).fill(s);
@@ -68,14 +69,14 @@ function backend(thread: 'main' | 'worker', log: string[], o: { clock?: { t: num
 /** Every frame yields one "defect" in the same place, so the 1-of-1 rule fires on the first frame only. */
 const decode: DecodeFn = (outs) => [{ classId: 0, label: 'defect', score: 0.9, box: [0.2, 0.2, 0.4, 0.4], frame: outs.out!.data[0] } as never];
 
-function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: number }; slowOn?: number; hangOn?: number; timeoutMs?: number }) {
+function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: number }; slowOn?: number; hangOn?: number; timeoutMs?: number; gapMs?: number; prefetch?: boolean }) {
   const log: string[] = [];
   const released = new Set<number>();
   const events: Array<{ ev: AnomalyEvent; releasedAtEmit: boolean; pixel: number }> = [];
   const clock: Clock = o.clock ? { now: () => o.clock!.t, wall: () => Date.UTC(2026, 0, 1) + o.clock!.t } : { now: () => performance.now(), wall: () => Date.now() };
   let reloads = 0;
   const p = new Pipeline({
-    source: source(o.frames, log, released),
+    source: source(o.frames, log, released, o.gapMs),
     packer: new TensorPacker(input),
     backend: backend(o.thread, log, o),
     inputName: 'images',
@@ -96,7 +97,7 @@ function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: numbe
     model: { name: 'm', variant: 'v', sha256: 'x', accelerator: 'cpu' },
     newEventId: () => `e${events.length}`,
     clock,
-    prefetch: true,
+    prefetch: o.prefetch ?? true,
     inferenceTimeoutMs: o.timeoutMs,
     reloadBackend: async () => {
       reloads++;
@@ -120,6 +121,12 @@ describe('frame loop', () => {
     expect(l.log.slice(0, 3)).toEqual(['take 0', 'take 1', 'infer 0']);
     expect(l.log.filter((x) => x.startsWith('post'))).toEqual(['post 0', 'post 1', 'post 2']);
     expect(l.released.size).toBe(3);
+  });
+
+  it('backend on its own thread, camera source: a frame is finished as soon as it is inferred, not when the next frame comes', async () => {
+    const l = loop({ thread: 'worker', frames: 3, gapMs: 40, prefetch: false });
+    await l.p.run();
+    expect(l.log).toEqual(['take 0', 'infer 0', 'post 0', 'take 1', 'infer 1', 'post 1', 'take 2', 'infer 2', 'post 2']);
   });
 
   it.each(['main', 'worker'] as const)('%s: a frame goes back to its source only after its event is queued, with its own pixels', async (thread) => {
