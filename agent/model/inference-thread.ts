@@ -9,10 +9,11 @@ export interface InferenceThreadChoice {
 
 /**
  * Resolves model.inferenceThread. The reason is logged and shown in status, so the choice is never silent.
- * Measured on a 2-vCPU x86 VM with the demo model and ffmpeg decoding H.264 (npm run bench, pipeline): the same
- * throughput either way (120-150 fps, both cores busy), but in the main thread capture-to-decision p50 ~6 ms instead
- * of ~20, 1.1 ms less agent CPU per frame and ~9 MB less peak RSS. With more cores the worker lets the loop's own
- * work (reading, packing, decoding boxes, rules) overlap the model on a core of its own.
+ * Measured on a 2-vCPU x86 VM with the demo model and ffmpeg decoding H.264 (npm run bench, pipeline): flat out,
+ * the same throughput either way (120-150 fps, both cores busy); paced as a camera (15 fps), capture-to-decision
+ * p50 7.0 ms in the main thread against 8.0 ms in a worker, ~1.4 ms less agent CPU per frame and ~9 MB less peak
+ * RSS. With more cores the worker lets the loop's own work (reading, packing, decoding boxes, rules) overlap the
+ * model on a core of its own.
  */
 export function resolveInferenceThread(setting: InferenceThreadSetting, cpus = availableParallelism()): InferenceThreadChoice {
   if (setting === 'worker') return { thread: 'worker', reason: 'model.inferenceThread: worker' };
