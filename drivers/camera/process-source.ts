@@ -25,6 +25,13 @@ export interface SourceOptions {
   spawner?: Spawner;
   /** Jitter source for the restart backoff (tests make it deterministic). */
   random?: () => number;
+  /** Threads ffmpeg may decode with (`-threads`, an input option); absent: ffmpeg's own choice (all cores). */
+  decoderThreads?: number;
+}
+
+/** What a plan may take from the source options. */
+export interface PlanOptions {
+  decoderThreads?: number;
 }
 
 export interface RestartPolicy {
@@ -66,7 +73,7 @@ export interface SourceDriver {
   what(): string;
   /** The picture's own size and rate (probing a file, or the configured camera mode). */
   probe(input: ManifestInput, spawner: Spawner): Promise<ProbedPicture>;
-  plan(geometry: Geometry, input: ManifestInput): SourcePlan;
+  plan(geometry: Geometry, input: ManifestInput, opts?: PlanOptions): SourcePlan;
   /** Optional check of the device against the configured mode; returns warnings to log (never fatal: the camera may be absent now). */
   preflight?(): string[];
   /** Optional source-specific reading of the tool's last output lines after a failure. */
@@ -198,7 +205,7 @@ export class ProcessSource implements FrameSource {
   }
 
   private spawnChain(): void {
-    const plan = this.driver.plan(this.geom!, this.opts.input);
+    const plan = this.driver.plan(this.geom!, this.opts.input, { decoderThreads: this.opts.decoderThreads });
     const chain: ChildProcess[] = [];
     this.stderrTail = [];
     this.framesInRun = 0;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { modelConfigSchema } from '../../agent/config/sections/model.js';
-import { resolveInferenceThread } from '../../agent/model/inference-thread.js';
+import { decoderThreads, resolveInferenceThread } from '../../agent/model/inference-thread.js';
 
 describe('model.inferenceThread', () => {
   it('auto runs inference in the main thread on 1-2 CPUs and in a worker from 3 CPUs, saying why', () => {
@@ -18,5 +18,13 @@ describe('model.inferenceThread', () => {
   it('defaults to auto and refuses other values', () => {
     expect(modelConfigSchema.parse({ manifest: 'm' }).inferenceThread).toBe('auto');
     expect(modelConfigSchema.safeParse({ manifest: 'm', inferenceThread: 'gpu' }).success).toBe(false);
+  });
+
+  it('the decoder gets the CPUs left after inference and the loop, at least one', () => {
+    expect(decoderThreads(1, 2)).toBe(1);
+    expect(decoderThreads(1, 4)).toBe(2);
+    expect(decoderThreads(2, 4)).toBe(1);
+    expect(decoderThreads(4, 4)).toBe(1);
+    expect(decoderThreads(1, 1)).toBe(1);
   });
 });

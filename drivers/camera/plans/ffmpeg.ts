@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { AgentError } from '../../../agent/errors.js';
 import type { SourceConfig } from '../../../agent/config/sections/source.js';
-import type { ProbedPicture, SourceDriver, SourcePlan } from '../process-source.js';
+import type { PlanOptions, ProbedPicture, SourceDriver, SourcePlan } from '../process-source.js';
 import { ffprobe, hasTool, type Spawner } from '../tools.js';
 import { checkMode, v4l2Modes } from '../modes.js';
 import { parseListFormatsExt, runV4l2Ctl } from '../v4l2-devices.js';
@@ -11,6 +11,11 @@ import { inputSize } from '../../../agent/preprocess/geometry.js';
 import { ffmpegGlobalArgs, ffmpegLayout, ffmpegOutputArgs, mjpegLowresArgs } from './output.js';
 
 type Cfg<T extends SourceConfig['type']> = Extract<SourceConfig, { type: T }>;
+
+/** `-threads N` before `-i`: the decoder's threads (the agent's budget: agent/model/inference-thread.ts). */
+function threadArgs(opts: PlanOptions): string[] {
+  return opts.decoderThreads ? ['-threads', String(opts.decoderThreads)] : [];
+}
 
 /** A video file: played once (or looped), paced at its frame rate or as fast as the pipeline takes frames. */
 export class FileDriver implements SourceDriver {
@@ -35,8 +40,8 @@ export class FileDriver implements SourceDriver {
     this.codec = p.codec;
     return { width: p.width, height: p.height, fps: p.fps, frames: p.frames };
   }
-  plan(g: Geometry, input: ManifestInput): SourcePlan {
-    const decode = this.codec === 'mjpeg' ? mjpegLowresArgs(g) : [];
+  plan(g: Geometry, input: ManifestInput, opts: PlanOptions = {}): SourcePlan {
+    const decode = [...(this.codec === 'mjpeg' ? mjpegLowresArgs(g) : []), ...threadArgs(opts)];
     const args = [...ffmpegGlobalArgs, ...(this.cfg.pace === 'realtime' ? ['-re'] : []), ...decode, '-i', this.cfg.path, ...ffmpegOutputArgs(g, input)];
     return { stages: [{ cmd: 'ffmpeg', args }], layout: ffmpegLayout(g) };
   }
@@ -70,9 +75,10 @@ export class StreamDriver implements SourceDriver {
     if (/^rtsps?:/.test(this.cfg.url)) return ['-rtsp_transport', this.cfg.transport, '-timeout', us];
     return ['-rw_timeout', us, '-reconnect', '1', '-reconnect_streamed', '1', '-reconnect_delay_max', '2'];
   }
-  plan(g: Geometry, input: ManifestInput): SourcePlan {
-    // nobuffer/low_delay: hand frames over as soon as they are decoded (latest frame wins, no demuxer backlog).
-    const args = [...ffmpegGlobalArgs, '-fflags', 'nobuffer', '-flags', 'low_delay', ...this.inputOptions(), '-i', this.cfg.url, ...ffmpegOutputArgs(g, input)];
+  plan(g: Geometry, input: ManifestInput, opts: PlanOptions = {}): SourcePlan {
+    // nobuffer/low_delay: hand frames over as soon as they are decoded (latest frame wins, no demuxer backlog;
+    // low_delay also turns off frame-threaded decoding, which holds each frame back by one frame per thread).
+    const args = [...ffmpegGlobalArgs, '-fflags', 'nobuffer', '-flags', 'low_delay', ...this.inputOptions(), ...threadArgs(opts), '-i', this.cfg.url, ...ffmpegOutputArgs(g, input)];
     return { stages: [{ cmd: 'ffmpeg', args }], layout: ffmpegLayout(g) };
   }
 }
@@ -102,12 +108,15 @@ export class V4l2Driver implements SourceDriver {
   async probe(): Promise<ProbedPicture> {
     return { width: this.cfg.width, height: this.cfg.height, fps: this.cfg.fps };
   }
-  plan(g: Geometry, input: ManifestInput): SourcePlan {
+  plan(g: Geometry, input: ManifestInput, opts: PlanOptions = {}): SourcePlan {
     const c = this.cfg;
     const args = [
       ...ffmpegGlobalArgs,
       '-f', 'v4l2', '-input_format', c.pixelFormat, '-video_size', `${c.width}x${c.height}`, '-framerate', String(c.fps),
       ...(c.pixelFormat === 'mjpeg' ? mjpegLowresArgs(g) : []),
+      // An H.264 camera: no frame-threaded decoding, which would hold each frame back by one frame per thread.
+      ...(c.pixelFormat === 'h264' ? ['-flags', 'low_delay'] : []),
+      ...threadArgs(opts),
       '-i', c.device,
       ...ffmpegOutputArgs(g, input),
     ];
