@@ -62,6 +62,26 @@ describe('TensorPacker', () => {
     expect(Array.from(t)).toEqual([0, 5, 10, 15, 0, 2.5, 5, 7.5, 0, 1.25, 2.5, 3.75]);
   });
 
+  it('packs NCHW the same whether the frame is word-aligned or not, and for pixel counts that are not a multiple of 4', () => {
+    const inp = (w: number, h: number) => ({ ...base, shape: [1, 3, h, w], normalise: { mean: [3, 7, 11], std: [2, 3, 5] } });
+    for (const [w, h] of [[5, 3], [8, 4], [7, 1]] as const) {
+      const n = w * h * 3;
+      const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 37 + 11) & 255);
+      const expected: number[] = [];
+      for (let c = 0; c < 3; c++) for (let k = 0; k < w * h; k++) expected.push(Math.fround((bytes[k * 3 + c]! - [3, 7, 11][c]!) / [2, 3, 5][c]!));
+      // Aligned (its own buffer) and at an odd offset inside a larger one.
+      const aligned = new Uint8Array(n);
+      aligned.set(bytes);
+      const backing = new Uint8Array(n + 8);
+      const odd = backing.subarray(3, 3 + n);
+      odd.set(bytes);
+      for (const data of [aligned, odd]) {
+        const t = new TensorPacker(inp(w, h)).pack({ width: w, height: h, data }) as Float32Array;
+        expect(Array.from(t), `${w}x${h} offset ${data.byteOffset}`).toEqual(expected);
+      }
+    }
+  });
+
   it('packs NHWC float32 keeping interleaving', () => {
     const p = new TensorPacker({ ...base, shape: [1, 2, 2, 3], layout: 'NHWC', normalise: { mean: [127.5, 127.5, 127.5], std: [127.5, 127.5, 127.5] } });
     const t = p.pack(frame) as Float32Array;
