@@ -148,7 +148,7 @@ export class Agent {
 
     // Paths in the config are relative to the config file, like every other path in it.
     const src = cfg.source.type === 'file' ? { ...cfg.source, path: configPath(this.opts.loaded, cfg.source.path) } : cfg.source.type === 'images' ? { ...cfg.source, dir: configPath(this.opts.loaded, cfg.source.dir) } : cfg.source;
-    this.source = createSource(src, { input: opened.input, mode: this.opts.mode, log: this.log, decoderThreads: decoderThreads(cfg.model.threads) });
+    this.source = createSource(src, { input: opened.input, mode: this.opts.mode, log: this.log, decoderThreads: decoderThreads(cfg.model.threads, opened.backend.runsIn?.() ?? 'main') });
     await this.source.start();
     const geometry = this.source.geometry();
     const { width, height } = inputSize(opened.input);
@@ -192,7 +192,7 @@ export class Agent {
     this.adaptation = this.buildAdaptation();
     this.adaptation.start();
     this.log.info(
-      { source: this.source.describe(), decoderThreads: decoderThreads(cfg.model.threads), inferenceThreads: cfg.model.threads, model: `${manifest.name}/${opened.variant.name}`, accelerator: opened.backend.accelerator(), outputs: Object.keys(cfg.outputs), rules: cfg.rules.map((r) => r.name) },
+      { source: this.source.describe(), decoderThreads: decoderThreads(cfg.model.threads, opened.backend.runsIn?.() ?? 'main'), inferenceThreads: cfg.model.threads, model: `${manifest.name}/${opened.variant.name}`, accelerator: opened.backend.accelerator(), outputs: Object.keys(cfg.outputs), rules: cfg.rules.map((r) => r.name) },
       'agent started',
     );
   }

@@ -25,9 +25,10 @@ export function resolveInferenceThread(setting: InferenceThreadSetting, cpus = a
 
 /**
  * Threads the source's decoder (ffmpeg) may use: the CPUs left after inference (model.threads) and the agent's own
- * loop, at least one. On a 2-core board ffmpeg then decodes on one thread instead of spreading over both cores and
- * preempting inference (demo clip, 5 interleaved runs each: 126 fps with ffmpeg's default, 142 with one thread).
+ * loop (which shares its core with inference when inference runs in the main thread), at least one. On a 2-core
+ * board ffmpeg then decodes on one thread instead of spreading over both cores and preempting inference (demo clip,
+ * 5 interleaved runs each: 126 fps with ffmpeg's default, 142 with one thread).
  */
-export function decoderThreads(modelThreads: number, cpus = availableParallelism()): number {
-  return Math.max(1, cpus - modelThreads - 1);
+export function decoderThreads(modelThreads: number, inference: 'worker' | 'main', cpus = availableParallelism()): number {
+  return Math.max(1, cpus - modelThreads - (inference === 'worker' ? 1 : 0));
 }

@@ -126,22 +126,21 @@ export class Pipeline {
         continue;
       }
       if (this.d.prefetch && pending && !next && !this.stopping) next = await this.take();
-      let done: Inferred | null = pending ? await pending : null;
+      const done: Inferred | null = pending ? await pending : null;
       pending = null;
-      let prepared = next;
-      next = null;
-      if (!prepared && !this.stopping) {
-        const taking = this.take();
-        // A camera's next frame may be most of a frame period away: finish this one now rather than after it
-        // (its rules and actions would otherwise wait for the next frame).
-        if (done && !(await settlesNow(taking))) {
-          await this.finish(done);
-          done = null;
-        }
-        prepared = await taking;
+      // Finish the inferred frame now (decode, track and rules run before the next frame is waited for: a camera's
+      // next frame may be most of a frame period away), and let its actions and events overlap the next inference.
+      const finishing = done ? this.finish(done) : undefined;
+      let prepared: Prepared | null;
+      try {
+        prepared = next ?? (this.stopping ? null : await this.take());
+      } catch (err) {
+        await finishing; // the source failed: the frame before still gets its rules and events
+        throw err;
       }
+      next = null;
       if (prepared) pending = this.infer(prepared);
-      if (done) await this.finish(done);
+      await finishing;
       if (!prepared) break;
     }
   }
@@ -322,11 +321,6 @@ export class Pipeline {
       this.log.error({ err, event: ev.id }, 'event could not be queued');
     }
   }
-}
-
-/** Whether a promise settles before the event loop moves on to I/O (a frame already waiting in the slot). */
-function settlesNow(p: Promise<unknown>): Promise<boolean> {
-  return Promise.race([p.then(() => true, () => true), new Promise<boolean>((r) => setImmediate(() => r(false)))]);
 }
 
 function round(v: number, digits: number): number {

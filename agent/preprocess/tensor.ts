@@ -40,6 +40,9 @@ export class TensorPacker {
     if (frame.width !== this.width || frame.height !== this.height) {
       throw new AgentError('SOURCE_FAILED', `frame is ${frame.width}x${frame.height}, the model wants ${this.width}x${this.height}`, { fix: 'this is a bug in the source set-up: report it' });
     }
+    if (frame.data.length < this.width * this.height * this.channels) {
+      throw new AgentError('SOURCE_FAILED', `frame has ${frame.data.length} bytes, ${this.width}x${this.height}x${this.channels} needs ${this.width * this.height * this.channels}`, { fix: 'this is a bug in the source: report it' });
+    }
     const out = this.pool[this.next]!;
     this.next = (this.next + 1) % this.pool.length;
     packInto(frame.data, out, this.luts, this.width * this.height, this.layout);

@@ -214,17 +214,30 @@ export class ProcessSource implements FrameSource {
     // node's own stdio.
     const frameBytes = producerFrameBytes(plan.layout);
     const big = openFramePipe(4 * frameBytes);
-    for (const [i, st] of plan.stages.entries()) {
-      const stdin = i === 0 ? 'ignore' : chain[i - 1]!.stdout!;
-      const isLast = i === plan.stages.length - 1;
-      this.log.debug({ cmd: st.cmd, args: st.args }, 'starting capture process');
-      const child = this.spawner(st.cmd, st.args, { stdio: [stdin, isLast && big ? big.writeFd : 'pipe', 'pipe'] });
-      chain.push(child);
-      child.stderr!.on('data', (d: Buffer) => this.keepStderr(st.cmd, d));
-      child.on('error', (err) => {
-        this.keepStderr(st.cmd, Buffer.from(`${err.message}\n`));
-        this.log.error({ err, cmd: st.cmd }, `${st.cmd} could not be started`);
-      });
+    if (big && big.size < 2 * frameBytes) {
+      this.log.warn({ pipeBytes: big.size, frameBytes }, 'the frame pipe holds less than two frames: raise /proc/sys/fs/pipe-max-size so the decoder can work ahead');
+    }
+    try {
+      for (const [i, st] of plan.stages.entries()) {
+        const stdin = i === 0 ? 'ignore' : chain[i - 1]!.stdout!;
+        const isLast = i === plan.stages.length - 1;
+        this.log.debug({ cmd: st.cmd, args: st.args }, 'starting capture process');
+        const child = this.spawner(st.cmd, st.args, { stdio: [stdin, isLast && big ? big.writeFd : 'pipe', 'pipe'] });
+        chain.push(child);
+        child.stderr!.on('data', (d: Buffer) => this.keepStderr(st.cmd, d));
+        child.on('error', (err) => {
+          this.keepStderr(st.cmd, Buffer.from(`${err.message}\n`));
+          this.log.error({ err, cmd: st.cmd }, `${st.cmd} could not be started`);
+        });
+      }
+    } catch (err) {
+      // spawn() itself threw (bad arguments, E2BIG): nothing of this chain may outlive it.
+      if (big) {
+        closeSync(big.writeFd);
+        closeSync(big.readFd);
+      }
+      for (const c of chain) void terminate(c);
+      throw err;
     }
     this.children = chain;
     const last = chain.at(-1)!;

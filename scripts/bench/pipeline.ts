@@ -200,7 +200,10 @@ function runChild(cfgPath: string, variant: string, video?: string, live = false
   });
 }
 
-/** Child side: run the agent on the whole file, lossless, 1 inference thread; print the figures as JSON. */
+/**
+ * Child side: run the agent on the whole file with 1 inference thread, lossless and flat out (or, with --live, paced
+ * at the clip's rate with the newest frame winning, as a camera); print the figures as JSON.
+ */
 async function e2eChild(cfgPath: string, variant: string | undefined, video: string | undefined, live = false): Promise<void> {
   const loaded: LoadedConfig = loadConfigFile(cfgPath);
   const c = loaded.config;

@@ -21,10 +21,12 @@ describe('model.inferenceThread', () => {
   });
 
   it('the decoder gets the CPUs left after inference and the loop, at least one', () => {
-    expect(decoderThreads(1, 2)).toBe(1);
-    expect(decoderThreads(1, 4)).toBe(2);
-    expect(decoderThreads(2, 4)).toBe(1);
-    expect(decoderThreads(4, 4)).toBe(1);
-    expect(decoderThreads(1, 1)).toBe(1);
+    expect(decoderThreads(1, 'main', 2)).toBe(1);
+    expect(decoderThreads(1, 'worker', 2)).toBe(1);
+    expect(decoderThreads(1, 'worker', 4)).toBe(2);
+    expect(decoderThreads(1, 'main', 4)).toBe(3); // the loop shares the inference thread's core
+    expect(decoderThreads(2, 'worker', 4)).toBe(1);
+    expect(decoderThreads(4, 'main', 4)).toBe(1);
+    expect(decoderThreads(1, 'worker', 1)).toBe(1);
   });
 });

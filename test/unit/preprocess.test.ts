@@ -82,6 +82,20 @@ describe('TensorPacker', () => {
     }
   });
 
+  it('packs uint8 and int8 NCHW inputs through the same word-at-a-time path, and refuses a short frame', () => {
+    const w = 5;
+    const h = 2;
+    const bytes = Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 53 + 7) & 255);
+    const planar = [0, 1, 2].flatMap((c) => Array.from({ length: w * h }, (_, k) => bytes[k * 3 + c]!));
+    const u8 = new TensorPacker({ ...base, shape: [1, 3, h, w], dtype: 'uint8', normalise: { mean: [0, 0, 0], std: [1, 1, 1] } }).pack({ width: w, height: h, data: bytes });
+    expect(u8).toBeInstanceOf(Uint8Array);
+    expect(Array.from(u8)).toEqual(planar);
+    const i8 = new TensorPacker({ ...base, shape: [1, 3, h, w], dtype: 'int8', normalise: { mean: [0, 0, 0], std: [1, 1, 1] } }, { quant: { scale: 1, zeroPoint: -128 } }).pack({ width: w, height: h, data: bytes });
+    expect(i8).toBeInstanceOf(Int8Array);
+    expect(Array.from(i8)).toEqual(planar.map((v) => v - 128));
+    expect(() => new TensorPacker({ ...base, shape: [1, 3, h, w] }).pack({ width: w, height: h, data: bytes.subarray(0, 29) })).toThrow(/frame has 29 bytes, 5x2x3 needs 30/);
+  });
+
   it('packs NHWC float32 keeping interleaving', () => {
     const p = new TensorPacker({ ...base, shape: [1, 2, 2, 3], layout: 'NHWC', normalise: { mean: [127.5, 127.5, 127.5], std: [127.5, 127.5, 127.5] } });
     const t = p.pack(frame) as Float32Array;

@@ -91,15 +91,15 @@ describe('v4l2-ctl --list-formats-ext parsing (recorded output)', () => {
     expect(yuyv).not.toContain('-threads');
     // An H.264 camera decodes without frame threading (low_delay); the decoder's thread budget goes before -i.
     const h264 = driverFor(cfg({ type: 'v4l2', device: '/dev/video2', pixelFormat: 'h264', width: 800, height: 600, fps: 30 })).plan(g, input, { decoderThreads: 2 }).stages[0]!.args;
-    expect(h264.slice(h264.indexOf('-framerate') + 2, h264.indexOf('-i'))).toEqual(['-flags', 'low_delay', '-threads', '2']);
+    expect(h264.slice(h264.indexOf('-framerate') + 2, h264.indexOf('-i'))).toEqual(['-flags', 'low_delay', '-filter_threads', '2', '-threads', '2']);
   });
 
   it('files and streams get the decoder thread budget as an input option', () => {
     const g = computeGeometry(640, 480, 320, 240, 'stretch');
     const file = driverFor(cfg({ type: 'file', path: '/x.mp4' })).plan(g, input, { decoderThreads: 1 }).stages[0]!.args;
-    expect(file.slice(file.indexOf('-threads'), file.indexOf('-i') + 1)).toEqual(['-threads', '1', '-i']);
+    expect(file.slice(file.indexOf('-filter_threads'), file.indexOf('-i') + 1)).toEqual(['-filter_threads', '1', '-threads', '1', '-i']);
     const rtsp = driverFor(cfg({ type: 'rtsp', url: 'rtsp://cam/s' })).plan(g, input, { decoderThreads: 3 }).stages[0]!.args;
-    expect(rtsp.slice(rtsp.indexOf('-threads'), rtsp.indexOf('-i') + 1)).toEqual(['-threads', '3', '-i']);
+    expect(rtsp.slice(rtsp.indexOf('-filter_threads'), rtsp.indexOf('-i') + 1)).toEqual(['-filter_threads', '3', '-threads', '3', '-i']);
     expect(driverFor(cfg({ type: 'file', path: '/x.mp4' })).plan(g, input).stages[0]!.args).not.toContain('-threads');
   });
 

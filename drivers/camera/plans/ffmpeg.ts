@@ -12,9 +12,12 @@ import { ffmpegGlobalArgs, ffmpegLayout, ffmpegOutputArgs, mjpegLowresArgs } fro
 
 type Cfg<T extends SourceConfig['type']> = Extract<SourceConfig, { type: T }>;
 
-/** `-threads N` before `-i`: the decoder's threads (the agent's budget: agent/model/inference-thread.ts). */
+/**
+ * The agent's thread budget for ffmpeg (agent/model/inference-thread.ts): `-threads N` before `-i` for the decoder,
+ * `-filter_threads N` for the scale/format filter graph.
+ */
 function threadArgs(opts: PlanOptions): string[] {
-  return opts.decoderThreads ? ['-threads', String(opts.decoderThreads)] : [];
+  return opts.decoderThreads ? ['-filter_threads', String(opts.decoderThreads), '-threads', String(opts.decoderThreads)] : [];
 }
 
 /** A video file: played once (or looped), paced at its frame rate or as fast as the pipeline takes frames. */
