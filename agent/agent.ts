@@ -148,7 +148,8 @@ export class Agent {
 
     // Paths in the config are relative to the config file, like every other path in it.
     const src = cfg.source.type === 'file' ? { ...cfg.source, path: configPath(this.opts.loaded, cfg.source.path) } : cfg.source.type === 'images' ? { ...cfg.source, dir: configPath(this.opts.loaded, cfg.source.dir) } : cfg.source;
-    this.source = createSource(src, { input: opened.input, mode: this.opts.mode, log: this.log, decoderThreads: decoderThreads(cfg.model.threads, opened.backend.runsIn?.() ?? 'main') });
+    const decoding = decoderThreads(cfg.model.threads, opened.backend.runsIn?.() ?? 'main');
+    this.source = createSource(src, { input: opened.input, mode: this.opts.mode, log: this.log, decoderThreads: decoding });
     await this.source.start();
     const geometry = this.source.geometry();
     const { width, height } = inputSize(opened.input);
@@ -192,7 +193,7 @@ export class Agent {
     this.adaptation = this.buildAdaptation();
     this.adaptation.start();
     this.log.info(
-      { source: this.source.describe(), decoderThreads: decoderThreads(cfg.model.threads, opened.backend.runsIn?.() ?? 'main'), inferenceThreads: cfg.model.threads, model: `${manifest.name}/${opened.variant.name}`, accelerator: opened.backend.accelerator(), outputs: Object.keys(cfg.outputs), rules: cfg.rules.map((r) => r.name) },
+      { source: this.source.describe(), decoderThreads: decoding, inferenceThreads: cfg.model.threads, model: `${manifest.name}/${opened.variant.name}`, accelerator: opened.backend.accelerator(), outputs: Object.keys(cfg.outputs), rules: cfg.rules.map((r) => r.name) },
       'agent started',
     );
   }
@@ -219,7 +220,7 @@ export class Agent {
       energyPerInferenceJ: () => {
         const v = this.choice!.opened.variant;
         const ms = this.pipeline!.stats.stages.inference.mean();
-        const flops = v.flops ?? graphFlops(v);
+        const flops = v.flops ?? flopsCache.get(v.sha256);
         return flops && ms ? energyPerInferenceJ(power, ms, flops, acceleratorPowerClass(c.profile, v.accelerator)) : undefined;
       },
       sourceFps: this.source?.fps(),
@@ -467,11 +468,8 @@ function readThermal(): { tempC?: number; throttled?: boolean } {
   return { ...(temps.length ? { tempC: Math.max(...temps) } : {}), ...(now ? { throttled: now.throttled || now.softTempLimit } : {}) };
 }
 
+/** FLOPs counted from an ONNX graph when the manifest does not give them (for the energy estimate), by sha256. */
 const flopsCache = new Map<string, number | undefined>();
-/** FLOPs counted from an ONNX graph when the manifest does not give them (for the energy estimate). */
-function graphFlops(v: VariantSpec): number | undefined {
-  return flopsCache.get(v.sha256);
-}
 
 /**
  * Counts the FLOPs of the ONNX variants whose manifest entry has none, once at start. The ONNX reader

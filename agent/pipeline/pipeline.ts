@@ -131,6 +131,7 @@ export class Pipeline {
       // Finish the inferred frame now (decode, track and rules run before the next frame is waited for: a camera's
       // next frame may be most of a frame period away), and let its actions and events overlap the next inference.
       const finishing = done ? this.finish(done) : undefined;
+      finishing?.catch(() => undefined); // a failure is rethrown by the await below, not reported as unhandled meanwhile
       let prepared: Prepared | null;
       try {
         prepared = next ?? (this.stopping ? null : await this.take());

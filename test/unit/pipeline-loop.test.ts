@@ -69,7 +69,7 @@ function backend(thread: 'main' | 'worker', log: string[], o: { clock?: { t: num
 /** Every frame yields one "defect" in the same place, so the 1-of-1 rule fires on the first frame only. */
 const decode: DecodeFn = (outs) => [{ classId: 0, label: 'defect', score: 0.9, box: [0.2, 0.2, 0.4, 0.4], frame: outs.out!.data[0] } as never];
 
-function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: number }; slowOn?: number; hangOn?: number; timeoutMs?: number; gapMs?: number; prefetch?: boolean }) {
+function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: number }; slowOn?: number; hangOn?: number; timeoutMs?: number; gapMs?: number; prefetch?: boolean; failPost?: number }) {
   const log: string[] = [];
   const released = new Set<number>();
   const events: Array<{ ev: AnomalyEvent; releasedAtEmit: boolean; pixel: number }> = [];
@@ -81,6 +81,7 @@ function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: numbe
     backend: backend(o.thread, log, o),
     inputName: 'images',
     decode: (outs, ctx) => {
+      if (outs.out!.data[0] === o.failPost) throw new Error(`decoder failed on frame ${o.failPost}`);
       log.push(`post ${outs.out!.data[0]}`);
       return decode(outs, ctx);
     },
@@ -127,6 +128,12 @@ describe('frame loop', () => {
     const l = loop({ thread: 'worker', frames: 3, gapMs: 40, prefetch: false });
     await l.p.run();
     expect(l.log).toEqual(['take 0', 'infer 0', 'post 0', 'take 1', 'infer 1', 'post 1', 'take 2', 'infer 2', 'post 2']);
+  });
+
+  it('backend on its own thread: a failure while finishing a frame ends run() with it, even while the next frame is awaited', async () => {
+    const l = loop({ thread: 'worker', frames: 3, gapMs: 40, prefetch: false, failPost: 0 });
+    await expect(l.p.run()).rejects.toThrow('decoder failed on frame 0');
+    expect(l.released.has(0)).toBe(true);
   });
 
   it.each(['main', 'worker'] as const)('%s: a frame goes back to its source only after its event is queued, with its own pixels', async (thread) => {
