@@ -1,5 +1,4 @@
 import { closeSync, readFileSync } from 'node:fs';
-import type { Readable } from 'node:stream';
 import koffi from 'koffi';
 
 /**
@@ -66,14 +65,4 @@ export function openFramePipe(bytes: number): FramePipe | undefined {
     return undefined;
   }
   return { readFd: fds[0]!, writeFd: fds[1]!, size };
-}
-
-/** Sets the pipe behind `stream` to hold about `bytes` (capped); returns the new size, or undefined if unchanged (e.g. a socket). */
-export function growPipe(stream: Readable, bytes: number): number | undefined {
-  const fd = (stream as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) return undefined;
-  const c = loadLibc();
-  if (!c) return undefined;
-  const r = c.fcntl(fd, F_SETPIPE_SZ, Math.min(bytes, pipeMax()));
-  return r > 0 ? r : undefined;
 }

@@ -12,7 +12,7 @@ import { systemClock, type Clock, type Frame, type FrameSource, type Geometry, t
 import { Backoff } from './backoff.js';
 import { explainFailure } from './failures.js';
 import { RawFrameReader, producerFrameBytes, type FrameLayout } from './raw-reader.js';
-import { growPipe, openFramePipe } from './pipe-size.js';
+import { openFramePipe } from './pipe-size.js';
 import { defaultSpawner, requireTool, type Spawner } from './tools.js';
 
 export interface SourceOptions {
@@ -30,9 +30,7 @@ export interface SourceOptions {
 }
 
 /** What a plan may take from the source options. */
-export interface PlanOptions {
-  decoderThreads?: number;
-}
+export type PlanOptions = Pick<SourceOptions, 'decoderThreads'>;
 
 export interface RestartPolicy {
   minMs: number;
@@ -244,10 +242,9 @@ export class ProcessSource implements FrameSource {
     if (big) closeSync(big.writeFd); // the child has its copy; EOF comes when it exits
     let stdout: Readable;
     if (last.stdout) {
-      // A spawner that made its own stdout (tests): use it, and try to enlarge it.
+      // No pipe of our own (no libc through koffi), or a spawner that made its own stdout (tests): node's socket.
       if (big) closeSync(big.readFd);
       stdout = last.stdout;
-      growPipe(stdout, 4 * frameBytes);
     } else {
       stdout = new Socket({ fd: big!.readFd, readable: true, writable: false });
       stdout.on('error', (err) => this.log.debug({ err }, 'frame pipe error'));
