@@ -158,7 +158,7 @@ export class Agent {
 
     this.pipeline = new Pipeline({
       source: this.source,
-      packer: new TensorPacker(opened.input, { quant: inputInfo?.quant }),
+      packer: new TensorPacker(opened.input, { quant: inputInfo?.quant, shared: opened.backend.sharedInput?.() ?? false }),
       backend: opened.backend,
       inputName: opened.input.name,
       decode: prepareDecoder(manifest.decoder, manifest.labels),
@@ -236,7 +236,7 @@ export class Agent {
     const info = opened.backend.inputs().find((i) => i.name === opened.input.name);
     const old = this.pipeline!.swapModel({
       backend: opened.backend,
-      packer: new TensorPacker(opened.input, { quant: info?.quant }),
+      packer: new TensorPacker(opened.input, { quant: info?.quant, shared: opened.backend.sharedInput?.() ?? false }),
       model: { name: c.manifest.name, variant: v.name, sha256: v.sha256, accelerator: opened.backend.accelerator() },
     });
     c.opened = opened;
@@ -373,7 +373,7 @@ export class Agent {
   private async openModel(): Promise<ModelChoice> {
     const manifest = loadManifest(configPath(this.opts.loaded, this.cfg.model.manifest));
     this.backendFactory = statefulFactory(feedbackPairs(manifest.decoder));
-    this.inferenceThread = resolveInferenceThread(this.cfg.model.inferenceThread);
+    this.inferenceThread = resolveInferenceThread(this.cfg.model.inferenceThread, undefined, this.opts.mode === 'lossless' ? 'file' : 'live');
     const forced = this.cfg.model.variant;
     if (forced && !manifest.variants.some((v) => v.name === forced)) failVariant(manifest, forced);
     const { profile, selection, fileErrors } = await chooseVariant(manifest, { selection: this.cfg.model.selection, stateDir: this.opts.stateDir, only: forced, log: this.log });

@@ -135,6 +135,13 @@ export interface InferenceBackend {
   accelerator(): AcceleratorKind;
   /** The thread inference calls run in: the agent's main thread, or one of the backend's own. */
   runsIn?(): 'worker' | 'main';
+  /**
+   * How many calls may be outstanding at once (default 1). A backend that queues calls in order on its own thread
+   * says 2: the frame loop then hands it the next frame before the current one returns.
+   */
+  maxInFlight?(): number;
+  /** Whether inputs in SharedArrayBuffer memory reach the backend's thread without a copy (the packer then uses it). */
+  sharedInput?(): boolean;
   close(): Promise<void>;
 }
 

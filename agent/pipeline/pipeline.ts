@@ -109,40 +109,63 @@ export class Pipeline {
   /**
    * Runs until the source ends or stop() is called. Source failures reject (finite sources only).
    * Cameras (`prefetch` off): the next frame is taken only once inference is free, so it is the newest one.
-   * Files read losslessly (`prefetch` on): the next frame is read and packed while the current one infers.
+   * Files read losslessly (`prefetch` on): the next frame is read and packed while the current one infers, and a
+   * backend that queues calls on its own thread (`maxInFlight()` 2) gets the next call before the current one
+   * returns, so it goes from one inference to the next without waiting for the round trip through this thread.
    */
   async run(): Promise<void> {
-    let pending: Promise<Inferred> | null = null;
+    const inflight: Array<Promise<Inferred>> = [];
     let next: Prepared | null = null;
+    let ended = false;
+    const takeNext = async (): Promise<Prepared | null> => {
+      if (ended || this.stopping) return null;
+      const p = await this.take();
+      if (!p) ended = true;
+      return p;
+    };
     while (true) {
       if (this.inline()) {
-        // Inference in this thread: in turn (a frame left from overlapped mode, after a backend swap, first).
-        if (pending) await this.finish(await pending);
-        pending = null;
-        const prepared = next ?? (this.stopping ? null : await this.take());
+        // Inference in this thread: in turn (frames left from overlapped mode, after a backend swap, first).
+        while (inflight.length) await this.finish(await inflight.shift()!);
+        const prepared = next ?? (await takeNext());
         next = null;
         if (!prepared) break;
         await this.finish(await this.infer(prepared));
         continue;
       }
-      if (this.d.prefetch && pending && !next && !this.stopping) next = await this.take();
-      const done: Inferred | null = pending ? await pending : null;
-      pending = null;
+      if (this.d.prefetch && inflight.length) {
+        // Files: up to `depth` calls queued at the backend, and the frame after them read and packed meanwhile.
+        const depth = Math.max(1, Math.min(2, this.backend.maxInFlight?.() ?? 1));
+        while (!next) {
+          try {
+            next = await takeNext();
+          } catch (err) {
+            // The source failed: the frames already inferring still get their rules and events.
+            for (const f of inflight.splice(0)) await this.finish(await f);
+            throw err;
+          }
+          if (!next || inflight.length >= depth) break;
+          inflight.push(this.infer(next, inflight.at(-1)));
+          next = null;
+        }
+      }
+      const head = inflight.shift();
+      const done: Inferred | null = head ? await head : null;
       // Finish the inferred frame now (decode, track and rules run before the next frame is waited for: a camera's
       // next frame may be most of a frame period away), and let its actions and events overlap the next inference.
       const finishing = done ? this.finish(done) : undefined;
       finishing?.catch(() => undefined); // a failure is rethrown by the await below, not reported as unhandled meanwhile
       let prepared: Prepared | null;
       try {
-        prepared = next ?? (this.stopping ? null : await this.take());
+        prepared = next ?? (await takeNext());
       } catch (err) {
         await finishing; // the source failed: the frame before still gets its rules and events
         throw err;
       }
       next = null;
-      if (prepared) pending = this.infer(prepared);
+      if (prepared) inflight.push(this.infer(prepared, inflight.at(-1)));
       await finishing;
-      if (!prepared) break;
+      if (!prepared && !inflight.length) break;
     }
   }
 
@@ -180,12 +203,25 @@ export class Pipeline {
     return { frame, tCapture, input, tPre: this.clock.now() - t1 };
   }
 
-  private async infer(p: Prepared): Promise<Inferred> {
+  /**
+   * Starts the call at once; with `after` (the call queued before it at the same backend), its time and deadline
+   * count from when that one is done, so the figures are the call's own and not its wait in the queue.
+   */
+  private async infer(p: Prepared, after?: Promise<unknown>): Promise<Inferred> {
     const { frame, tCapture, input, tPre } = p;
     if (!input) return { frame, tCapture, outputs: null, tPre: 0, tInfer: 0 };
-    const t1 = this.clock.now();
+    let t1 = this.clock.now();
+    const call = this.backend.run({ [this.d.inputName]: input });
+    if (after) {
+      call.catch(() => undefined); // handled below; not unhandled while the call before it finishes
+      await after.then(
+        () => undefined,
+        () => undefined,
+      );
+      t1 = Math.max(t1, this.clock.now());
+    }
     try {
-      const outputs = await this.withDeadline(this.backend.run({ [this.d.inputName]: input }), t1);
+      const outputs = await this.withDeadline(call, t1);
       const t2 = this.clock.now();
       this.stats.inferences++;
       this.consecutiveFailures = 0;

@@ -8,7 +8,10 @@ import { inputSize } from './geometry.js';
  * into the model's input tensor: layout (NCHW/NHWC), normalisation ((p - mean) / std) and dtype, with the
  * quantisation of int8/uint8 inputs folded in. The per-channel arithmetic is precomputed into 256-entry
  * lookup tables, so a frame costs one table read per value. Output buffers are reused in rotation
- * (`buffers` of them) so a tensor being read by an in-flight inference is never overwritten.
+ * (`buffers` of them) so a tensor being read by an in-flight inference is never overwritten: the frame loop has at
+ * most two calls queued at a backend and packs one frame ahead of them, and a queued call reads its input by the
+ * time the call before it is done, so three buffers are enough. With `shared`, the buffers are SharedArrayBuffer
+ * memory, which a backend on another thread reads without a copy in this one.
  */
 export class TensorPacker {
   readonly width: number;
@@ -20,7 +23,7 @@ export class TensorPacker {
   private readonly pool: InputData[];
   private next = 0;
 
-  constructor(input: ManifestInput, opts: { dtype?: TensorDType; quant?: QuantParams; buffers?: number } = {}) {
+  constructor(input: ManifestInput, opts: { dtype?: TensorDType; quant?: QuantParams; buffers?: number; shared?: boolean } = {}) {
     const { width, height, channels } = inputSize(input);
     if (channels !== 3) {
       throw new AgentError('MANIFEST_INVALID', `input has ${channels} channels; only 3-channel colour inputs are supported`, { fix: 'check input.shape and input.layout in the manifest' });
@@ -32,7 +35,7 @@ export class TensorPacker {
     this.dtype = opts.dtype ?? input.dtype;
     this.luts = [0, 1, 2].map((c) => buildLut(input.normalise.mean[c]!, input.normalise.std[c]!, this.dtype, opts.quant));
     const n = width * height * channels;
-    this.pool = Array.from({ length: opts.buffers ?? 2 }, () => allocate(this.dtype, n));
+    this.pool = Array.from({ length: opts.buffers ?? 3 }, () => allocate(this.dtype, n, opts.shared));
   }
 
   /** Fills the next buffer of the rotation from the frame and returns it. */
@@ -50,14 +53,15 @@ export class TensorPacker {
   }
 }
 
-function allocate(dtype: TensorDType, n: number): InputData {
+function allocate(dtype: TensorDType, n: number, shared = false): InputData {
+  const mem = (bytes: number): ArrayBuffer | SharedArrayBuffer => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
   switch (dtype) {
     case 'float32':
-      return new Float32Array(n);
+      return new Float32Array(mem(n * 4));
     case 'uint8':
-      return new Uint8Array(n);
+      return new Uint8Array(mem(n));
     case 'int8':
-      return new Int8Array(n);
+      return new Int8Array(mem(n));
     default:
       throw new AgentError('MANIFEST_INVALID', `input dtype ${dtype} is not supported`, { fix: 'use float32, uint8 or int8 inputs' });
   }

@@ -150,6 +150,16 @@ export class OnnxRuntimeBackend implements InferenceBackend {
     return this.thread;
   }
 
+  /** The worker runs calls one after another in arrival order (each input is copied when the call is made). */
+  maxInFlight(): number {
+    return this.thread === 'worker' ? 2 : 1;
+  }
+
+  /** The worker takes a SharedArrayBuffer input as it is (the main thread copies any other input into one). */
+  sharedInput(): boolean {
+    return this.thread === 'worker';
+  }
+
   async run(inputs: Record<string, InputData>): Promise<Record<string, OutputTensor>> {
     const session = this.session;
     if (!session) throw new AgentError('BACKEND_FAILED', 'onnxruntime backend used before load()', { fix: 'this is a bug: report it' });
@@ -212,6 +222,9 @@ async function openHere(file: string, options: Record<string, unknown>): Promise
   };
 }
 
+/** How long close() waits for the worker to release its session before terminating it. */
+const CLOSE_GRACE_MS = 2_000;
+
 async function openInWorker(file: string, options: Record<string, unknown>): Promise<SessionHandle> {
   const w = new Worker(workerFile()!, { name: 'edge-agent-onnxruntime' });
   w.unref();
@@ -255,6 +268,12 @@ async function openInWorker(file: string, options: Record<string, unknown>): Pro
       const inputs: Record<string, SharedInput> = {};
       for (const [name, f] of Object.entries(feeds)) {
         const n = f.data.byteLength;
+        if (f.data.buffer instanceof SharedArrayBuffer && f.data.byteOffset === 0 && n === f.data.buffer.byteLength) {
+          // Packed straight into shared memory (TensorPacker shared): the worker copies it when the call starts,
+          // and the packer does not reuse the buffer before then (its rotation).
+          inputs[name] = { type: f.type, dims: f.dims, shared: f.data.buffer, ctor: f.data.constructor.name };
+          continue;
+        }
         const i = pool.findIndex((b) => b.byteLength === n);
         const sab = i >= 0 ? pool.splice(i, 1)[0]! : new SharedArrayBuffer(n);
         new Uint8Array(sab).set(new Uint8Array(f.data.buffer, f.data.byteOffset, n));
@@ -268,7 +287,12 @@ async function openInWorker(file: string, options: Record<string, unknown>): Pro
       }
     },
     close: async () => {
-      await call({ id: ++seq, op: 'close' }).catch(() => undefined);
+      // A worker stuck in a call (a hung accelerator) never answers: terminate it after a grace period anyway, which
+      // also fails the calls still queued at it (the exit handler) instead of leaving them to their deadlines.
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((r) => (timer = setTimeout(r, CLOSE_GRACE_MS)));
+      await Promise.race([call({ id: ++seq, op: 'close' }).catch(() => undefined), grace]);
+      clearTimeout(timer);
       await w.terminate();
     },
   };

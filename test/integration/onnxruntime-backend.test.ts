@@ -45,6 +45,23 @@ describe.skipIf(!ready)('onnxruntime backend in its worker thread', () => {
     });
   });
 
+  it('inputs packed into shared memory (TensorPacker shared) go to the worker as they are and give the same answers', async () => {
+    expect(worker.sharedInput()).toBe(true);
+    expect(worker.maxInFlight()).toBe(2);
+    expect(here.sharedInput()).toBe(false);
+    expect(here.maxInFlight()).toBe(1);
+    const expected: Float32Array[] = [];
+    for (const x of inputs) expected.push((await here.run({ images: x })).output0!.data as Float32Array);
+    const shared = inputs.map((x) => {
+      const s = new Float32Array(new SharedArrayBuffer(x.byteLength));
+      s.set(x);
+      return s;
+    });
+    // Two queued at once, as the frame loop does with files: each answer is its own input's.
+    const got = await Promise.all(shared.map((x) => worker.run({ images: x })));
+    got.forEach((r, i) => expect(r.output0!.data, `call ${i}`).toEqual(expected[i]));
+  });
+
   it('the caller may overwrite its input tensor right after calling run()', async () => {
     const expected = (await here.run({ images: inputs[0]! })).output0!.data;
     const buf = inputs[0]!.slice();

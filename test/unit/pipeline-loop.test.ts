@@ -40,8 +40,41 @@ function source(n: number, log: string[], released: Set<number>, gapMs = 0): Fra
   };
 }
 
-/** A backend whose output says which frame it saw (the first packed value x 255); `hangOn` never answers. */
-function backend(thread: 'main' | 'worker', log: string[], o: { clock?: { t: number }; slowOn?: number; hangOn?: number } = {}): InferenceBackend {
+/**
+ * A backend whose output says which frame it saw (the first packed value x 255); `hangOn` never answers. With
+ * `depth` 2 it queues calls like the ONNX Runtime worker: it reads the input when called, runs one call at a time in
+ * arrival order, and each call takes 5 ms of the fake clock; close() fails the calls still queued (a terminated worker).
+ */
+function backend(thread: 'main' | 'worker', log: string[], o: { clock?: { t: number }; slowOn?: number; hangOn?: number; depth?: number } = {}): InferenceBackend {
+  if (o.depth) {
+    let chain: Promise<unknown> = Promise.resolve();
+    let closed: (err: Error) => void = () => undefined;
+    const closing = new Promise<never>((_, rej) => (closed = rej));
+    closing.catch(() => undefined);
+    return {
+      type: 'fake-queue',
+      load: async () => undefined,
+      inputs: () => [{ name: 'images', dtype: 'float32', shape: [1, 3, H, W] }],
+      outputs: () => [{ name: 'out', dtype: 'float32', shape: [1] }],
+      accelerator: () => 'cpu',
+      runsIn: () => 'worker',
+      maxInFlight: () => o.depth!,
+      close: async () => closed(new Error('the inference thread exited (1)')),
+      run: (inputs) => {
+        const k = Math.round((inputs.images as Float32Array)[0]! * 255); // read when called
+        log.push(`call ${k}`);
+        const run = chain.then(async () => {
+          if (k === o.hangOn) await new Promise(() => undefined);
+          await new Promise((r) => setTimeout(r, 2));
+          if (o.clock) o.clock.t += 5;
+          log.push(`infer ${k}`);
+          return { out: { dims: [1], data: Float32Array.of(k) } };
+        });
+        chain = run.catch(() => undefined);
+        return Promise.race([run, closing]);
+      },
+    };
+  }
   return {
     type: 'fake',
     load: async () => undefined,
@@ -69,16 +102,17 @@ function backend(thread: 'main' | 'worker', log: string[], o: { clock?: { t: num
 /** Every frame yields one "defect" in the same place, so the 1-of-1 rule fires on the first frame only. */
 const decode: DecodeFn = (outs) => [{ classId: 0, label: 'defect', score: 0.9, box: [0.2, 0.2, 0.4, 0.4], frame: outs.out!.data[0] } as never];
 
-function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: number }; slowOn?: number; hangOn?: number; timeoutMs?: number; gapMs?: number; prefetch?: boolean; failPost?: number }) {
+function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: number }; slowOn?: number; hangOn?: number; timeoutMs?: number; gapMs?: number; prefetch?: boolean; failPost?: number; depth?: number }) {
   const log: string[] = [];
   const released = new Set<number>();
   const events: Array<{ ev: AnomalyEvent; releasedAtEmit: boolean; pixel: number }> = [];
   const clock: Clock = o.clock ? { now: () => o.clock!.t, wall: () => Date.UTC(2026, 0, 1) + o.clock!.t } : { now: () => performance.now(), wall: () => Date.now() };
   let reloads = 0;
+  let current: InferenceBackend = backend(o.thread, log, o);
   const p = new Pipeline({
     source: source(o.frames, log, released, o.gapMs),
     packer: new TensorPacker(input),
-    backend: backend(o.thread, log, o),
+    backend: current,
     inputName: 'images',
     decode: (outs, ctx) => {
       if (outs.out!.data[0] === o.failPost) throw new Error(`decoder failed on frame ${o.failPost}`);
@@ -102,7 +136,9 @@ function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: numbe
     inferenceTimeoutMs: o.timeoutMs,
     reloadBackend: async () => {
       reloads++;
-      return backend(o.thread, log, {});
+      void current.close(); // as the agent does: the old one is closed in the background
+      current = backend(o.thread, log, { depth: o.depth, clock: o.clock });
+      return current;
     },
   });
   return { p, log, released, events, reloads: () => reloads };
@@ -122,6 +158,38 @@ describe('frame loop', () => {
     expect(l.log.slice(0, 3)).toEqual(['take 0', 'take 1', 'infer 0']);
     expect(l.log.filter((x) => x.startsWith('post'))).toEqual(['post 0', 'post 1', 'post 2']);
     expect(l.released.size).toBe(3);
+  });
+
+  it('files, a backend that queues calls: the next frame is handed over before the current one returns; results, rules and releases stay in order', async () => {
+    const clock = { t: 0 };
+    const l = loop({ thread: 'worker', frames: 5, depth: 2, clock });
+    await l.p.run();
+    expect(l.log.indexOf('call 1')).toBeLessThan(l.log.indexOf('infer 0'));
+    expect(l.log.indexOf('call 2')).toBeLessThan(l.log.indexOf('infer 1'));
+    expect(l.log.filter((x) => x.startsWith('post'))).toEqual(['post 0', 'post 1', 'post 2', 'post 3', 'post 4']);
+    expect(l.log.filter((x) => x.startsWith('infer'))).toEqual(['infer 0', 'infer 1', 'infer 2', 'infer 3', 'infer 4']);
+    // Never more than two calls outstanding.
+    let out = 0;
+    for (const x of l.log) {
+      if (x.startsWith('call')) out++;
+      if (x.startsWith('infer')) out--;
+      expect(out).toBeLessThanOrEqual(2);
+    }
+    expect([...l.released].sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(l.events).toHaveLength(1);
+    expect(l.events[0]).toMatchObject({ releasedAtEmit: false, pixel: 0 });
+    // Each call's time is its own 5 ms, not its wait behind the call before it.
+    expect(l.p.stats.stages.inference.percentile(100)).toBe(5);
+  });
+
+  it('files, a backend that queues calls: a hung call times out, the backend restarts, the call queued behind it fails, and the loop goes on', async () => {
+    const l = loop({ thread: 'worker', frames: 5, depth: 2, hangOn: 1, timeoutMs: 50 });
+    await l.p.run();
+    expect(l.p.stats.inferenceTimeouts).toBe(1);
+    expect(l.p.stats.inferenceErrors).toBe(1); // frame 2 was queued at the closed backend
+    expect(l.reloads()).toBe(1);
+    expect(l.log.filter((x) => x.startsWith('post'))).toEqual(['post 0', 'post 3', 'post 4']);
+    expect([...l.released].sort()).toEqual([0, 1, 2, 3, 4]);
   });
 
   it('backend on its own thread, camera source: a frame is finished as soon as it is inferred, not when the next frame comes', async () => {
