@@ -9,18 +9,20 @@ export interface InferenceThreadChoice {
 
 /**
  * Resolves model.inferenceThread. The reason is logged and shown in status, so the choice is never silent.
- * Measured on a 2-vCPU x86 VM with the demo model and ffmpeg decoding H.264 (npm run bench, pipeline): flat out,
- * the same throughput either way (120-150 fps, both cores busy); paced as a camera (15 fps), capture-to-decision
- * p50 7.0 ms in the main thread against 8.0 ms in a worker, ~1.4 ms less agent CPU per frame and ~9 MB less peak
- * RSS. With more cores the worker lets the loop's own work (reading, packing, decoding boxes, rules) overlap the
- * model on a core of its own.
+ * Measured on a 2-vCPU x86 VM with the demo model (npm run bench, pipeline):
+ * - a camera (frames come at its rate, the newest wins): capture-to-decision p50 7.0 ms in the main thread against
+ *   8.0 ms in a worker, with ~1.4 ms less agent CPU per frame and ~9 MB less peak RSS: main thread;
+ * - a file read in full (`lossless`, throughput is what counts): a worker with the next call queued keeps the model
+ *   busy while this thread reads and packs, 150-180 fps against 140-155 in the main thread: worker.
+ * With more cores the worker lets the loop's own work (reading, packing, decoding boxes, rules) overlap the model on
+ * a core of its own in both cases.
  */
-export function resolveInferenceThread(setting: InferenceThreadSetting, cpus = availableParallelism()): InferenceThreadChoice {
+export function resolveInferenceThread(setting: InferenceThreadSetting, cpus = availableParallelism(), job: 'live' | 'file' = 'live'): InferenceThreadChoice {
   if (setting === 'worker') return { thread: 'worker', reason: 'model.inferenceThread: worker' };
   if (setting === 'main') return { thread: 'main', reason: 'model.inferenceThread: main' };
-  return cpus > 2
-    ? { thread: 'worker', reason: `auto: ${cpus} CPUs, the frame loop overlaps inference on its own core` }
-    : { thread: 'main', reason: `auto: ${cpus} CPU${cpus === 1 ? '' : 's'}, a separate inference thread would only compete with the frame loop and the decoder for the same cores` };
+  if (cpus > 2) return { thread: 'worker', reason: `auto: ${cpus} CPUs, the frame loop overlaps inference on its own core` };
+  if (cpus === 2 && job === 'file') return { thread: 'worker', reason: 'auto: 2 CPUs and a file read in full, the next frame waits queued at the inference thread while this one reads and packs' };
+  return { thread: 'main', reason: `auto: ${cpus} CPU${cpus === 1 ? '' : 's'}, a separate inference thread would only compete with the frame loop and the decoder for the same cores` };
 }
 
 /**

@@ -10,6 +10,13 @@ describe('model.inferenceThread', () => {
     expect(resolveInferenceThread('auto', 4).reason).toContain('4 CPUs');
   });
 
+  it('auto on 2 CPUs: a worker for a file read in full (throughput), the main thread for a camera (latency)', () => {
+    expect(resolveInferenceThread('auto', 2, 'file')).toEqual({ thread: 'worker', reason: expect.stringContaining('file read in full') });
+    expect(resolveInferenceThread('auto', 2, 'live').thread).toBe('main');
+    expect(resolveInferenceThread('auto', 1, 'file').thread).toBe('main');
+    expect(resolveInferenceThread('auto', 4, 'live').thread).toBe('worker');
+  });
+
   it('an explicit setting wins over the CPU count', () => {
     expect(resolveInferenceThread('worker', 1).thread).toBe('worker');
     expect(resolveInferenceThread('main', 8).thread).toBe('main');
