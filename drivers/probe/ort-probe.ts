@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import type { Usability } from '../../agent/select/hardware.js';
-import { tinyAddExpected, tinyAddInput, tinyAddModel } from './tiny-model.js';
+import { TINY_ADD_MODEL_BASE64, tinyAddExpected, tinyAddInput } from './tiny-model.js';
 
 const require = createRequire(import.meta.url);
 
@@ -62,7 +62,7 @@ function runChild(ortPath: string, eps: readonly OrtProvider[], timeoutMs: numbe
         env: {
           ...process.env,
           EDGE_AGENT_ORT_PATH: ortPath,
-          EDGE_AGENT_PROBE_MODEL: Buffer.from(tinyAddModel()).toString('base64'),
+          EDGE_AGENT_PROBE_MODEL: TINY_ADD_MODEL_BASE64,
           EDGE_AGENT_PROBE_INPUT: JSON.stringify(tinyAddInput),
           EDGE_AGENT_PROBE_EPS: eps.join(','),
         },

@@ -1,26 +1,15 @@
-import onnxProto from 'onnx-proto';
-
-const { onnx } = onnxProto;
-
 /**
- * A tiny ONNX model built in memory (y = x + x, x: float32[1,4], opset 13), used to find out whether an
- * ONNX Runtime execution provider really creates a session here. Built from the ONNX protobuf schema
- * (onnx/onnx.proto: ModelProto, GraphProto, NodeProto; TensorProto.DataType FLOAT = 1).
+ * A tiny ONNX model (y = x + x, x: float32[1,4], opset 13, IR 8), used to find out whether an ONNX Runtime execution
+ * provider really creates a session here. Kept as its encoded bytes so that the probe, which runs at every start,
+ * does not load protobufjs and the ONNX schema (a few MB of heap). test/unit/tiny-model.test.ts rebuilds it from the
+ * ONNX protobuf schema (onnx/onnx.proto: ModelProto, GraphProto, NodeProto; TensorProto.DataType FLOAT = 1) and
+ * checks these bytes.
  */
+export const TINY_ADD_MODEL_BASE64 =
+  'CAgSEGVkZ2UtYWdlbnQtcHJvYmU6VAoWCgF4CgF4EgF5GgZkb3VibGUiA0FkZBIQZWRnZV9hZ2VudF9wcm9iZVoTCgF4Eg4KDAgBEggKAggBCgIIBGITCgF5Eg4KDAgBEggKAggBCgIIBEIECgAQDQ==';
+
 export function tinyAddModel(): Uint8Array {
-  const float1x4 = { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 4 }] } } };
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
-    producerName: 'edge-agent-probe',
-    opsetImport: [{ domain: '', version: 13 }],
-    graph: {
-      name: 'edge_agent_probe',
-      node: [{ opType: 'Add', input: ['x', 'x'], output: ['y'], name: 'double' }],
-      input: [{ name: 'x', type: float1x4 }],
-      output: [{ name: 'y', type: float1x4 }],
-    },
-  });
-  return onnx.ModelProto.encode(model).finish();
+  return new Uint8Array(Buffer.from(TINY_ADD_MODEL_BASE64, 'base64'));
 }
 
 /** Input and the output it must give: a known answer, so "usable" means "computes correctly". */
