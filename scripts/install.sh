@@ -259,7 +259,7 @@ node_dropin() {
     put_file "$DROPIN/40-node.conf" "# Written by install.sh: node is not at /usr/bin/node on this machine.
 [Service]
 ExecStart=
-ExecStart=$NODE_BIN --max-semi-space-size=2 /opt/$APP/bin/$APP.js run --config /etc/$APP/config.yaml" 0644
+ExecStart=$NODE_BIN --max-semi-space-size=1 /opt/$APP/bin/$APP.js run --config /etc/$APP/config.yaml" 0644
     note "service runs $NODE_BIN ($DROPIN/40-node.conf)"
   fi
 }

@@ -154,7 +154,7 @@ describe('scripts/install.sh --root (staging)', () => {
     expect(r.status).toBe(0);
     const d = join(root, 'etc/systemd/system/edge-agent.service.d');
     expect(readFileSync(join(d, '50-sysfs-gpio.conf'), 'utf8')).toContain('ReadWritePaths=-/sys/devices/platform');
-    expect(readFileSync(join(d, '40-node.conf'), 'utf8')).toContain('ExecStart=\nExecStart=/usr/local/bin/node --max-semi-space-size=2 /opt/edge-agent/bin/edge-agent.js run');
+    expect(readFileSync(join(d, '40-node.conf'), 'utf8')).toContain('ExecStart=\nExecStart=/usr/local/bin/node --max-semi-space-size=1 /opt/edge-agent/bin/edge-agent.js run');
     expect(r.stdout).toContain('node 22.11.0 at /usr/local/bin/node');
     const v = verify(root);
     expect({ stdout: v.stdout, stderr: v.stderr, status: v.status }).toEqual({ stdout: '', stderr: '', status: 0 });
