@@ -2,6 +2,7 @@ import type { ManifestInput } from '../model/manifest-schema.js';
 import type { Frame, InputData, QuantParams, TensorDType } from '../types.js';
 import { AgentError } from '../errors.js';
 import { inputSize } from './geometry.js';
+import { SimdPlanes, simdValue } from './simd/planes.js';
 
 /**
  * Packs an 8-bit frame (already scaled to the input size and in the model's colour order by the source)
@@ -22,6 +23,10 @@ export class TensorPacker {
   private readonly luts: Array<Float32Array | Uint8Array | Int8Array>;
   private readonly pool: InputData[];
   private next = 0;
+  /** The WebAssembly SIMD kernel for float32 NCHW (the common case), when this runtime has WebAssembly SIMD. */
+  private readonly simd?: SimdPlanes;
+  private readonly mean: readonly number[];
+  private readonly std: readonly number[];
 
   constructor(input: ManifestInput, opts: { dtype?: TensorDType; quant?: QuantParams; buffers?: number; shared?: boolean } = {}) {
     const { width, height, channels } = inputSize(input);
@@ -33,9 +38,24 @@ export class TensorPacker {
     this.channels = channels;
     this.layout = input.layout;
     this.dtype = opts.dtype ?? input.dtype;
-    this.luts = [0, 1, 2].map((c) => buildLut(input.normalise.mean[c]!, input.normalise.std[c]!, this.dtype, opts.quant));
+    this.mean = input.normalise.mean;
+    this.std = input.normalise.std;
     const n = width * height * channels;
-    this.pool = Array.from({ length: opts.buffers ?? 3 }, () => allocate(this.dtype, n, opts.shared));
+    const buffers = opts.buffers ?? 3;
+    this.simd = this.dtype === 'float32' && this.layout === 'NCHW' ? SimdPlanes.create(width * height, buffers, opts.shared ?? false) : undefined;
+    if (this.simd) {
+      // The few pixels after the kernel's last 16-pixel step get the kernel's own float32 arithmetic.
+      this.luts = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, p) => simdValue(p, this.mean[c]!, this.std[c]!)));
+      this.pool = this.simd.outputs;
+    } else {
+      this.luts = [0, 1, 2].map((c) => buildLut(this.mean[c]!, this.std[c]!, this.dtype, opts.quant));
+      this.pool = Array.from({ length: buffers }, () => allocate(this.dtype, n, opts.shared));
+    }
+  }
+
+  /** Whether frames are packed by the WebAssembly SIMD kernel (else by the JS loop). */
+  get usesSimd(): boolean {
+    return this.simd !== undefined;
   }
 
   /** Fills the next buffer of the rotation from the frame and returns it. */
@@ -46,9 +66,22 @@ export class TensorPacker {
     if (frame.data.length < this.width * this.height * this.channels) {
       throw new AgentError('SOURCE_FAILED', `frame has ${frame.data.length} bytes, ${this.width}x${this.height}x${this.channels} needs ${this.width * this.height * this.channels}`, { fix: 'this is a bug in the source: report it' });
     }
-    const out = this.pool[this.next]!;
+    const k = this.next;
     this.next = (this.next + 1) % this.pool.length;
-    packInto(frame.data, out, this.luts, this.width * this.height, this.layout);
+    const px = this.width * this.height;
+    if (this.simd) {
+      const out = this.simd.pack(frame.data, k, this.mean, this.std);
+      const src = frame.data;
+      const [l0, l1, l2] = this.luts as [Float32Array, Float32Array, Float32Array];
+      for (let i = this.simd.tailStart, j = i * 3; i < px; i++, j += 3) {
+        out[i] = l0[src[j]!]!;
+        out[px + i] = l1[src[j + 1]!]!;
+        out[2 * px + i] = l2[src[j + 2]!]!;
+      }
+      return out;
+    }
+    const out = this.pool[k]!;
+    packInto(frame.data, out, this.luts, px, this.layout);
     return out;
   }
 }

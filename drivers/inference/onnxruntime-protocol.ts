@@ -19,8 +19,10 @@ export type WorkerRequest =
 export interface SharedInput {
   type: string;
   dims: number[];
-  /** Exactly the tensor's bytes. */
+  /** Holds the tensor's bytes at `offset` (default 0), `length` bytes (default: the whole buffer). */
   shared: SharedArrayBuffer;
+  offset?: number;
+  length?: number;
   ctor: string;
 }
 

@@ -32,12 +32,13 @@ const kept = new Map<string, Typed>();
 function local(name: string, t: SharedInput): Typed {
   const Ctor = ctors[t.ctor];
   if (!Ctor) throw new Error(`input "${name}": unsupported typed array ${t.ctor}`);
+  const bytes = new Uint8Array(t.shared, t.offset ?? 0, t.length ?? t.shared.byteLength - (t.offset ?? 0));
   let buf = kept.get(name);
-  if (!buf || buf.byteLength !== t.shared.byteLength || buf.constructor !== Ctor) {
-    buf = new Ctor(t.shared.byteLength / (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT);
+  if (!buf || buf.byteLength !== bytes.byteLength || buf.constructor !== Ctor) {
+    buf = new Ctor(bytes.byteLength / (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT);
     kept.set(name, buf);
   }
-  new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength).set(new Uint8Array(t.shared));
+  new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength).set(bytes);
   return buf;
 }
 

@@ -268,10 +268,10 @@ async function openInWorker(file: string, options: Record<string, unknown>): Pro
       const inputs: Record<string, SharedInput> = {};
       for (const [name, f] of Object.entries(feeds)) {
         const n = f.data.byteLength;
-        if (f.data.buffer instanceof SharedArrayBuffer && f.data.byteOffset === 0 && n === f.data.buffer.byteLength) {
+        if (f.data.buffer instanceof SharedArrayBuffer) {
           // Packed straight into shared memory (TensorPacker shared): the worker copies it when the call starts,
           // and the packer does not reuse the buffer before then (its rotation).
-          inputs[name] = { type: f.type, dims: f.dims, shared: f.data.buffer, ctor: f.data.constructor.name };
+          inputs[name] = { type: f.type, dims: f.dims, shared: f.data.buffer, offset: f.data.byteOffset, length: n, ctor: f.data.constructor.name };
           continue;
         }
         const i = pool.findIndex((b) => b.byteLength === n);

@@ -45,15 +45,19 @@ describe.skipIf(!ready)('onnxruntime backend in its worker thread', () => {
     });
   });
 
-  it('inputs packed into shared memory (TensorPacker shared) go to the worker as they are and give the same answers', async () => {
+  it('inputs packed into shared memory (TensorPacker shared, views at offsets) go to the worker as they are and give the same answers', async () => {
     expect(worker.sharedInput()).toBe(true);
     expect(worker.maxInFlight()).toBe(2);
     expect(here.sharedInput()).toBe(false);
     expect(here.maxInFlight()).toBe(1);
     const expected: Float32Array[] = [];
     for (const x of inputs) expected.push((await here.run({ images: x })).output0!.data as Float32Array);
+    // Views at offsets in one shared memory, as the SIMD packer lays its tensors out.
+    const mem = new SharedArrayBuffer(64 + inputs.reduce((n, x) => n + x.byteLength, 0));
+    let at = 64;
     const shared = inputs.map((x) => {
-      const s = new Float32Array(new SharedArrayBuffer(x.byteLength));
+      const s = new Float32Array(mem, at, x.length);
+      at += x.byteLength;
       s.set(x);
       return s;
     });
