@@ -149,7 +149,7 @@ export class Agent {
     // Paths in the config are relative to the config file, like every other path in it.
     const src = cfg.source.type === 'file' ? { ...cfg.source, path: configPath(this.opts.loaded, cfg.source.path) } : cfg.source.type === 'images' ? { ...cfg.source, dir: configPath(this.opts.loaded, cfg.source.dir) } : cfg.source;
     const decoding = decoderThreads(cfg.model.threads, opened.backend.runsIn?.() ?? 'main');
-    this.source = createSource(src, { input: opened.input, mode: this.opts.mode, log: this.log, decoderThreads: decoding });
+    this.source = createSource(src, { input: opened.input, mode: this.opts.mode, log: this.log, decoderThreads: decoding, planar: opened.input.layout === 'NCHW' });
     await this.source.start();
     const geometry = this.source.geometry();
     const { width, height } = inputSize(opened.input);

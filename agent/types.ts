@@ -32,7 +32,12 @@ export interface Geometry {
   contentHeight: number;
 }
 
-export type PixelFormat = 'rgb24' | 'bgr24' | 'gray';
+/**
+ * rgb24/bgr24: packed 8-bit pixels; gray: one byte per pixel; gbrp: three 8-bit planes of width*height bytes in the
+ * order G, B, R (ffmpeg's planar RGB), which ffmpeg writes from YUV for less CPU than packed RGB and with full chroma
+ * interpolation, and which the packer turns into NCHW planes without de-interleaving.
+ */
+export type PixelFormat = 'rgb24' | 'bgr24' | 'gray' | 'gbrp';
 
 export interface Frame {
   /** 0-based index of the frame in the source (for a file, its frame number). */
@@ -50,7 +55,7 @@ export interface Frame {
   height: number;
   format: PixelFormat;
   /**
-   * Packed pixels, width*height*channels bytes. Owned by the consumer once handed over, until it calls
+   * Pixels in `format`, width*height*channels bytes. Owned by the consumer once handed over, until it calls
    * `release()`: then the buffer goes back to the source and carries a later frame, so nothing may keep `data`
    * past that (event sinks copy the pixels they keep).
    */

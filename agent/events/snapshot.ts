@@ -49,13 +49,19 @@ function toRgba(frame: Frame, g?: Geometry): Rgba {
   const y0 = g ? g.padY : 0;
   const w = g ? g.contentWidth : frame.width;
   const h = g ? g.contentHeight : frame.height;
-  const ch = frame.format === 'gray' ? 1 : 3;
+  const planar = frame.format === 'gbrp';
+  const ch = frame.format === 'gray' || planar ? 1 : 3;
+  const plane = frame.width * frame.height; // gbrp: G, B, R planes
   const out = Buffer.allocUnsafe(w * h * 4);
   for (let y = 0; y < h; y++) {
     let src = ((y + y0) * frame.width + x0) * ch;
     let dst = y * w * 4;
     for (let x = 0; x < w; x++, src += ch, dst += 4) {
-      if (ch === 1) {
+      if (planar) {
+        out[dst] = frame.data[2 * plane + src]!;
+        out[dst + 1] = frame.data[src]!;
+        out[dst + 2] = frame.data[plane + src]!;
+      } else if (ch === 1) {
         const v = frame.data[src]!;
         out[dst] = v;
         out[dst + 1] = v;

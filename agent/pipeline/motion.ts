@@ -97,16 +97,20 @@ export function createMotionGate(cfg: MotionGateConfig, clock: Clock, opts: Moti
 const MAX_SUB = 4;
 
 /**
- * Grey thumbnail of a packed rgb24/bgr24/gray frame: each cell is the mean luma of the pixels of its area (every
+ * Grey thumbnail of an rgb24/bgr24/gbrp/gray frame: each cell is the mean luma of the pixels of its area (every
  * pixel for cells up to 4x4, an even 4x4 grid of them above), so per-pixel sensor noise averages out (16 samples
  * divide its spread by 4) while a moving object still shifts whole cells. Luma weights are Rec.601 (77/150/29
  * of 256). At most 77 k reads per frame (80x60 cells x 16), whatever the frame size.
  */
 export function thumbnail(frame: Pick<Frame, 'data' | 'width' | 'height' | 'format'>, tw: number, th: number, out: Uint8Array): void {
   const { data, width, height, format } = frame;
-  const ch = format === 'gray' ? 1 : 3;
+  const planar = format === 'gbrp';
+  const ch = format === 'gray' || planar ? 1 : 3;
   const [wr, wg, wb] = format === 'bgr24' ? [29, 150, 77] : [77, 150, 29];
   const row = width * ch;
+  // gbrp: the G plane first, then B, then R (each width*height bytes).
+  const pb = width * height;
+  const pr = 2 * pb;
   for (let ty = 0; ty < th; ty++) {
     const y0 = Math.floor((ty * height) / th);
     const y1 = Math.max(y0 + 1, Math.floor(((ty + 1) * height) / th));
@@ -121,7 +125,7 @@ export function thumbnail(frame: Pick<Frame, 'data' | 'width' | 'height' | 'form
         let i = y * row + x0 * ch;
         const step = xs * ch;
         for (let x = x0; x < x1; x += xs, i += step) {
-          sum += ch === 1 ? data[i]! : (wr * data[i]! + wg * data[i + 1]! + wb * data[i + 2]!) >> 8;
+          sum += planar ? (77 * data[pr + i]! + 150 * data[i]! + 29 * data[pb + i]!) >> 8 : ch === 1 ? data[i]! : (wr * data[i]! + wg * data[i + 1]! + wb * data[i + 2]!) >> 8;
           n++;
         }
       }

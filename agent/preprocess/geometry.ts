@@ -1,4 +1,4 @@
-import type { Geometry } from '../types.js';
+import type { Geometry, PixelFormat } from '../types.js';
 import type { ManifestInput } from '../model/manifest-schema.js';
 
 /** Width and height of a model input from its shape and layout. */
@@ -37,13 +37,14 @@ export function computeGeometry(
  * area filter (good for downscaling), padded for a letterbox, and converted to packed RGB or BGR.
  * Resizing here, in the decoder process, is what keeps the JavaScript side cheap on a Pi.
  */
-export function ffmpegFilter(g: Geometry, color: 'RGB' | 'BGR', padValue = 0): string {
+/** The filter graph: scale (area), letterbox pad, and the output pixel format (packed in the model's colour order, or gbrp). */
+export function ffmpegFilter(g: Geometry, color: 'RGB' | 'BGR', padValue = 0, pixFmt: PixelFormat = color === 'BGR' ? 'bgr24' : 'rgb24'): string {
   const parts = [`scale=${g.contentWidth}:${g.contentHeight}:flags=area`];
   if (g.contentWidth !== g.width || g.contentHeight !== g.height) {
     const hex = padValue.toString(16).padStart(2, '0');
     parts.push(`pad=${g.width}:${g.height}:${g.padX}:${g.padY}:color=0x${hex}${hex}${hex}`);
   }
-  parts.push(`format=${color === 'BGR' ? 'bgr24' : 'rgb24'}`);
+  parts.push(`format=${pixFmt}`);
   return parts.join(',');
 }
 

@@ -1,5 +1,5 @@
 import type { ManifestInput } from '../model/manifest-schema.js';
-import type { Frame, InputData, QuantParams, TensorDType } from '../types.js';
+import type { Frame, InputData, PixelFormat, QuantParams, TensorDType } from '../types.js';
 import { AgentError } from '../errors.js';
 import { inputSize } from './geometry.js';
 import { SimdPlanes, simdValue } from './simd/planes.js';
@@ -27,6 +27,8 @@ export class TensorPacker {
   private readonly simd?: SimdPlanes;
   private readonly mean: readonly number[];
   private readonly std: readonly number[];
+  /** gbrp plane of each model channel. */
+  private readonly planes: readonly number[];
 
   constructor(input: ManifestInput, opts: { dtype?: TensorDType; quant?: QuantParams; buffers?: number; shared?: boolean } = {}) {
     const { width, height, channels } = inputSize(input);
@@ -40,6 +42,7 @@ export class TensorPacker {
     this.dtype = opts.dtype ?? input.dtype;
     this.mean = input.normalise.mean;
     this.std = input.normalise.std;
+    this.planes = gbrpPlanes(input.color);
     const n = width * height * channels;
     const buffers = opts.buffers ?? 3;
     this.simd = this.dtype === 'float32' && this.layout === 'NCHW' ? SimdPlanes.create(width * height, buffers, opts.shared ?? false) : undefined;
@@ -58,8 +61,8 @@ export class TensorPacker {
     return this.simd !== undefined;
   }
 
-  /** Fills the next buffer of the rotation from the frame and returns it. */
-  pack(frame: Pick<Frame, 'data' | 'width' | 'height'>): InputData {
+  /** Fills the next buffer of the rotation from the frame (packed in the model's colour order, or gbrp planes) and returns it. */
+  pack(frame: Pick<Frame, 'data' | 'width' | 'height'> & { format?: PixelFormat }): InputData {
     if (frame.width !== this.width || frame.height !== this.height) {
       throw new AgentError('SOURCE_FAILED', `frame is ${frame.width}x${frame.height}, the model wants ${this.width}x${this.height}`, { fix: 'this is a bug in the source set-up: report it' });
     }
@@ -69,6 +72,7 @@ export class TensorPacker {
     const k = this.next;
     this.next = (this.next + 1) % this.pool.length;
     const px = this.width * this.height;
+    if (frame.format === 'gbrp') return this.packPlanar(frame.data, k, px);
     if (this.simd) {
       const out = this.simd.pack(frame.data, k, this.mean, this.std);
       const src = frame.data;
@@ -84,6 +88,39 @@ export class TensorPacker {
     packInto(frame.data, out, this.luts, px, this.layout);
     return out;
   }
+
+  /** A gbrp frame: each model channel from its plane, by the SIMD kernel or a table read per value. */
+  private packPlanar(src: Uint8Array, k: number, px: number): InputData {
+    const planes = this.planes;
+    const [l0, l1, l2] = this.luts;
+    const luts = [l0!, l1!, l2!];
+    if (this.simd) {
+      const out = this.simd.packPlanar(src, k, planes, this.mean, this.std);
+      for (let c = 0; c < 3; c++) {
+        const lut = luts[c]!;
+        const from = planes[c]! * px;
+        for (let i = this.simd.tailStart; i < px; i++) out[c * px + i] = lut[src[from + i]!]!;
+      }
+      return out;
+    }
+    const out = this.pool[k]!;
+    for (let c = 0; c < 3; c++) {
+      const lut = luts[c]!;
+      const from = planes[c]! * px;
+      if (this.layout === 'NCHW') {
+        const o = out.subarray(c * px, (c + 1) * px);
+        for (let i = 0; i < px; i++) o[i] = lut[src[from + i]!]!;
+      } else {
+        for (let i = 0, j = c; i < px; i++, j += 3) out[j] = lut[src[from + i]!]!;
+      }
+    }
+    return out;
+  }
+}
+
+/** Frame plane (gbrp: 0 G, 1 B, 2 R) of each model channel, for the model's colour order. */
+function gbrpPlanes(color: 'RGB' | 'BGR'): readonly number[] {
+  return color === 'BGR' ? [1, 0, 2] : [2, 0, 1];
 }
 
 function allocate(dtype: TensorDType, n: number, shared = false): InputData {

@@ -8,7 +8,7 @@ import { silentLogger } from '../../agent/log.js';
 import type { ManifestInput } from '../../agent/model/manifest-schema.js';
 import { FrameSlot } from '../../agent/pipeline/frame-slot.js';
 import { computeGeometry, inputSize } from '../../agent/preprocess/geometry.js';
-import { systemClock, type Clock, type Frame, type FrameSource, type Geometry, type SourceStats } from '../../agent/types.js';
+import { systemClock, type Clock, type Frame, type FrameSource, type Geometry, type PixelFormat, type SourceStats } from '../../agent/types.js';
 import { Backoff } from './backoff.js';
 import { explainFailure } from './failures.js';
 import { RawFrameReader, producerFrameBytes, type FrameLayout } from './raw-reader.js';
@@ -27,10 +27,12 @@ export interface SourceOptions {
   random?: () => number;
   /** Threads ffmpeg may decode with (`-threads`, an input option); absent: ffmpeg's own choice (all cores). */
   decoderThreads?: number;
+  /** Planar frames (gbrp) where the source can make them: the model takes NCHW. Otherwise packed, in its colour order. */
+  planar?: boolean;
 }
 
 /** What a plan may take from the source options. */
-export type PlanOptions = Pick<SourceOptions, 'decoderThreads'>;
+export type PlanOptions = Pick<SourceOptions, 'decoderThreads' | 'planar'>;
 
 export interface RestartPolicy {
   minMs: number;
@@ -49,6 +51,8 @@ export interface ProducerStage {
 export interface SourcePlan {
   stages: ProducerStage[];
   layout: FrameLayout;
+  /** What the frames are (default: packed in the model's colour order). */
+  format?: PixelFormat;
 }
 
 export interface ProbedPicture {
@@ -203,7 +207,7 @@ export class ProcessSource implements FrameSource {
   }
 
   private spawnChain(): void {
-    const plan = this.driver.plan(this.geom!, this.opts.input, { decoderThreads: this.opts.decoderThreads });
+    const plan = this.driver.plan(this.geom!, this.opts.input, { decoderThreads: this.opts.decoderThreads, planar: this.opts.planar });
     const chain: ChildProcess[] = [];
     this.stderrTail = [];
     this.framesInRun = 0;
@@ -252,7 +256,7 @@ export class ProcessSource implements FrameSource {
     this.frameStream?.destroy();
     this.frameStream = stdout;
     const g = this.geom!;
-    const format = this.opts.input.color === 'BGR' ? 'bgr24' : 'rgb24';
+    const format = plan.format ?? (this.opts.input.color === 'BGR' ? 'bgr24' : 'rgb24');
     const reader = new RawFrameReader(plan.layout, (data) => {
       const now = this.clock.now();
       this.lastFrameMono = now;

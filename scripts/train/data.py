@@ -8,8 +8,11 @@ import numpy as np
 
 from model import IN_H, IN_W, STRIDE
 
-# The agent's own decode: ffmpeg scales to the model input with area filtering and hands over raw RGB.
-FFMPEG_DECODE = ["ffmpeg", "-v", "error", "-i", None, "-vf", f"scale={IN_W}:{IN_H}:flags=area,format=rgb24", "-f", "rawvideo", "-"]
+# The agent's own decode: ffmpeg scales to the model input with area filtering and hands over raw RGB. The agent takes
+# gbrp planes for an NCHW model, which swscale writes with full chroma interpolation and accurate rounding: the same
+# pixels as these flags give in rgb24. (The shipped models were trained on plain rgb24, up to 21 levels off at colour
+# edges; the demo still rejects exactly the defective parts on the new decode, test/integration/run-demo.test.ts.)
+FFMPEG_DECODE = ["ffmpeg", "-v", "error", "-i", None, "-vf", f"scale={IN_W}:{IN_H}:flags=area+accurate_rnd+full_chroma_int,format=rgb24", "-f", "rawvideo", "-"]
 SCALE = 0.5  # scene pixels (640x480) -> input pixels (320x240)
 
 
@@ -18,8 +21,8 @@ def scene_dir(data, seed):
 
 
 def load_frames(sdir):
-    """uint8 [T,240,320,3], cached next to the clip as frames320.npy (memory-mapped)."""
-    cache = os.path.join(sdir, "frames320.npy")
+    """uint8 [T,240,320,3], cached next to the clip as frames320-accurate.npy (memory-mapped)."""
+    cache = os.path.join(sdir, "frames320-accurate.npy")
     if not os.path.exists(cache):
         cmd = list(FFMPEG_DECODE)
         cmd[4] = os.path.join(sdir, "conveyor.mp4")

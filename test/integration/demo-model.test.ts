@@ -69,8 +69,9 @@ describe('conveyor-demo model', () => {
     beforeAll(async () => {
       const res = await writeScene(work, { seed: HELD_OUT_SEED, parts: 8 });
       truth = res.summary;
-      // Decoded exactly as the agent does: ffmpeg scales to the model input (area filter), raw RGB.
-      frames = execFileSync('ffmpeg', ['-v', 'error', '-i', res.video, '-vf', 'scale=320:240:flags=area,format=rgb24', '-f', 'rawvideo', '-'], {
+      // Decoded as the agent does for an NCHW model: ffmpeg scales to the model input (area filter) and converts with
+      // full chroma interpolation and accurate rounding (its gbrp output), here as packed RGB.
+      frames = execFileSync('ffmpeg', ['-v', 'error', '-i', res.video, '-vf', 'scale=320:240:flags=area+accurate_rnd+full_chroma_int,format=rgb24', '-f', 'rawvideo', '-'], {
         maxBuffer: 1 << 30,
       });
     }, 120_000);

@@ -150,6 +150,29 @@ describe('file source (real ffmpeg)', () => {
     await src.stop();
   });
 
+  it('planar (NCHW models): gbrp frames, the same pixels as rgb24 with accurate rounding and full chroma interpolation, letterbox included', async () => {
+    const input = testInput({ shape: [1, 3, 64, 64], resize: 'letterbox', padValue: 114 });
+    const src = createSource(fileCfg(), { input, mode: 'lossless', planar: true });
+    await src.start();
+    const frames = await take(src, 3);
+    await src.stop();
+    expect(frames.map((f) => f.format)).toEqual(['gbrp', 'gbrp', 'gbrp']);
+    const ref = join(dir, 'ref.rgb');
+    ffmpeg(['-i', clip, '-frames:v', '3', '-vf', 'scale=64:48:flags=area+accurate_rnd+full_chroma_int,pad=64:64:0:8:color=0x727272,format=rgb24', '-f', 'rawvideo', ref]);
+    const want = readFileSync(ref);
+    const n = 64 * 64;
+    frames.forEach((f, k) => {
+      let off = 0;
+      for (let i = 0; i < n; i++) {
+        const [r, g, b] = [f.data[2 * n + i]!, f.data[i]!, f.data[n + i]!];
+        const o = (k * n + i) * 3;
+        if (r !== want[o] || g !== want[o + 1] || b !== want[o + 2]) off++;
+      }
+      expect(off, `frame ${k}`).toBe(0);
+    });
+    expect([frames[0]!.data[0], frames[0]!.data[n], frames[0]!.data[2 * n]]).toEqual([114, 114, 114]);
+  });
+
   it('a file that is missing, not a video or truncated before its index fails at start with the reason', async () => {
     const garbage = join(dir, 'garbage.mp4');
     writeFileSync(garbage, Buffer.alloc(50_000, 7));

@@ -143,6 +143,21 @@ describe('snapshots', () => {
     expect(px(20, 20)[0]).toBeLessThan(90);
   });
 
+  it('a gbrp frame (planar G, B, R) gives the same snapshot as the same picture packed', () => {
+    const f = frame(64, 48);
+    for (let i = 0; i < f.data.length; i++) f.data[i] = (i * 2654435761) >>> 24;
+    const n = 64 * 48;
+    const planes = new Uint8Array(n * 3);
+    for (let i = 0; i < n; i++) {
+      planes[i] = f.data[i * 3 + 1]!;
+      planes[n + i] = f.data[i * 3 + 2]!;
+      planes[2 * n + i] = f.data[i * 3]!;
+    }
+    const a = encodeSnapshot(f, [{ box: [0.1, 0.1, 0.5, 0.5] }], 1_000_000)!;
+    const b = encodeSnapshot({ ...f, format: 'gbrp', data: planes }, [{ box: [0.1, 0.1, 0.5, 0.5] }], 1_000_000)!;
+    expect(Buffer.from(b.jpeg).equals(Buffer.from(a.jpeg))).toBe(true);
+  });
+
   it('lowers quality, then halves the picture, and gives up when nothing fits', () => {
     const f = frame(128, 96);
     // Noise compresses badly: forces the lower quality steps.

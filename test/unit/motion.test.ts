@@ -94,7 +94,7 @@ describe('motion gate', () => {
     expect(createMotionGate(on, clock).stats().energySavedJ).toBeUndefined();
   });
 
-  it('thumbnail: box-averaged Rec.601 luma, BGR and grey frames give the same picture as RGB', () => {
+  it('thumbnail: box-averaged Rec.601 luma, BGR, gbrp and grey frames give the same picture as RGB', () => {
     const f = scene(3, { x: 0, y: 0, s: 160 });
     const bgr = new Uint8Array(f.data.length);
     const grey = new Uint8Array(W * H);
@@ -111,6 +111,16 @@ describe('motion gate', () => {
     thumbnail({ ...f, format: 'gray', data: grey }, 80, 60, c);
     expect(meanAbsDiff(a, b)).toBe(0);
     expect(meanAbsDiff(a, c)).toBe(0);
+    // gbrp planes (G, B, R) of the same picture.
+    const gbrp = new Uint8Array(f.data.length);
+    for (let i = 0; i < W * H; i++) {
+      gbrp[i] = f.data[i * 3 + 1]!;
+      gbrp[W * H + i] = f.data[i * 3 + 2]!;
+      gbrp[2 * W * H + i] = f.data[i * 3]!;
+    }
+    const d = new Uint8Array(80 * 60);
+    thumbnail({ ...f, format: 'gbrp', data: gbrp }, 80, 60, d);
+    expect(meanAbsDiff(a, d)).toBe(0);
     // Top-left quarter is the dark box (~30), the rest the gradient (>= 90).
     expect(a[0]).toBeLessThan(40);
     expect(a[79]).toBeGreaterThan(150);

@@ -44,6 +44,32 @@ describe('TensorPacker SIMD kernel', () => {
     for (let i = 0; i < ref.length; i++) expect(Math.abs(out[i]! - ref[i]!)).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(ref[i]!)));
   });
 
+  it.each([
+    ['RGB', 'NCHW', false],
+    ['BGR', 'NCHW', false],
+    ['RGB', 'NCHW', true],
+    ['BGR', 'NHWC', true],
+  ] as const)('a gbrp frame packs to the same tensor as the same picture packed (%s %s, JS loop: %s)', (color, layout, noSimd) => {
+    if (noSimd) process.env.EDGE_AGENT_NO_SIMD = '1';
+    const [w, h] = [37, 23];
+    const shape = layout === 'NCHW' ? [1, 3, h, w] : [1, h, w, 3];
+    const input = inputSchema.parse({ name: 'x', shape, layout, color, normalise: { mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375] } });
+    const f = frame(w, h, 7); // packed, in the model's colour order
+    const n = w * h;
+    // The same picture as ffmpeg's gbrp: planes G, B, R.
+    const [ri, bi] = color === 'RGB' ? [0, 2] : [2, 0];
+    const planes = new Uint8Array(n * 3);
+    for (let i = 0; i < n; i++) {
+      planes[i] = f.data[i * 3 + 1]!;
+      planes[n + i] = f.data[i * 3 + bi]!;
+      planes[2 * n + i] = f.data[i * 3 + ri]!;
+    }
+    const p = new TensorPacker(input);
+    expect(p.usesSimd).toBe(!noSimd && layout === 'NCHW');
+    const packed = Array.from(p.pack({ ...f, format: color === 'RGB' ? 'rgb24' : 'bgr24' }));
+    expect(Array.from(p.pack({ ...f, format: 'gbrp', data: planes }))).toEqual(packed);
+  });
+
   it('rotates three tensors in one memory, shared between threads when asked; a frame packed later does not touch the earlier ones', () => {
     const input = inputSchema.parse({ name: 'x', shape: [1, 3, 24, 32], layout: 'NCHW', normalise: { mean: [0, 0, 0], std: [255, 255, 255] } });
     const p = new TensorPacker(input, { shared: true });

@@ -92,6 +92,11 @@ describe('v4l2-ctl --list-formats-ext parsing (recorded output)', () => {
     // An H.264 camera decodes without frame threading (low_delay); the decoder's thread budget goes before -i.
     const h264 = driverFor(cfg({ type: 'v4l2', device: '/dev/video2', pixelFormat: 'h264', width: 800, height: 600, fps: 30 })).plan(g, input, { decoderThreads: 2 }).stages[0]!.args;
     expect(h264.slice(h264.indexOf('-framerate') + 2, h264.indexOf('-i'))).toEqual(['-flags', 'low_delay', '-filter_threads', '2', '-threads', '2']);
+    // An NCHW model asks for planar frames: gbrp out of ffmpeg, said in the plan.
+    const planar = d.plan(g, input, { planar: true });
+    expect(planar.format).toBe('gbrp');
+    expect(planar.stages[0]!.args[planar.stages[0]!.args.indexOf('-vf') + 1]).toBe('scale=320:240:flags=area,format=gbrp');
+    expect(d.plan(g, input).format).toBe('rgb24');
   });
 
   it('files and streams get the decoder thread budget as an input option', () => {
@@ -142,6 +147,9 @@ describe('Raspberry Pi CSI (recorded rpicam-hello --list-cameras from a Pi 5)', 
     expect(ff.slice(ff.indexOf('-f'), ff.indexOf('pipe:0') + 1)).toEqual(['-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-video_size', '1024x750', '-framerate', '30', '-i', 'pipe:0']);
     // 1024x750 < 1280x720 in width, but height 750 >= 720: rpicam-vid picks Rec.709 (rpicam_app.cpp ConfigureVideo).
     expect(ff[ff.indexOf('-vf') + 1]).toBe(`scale=${g.contentWidth}:${g.contentHeight}:flags=area:in_color_matrix=bt709:in_range=tv,format=rgb24,pad=320:240:${g.padX}:${g.padY}:color=0x727272`);
+    const planar = d.plan(g, input, { planar: true });
+    expect(planar.format).toBe('gbrp');
+    expect(planar.stages[1]!.args[planar.stages[1]!.args.indexOf('-vf') + 1]).toBe(`scale=${g.contentWidth}:${g.contentHeight}:flags=area:in_color_matrix=bt709:in_range=tv,format=gbrp,pad=320:240:${g.padX}:${g.padY}:color=0x727272`);
     // libcamera-vid on Bullseye when rpicam-vid is absent.
     expect(new RpicamDriver(c, (t) => t === 'libcamera-vid').tools()[0]).toBe('libcamera-vid');
   });

@@ -2,6 +2,7 @@
 ;; `npm run build:simd` turns this file into pack-simd.wasm.ts; a test checks the two are in step.
 ;;
 ;; (p - mean) / std in float32, per channel, 16 pixels per step; the packer does the last (pixels % 16) in JS.
+;; Two layouts of 8-bit frames: interleaved (rgb24/bgr24) and planar (gbrp).
 ;; Memory is imported so the packer can lay out its buffers (and share them with an inference thread).
 (module
   (import "env" "mem" (memory 1 65536 @SHARED@))
@@ -60,5 +61,19 @@
         (local.set $o0 (i32.add (local.get $o0) (i32.const 64)))
         (local.set $o1 (i32.add (local.get $o1) (i32.const 64)))
         (local.set $o2 (i32.add (local.get $o2) (i32.const 64)))
+        (br $step))))
+
+  ;; One plane of bytes at $src -> float32 at $dst, for the first ($n & ~15) bytes (planar frames: gbrp).
+  (func (export "plane") (param $src i32) (param $dst i32) (param $n i32) (param $m f32) (param $s f32)
+    (local $end i32) (local $vm v128) (local $vs v128)
+    (local.set $vm (f32x4.splat (local.get $m)))
+    (local.set $vs (f32x4.splat (local.get $s)))
+    (local.set $end (i32.add (local.get $src) (i32.and (local.get $n) (i32.const -16))))
+    (block $done
+      (loop $step
+        (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+        (call $store16 (v128.load (local.get $src)) (local.get $dst) (local.get $vm) (local.get $vs))
+        (local.set $src (i32.add (local.get $src) (i32.const 16)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 64)))
         (br $step))))
 )

@@ -2,6 +2,7 @@ import { PACK_WASM_PLAIN, PACK_WASM_SHARED } from './pack-wasm.js';
 
 interface PackExports {
   interleaved3(src: number, dst: number, px: number, m0: number, m1: number, m2: number, s0: number, s1: number, s2: number): void;
+  plane(src: number, dst: number, n: number, m: number, s: number): void;
 }
 
 const modules = new Map<boolean, WebAssembly.Module | null>();
@@ -61,6 +62,18 @@ export class SimdPlanes {
     this.src.set(data.subarray(0, this.pixels * 3));
     const out = this.outputs[k]!;
     this.kernel.interleaved3(0, out.byteOffset, this.pixels, mean[0]!, mean[1]!, mean[2]!, std[0]!, std[1]!, std[2]!);
+    return out;
+  }
+
+  /**
+   * Packs a planar frame (three planes of `pixels` bytes) into output `k`: output plane c comes from frame plane
+   * `planes[c]`. The caller finishes the last (pixels % 16) values of each plane, as for pack().
+   */
+  packPlanar(data: Uint8Array, k: number, planes: readonly number[], mean: readonly number[], std: readonly number[]): Float32Array {
+    const n = this.pixels;
+    this.src.set(data.subarray(0, n * 3));
+    const out = this.outputs[k]!;
+    for (let c = 0; c < 3; c++) this.kernel.plane(planes[c]! * n, out.byteOffset + c * n * 4, n, mean[c]!, std[c]!);
     return out;
   }
 

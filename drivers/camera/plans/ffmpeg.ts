@@ -8,7 +8,7 @@ import { parseListFormatsExt, runV4l2Ctl } from '../v4l2-devices.js';
 import type { Geometry } from '../../../agent/types.js';
 import type { ManifestInput } from '../../../agent/model/manifest-schema.js';
 import { inputSize } from '../../../agent/preprocess/geometry.js';
-import { ffmpegGlobalArgs, ffmpegLayout, ffmpegOutputArgs, mjpegLowresArgs } from './output.js';
+import { ffmpegGlobalArgs, ffmpegLayout, ffmpegOutputArgs, ffmpegPixelFormat, mjpegLowresArgs } from './output.js';
 
 type Cfg<T extends SourceConfig['type']> = Extract<SourceConfig, { type: T }>;
 
@@ -45,8 +45,8 @@ export class FileDriver implements SourceDriver {
   }
   plan(g: Geometry, input: ManifestInput, opts: PlanOptions = {}): SourcePlan {
     const decode = [...(this.codec === 'mjpeg' ? mjpegLowresArgs(g) : []), ...threadArgs(opts)];
-    const args = [...ffmpegGlobalArgs, ...(this.cfg.pace === 'realtime' ? ['-re'] : []), ...decode, '-i', this.cfg.path, ...ffmpegOutputArgs(g, input)];
-    return { stages: [{ cmd: 'ffmpeg', args }], layout: ffmpegLayout(g) };
+    const args = [...ffmpegGlobalArgs, ...(this.cfg.pace === 'realtime' ? ['-re'] : []), ...decode, '-i', this.cfg.path, ...ffmpegOutputArgs(g, input, { planar: opts.planar })];
+    return { stages: [{ cmd: 'ffmpeg', args }], layout: ffmpegLayout(g), format: ffmpegPixelFormat(input, opts.planar) };
   }
 }
 
@@ -81,8 +81,8 @@ export class StreamDriver implements SourceDriver {
   plan(g: Geometry, input: ManifestInput, opts: PlanOptions = {}): SourcePlan {
     // nobuffer/low_delay: hand frames over as soon as they are decoded (latest frame wins, no demuxer backlog;
     // low_delay also turns off frame-threaded decoding, which holds each frame back by one frame per thread).
-    const args = [...ffmpegGlobalArgs, '-fflags', 'nobuffer', '-flags', 'low_delay', ...this.inputOptions(), ...threadArgs(opts), '-i', this.cfg.url, ...ffmpegOutputArgs(g, input)];
-    return { stages: [{ cmd: 'ffmpeg', args }], layout: ffmpegLayout(g) };
+    const args = [...ffmpegGlobalArgs, '-fflags', 'nobuffer', '-flags', 'low_delay', ...this.inputOptions(), ...threadArgs(opts), '-i', this.cfg.url, ...ffmpegOutputArgs(g, input, { planar: opts.planar })];
+    return { stages: [{ cmd: 'ffmpeg', args }], layout: ffmpegLayout(g), format: ffmpegPixelFormat(input, opts.planar) };
   }
 }
 
@@ -121,9 +121,9 @@ export class V4l2Driver implements SourceDriver {
       ...(c.pixelFormat === 'h264' ? ['-flags', 'low_delay'] : []),
       ...threadArgs(opts),
       '-i', c.device,
-      ...ffmpegOutputArgs(g, input),
+      ...ffmpegOutputArgs(g, input, { planar: opts.planar }),
     ];
-    return { stages: [{ cmd: 'ffmpeg', args }], layout: ffmpegLayout(g) };
+    return { stages: [{ cmd: 'ffmpeg', args }], layout: ffmpegLayout(g), format: ffmpegPixelFormat(input, opts.planar) };
   }
 }
 
@@ -142,10 +142,10 @@ export class FfmpegPipelineDriver implements SourceDriver {
   async probe(): Promise<ProbedPicture> {
     return { width: this.cfg.width, height: this.cfg.height, fps: this.cfg.fps };
   }
-  plan(g: Geometry, input: ManifestInput): SourcePlan {
+  plan(g: Geometry, input: ManifestInput, opts: PlanOptions = {}): SourcePlan {
     const user = splitArgs(this.cfg.pipeline);
-    const args = [...ffmpegGlobalArgs, ...(user.includes('-i') ? user : ['-i', ...user]), ...ffmpegOutputArgs(g, input)];
-    return { stages: [{ cmd: 'ffmpeg', args }], layout: ffmpegLayout(g) };
+    const args = [...ffmpegGlobalArgs, ...(user.includes('-i') ? user : ['-i', ...user]), ...ffmpegOutputArgs(g, input, { planar: opts.planar })];
+    return { stages: [{ cmd: 'ffmpeg', args }], layout: ffmpegLayout(g), format: ffmpegPixelFormat(input, opts.planar) };
   }
 }
 

@@ -1,10 +1,10 @@
 import type { SourceConfig } from '../../../agent/config/sections/source.js';
 import type { ManifestInput } from '../../../agent/model/manifest-schema.js';
 import type { Geometry } from '../../../agent/types.js';
-import type { ProbedPicture, SourceDriver, SourcePlan } from '../process-source.js';
+import type { PlanOptions, ProbedPicture, SourceDriver, SourcePlan } from '../process-source.js';
 import { hasTool } from '../tools.js';
 import { checkMode, parseRpicamCameras, runListCameras } from '../modes.js';
-import { ffmpegGlobalArgs, ffmpegLayout, ffmpegOutputArgs } from './output.js';
+import { ffmpegGlobalArgs, ffmpegLayout, ffmpegOutputArgs, ffmpegPixelFormat } from './output.js';
 
 type LibcameraCfg = Extract<SourceConfig, { type: 'libcamera' }>;
 
@@ -68,15 +68,15 @@ export class RpicamDriver implements SourceDriver {
     const s = rpicamSize(this.cfg.width, this.cfg.height);
     return { width: s.width, height: s.height, fps: this.cfg.fps };
   }
-  plan(g: Geometry, input: ManifestInput): SourcePlan {
+  plan(g: Geometry, input: ManifestInput, opts: PlanOptions = {}): SourcePlan {
     const s = rpicamSize(this.cfg.width, this.cfg.height);
     const m = rpicamColorMatrix(s.width, s.height);
     const ff = [
       ...ffmpegGlobalArgs,
       '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-video_size', `${s.width}x${s.height}`, '-framerate', String(this.cfg.fps), '-i', 'pipe:0',
-      ...ffmpegOutputArgs(g, input, { inColorMatrix: m }),
+      ...ffmpegOutputArgs(g, input, { inColorMatrix: m, planar: opts.planar }),
     ];
-    return { stages: [{ cmd: this.tool, args: rpicamArgs(this.cfg) }, { cmd: 'ffmpeg', args: ff }], layout: ffmpegLayout(g) };
+    return { stages: [{ cmd: this.tool, args: rpicamArgs(this.cfg) }, { cmd: 'ffmpeg', args: ff }], layout: ffmpegLayout(g), format: ffmpegPixelFormat(input, opts.planar) };
   }
 }
 
