@@ -66,6 +66,15 @@ describe.skipIf(!ready)('onnxruntime backend in its worker thread', () => {
     got.forEach((r, i) => expect(r.output0!.data, `call ${i}`).toEqual(expected[i]));
   });
 
+  it('in this thread, a tensor viewing a larger buffer at an offset (the SIMD packer\'s memory) gives its own answer', async () => {
+    const expected = (await here.run({ images: inputs[1]! })).output0!.data;
+    const mem = new ArrayBuffer(4096 + inputs[1]!.byteLength + 4096);
+    const view = new Float32Array(mem, 4096, inputs[1]!.length);
+    view.set(inputs[1]!);
+    new Float32Array(mem, 0, 1024).fill(7); // other data around it
+    expect((await here.run({ images: view })).output0!.data).toEqual(expected);
+  });
+
   it('the caller may overwrite its input tensor right after calling run()', async () => {
     const expected = (await here.run({ images: inputs[0]! })).output0!.data;
     const buf = inputs[0]!.slice();
