@@ -59,8 +59,9 @@ interface Inferred {
  * ffmpeg decodes and scales in its own process and, with a backend that infers on a thread of its own, the main
  * thread decodes, tracks and applies rules to frame N-1 while inference N runs. A backend that runs in this thread
  * (model.inferenceThread main) blocks it for the call, so nothing could overlap: the loop then takes, infers and
- * finishes each frame in turn, which also keeps the measured inference time to the call itself. Only one frame
- * waits at any point (the source's slot): latest frame wins, nothing queues.
+ * finishes each frame in turn, which also keeps the measured inference time to the call itself. From a camera, only
+ * one frame waits at any point (the source's slot): latest frame wins, nothing queues. A file read in full keeps up
+ * to two calls queued at a backend that runs them in order on its own thread, and one more frame packed.
  */
 export class Pipeline {
   readonly stats = new PipelineStats();
@@ -205,13 +206,16 @@ export class Pipeline {
 
   /**
    * Starts the call at once; with `after` (the call queued before it at the same backend), its time and deadline
-   * count from when that one is done, so the figures are the call's own and not its wait in the queue.
+   * count from when this thread sees that one done, so the figures leave out the wait in the queue (a stall of this
+   * thread can still move time from one call's figure to the next). A packed buffer is reused only after its call
+   * has settled here (the packer's rotation of three), so a call whose answer is used has read its own frame.
    */
   private async infer(p: Prepared, after?: Promise<unknown>): Promise<Inferred> {
     const { frame, tCapture, input, tPre } = p;
     if (!input) return { frame, tCapture, outputs: null, tPre: 0, tInfer: 0 };
     let t1 = this.clock.now();
-    const call = this.backend.run({ [this.d.inputName]: input });
+    const backend = this.backend;
+    const call = backend.run({ [this.d.inputName]: input });
     if (after) {
       call.catch(() => undefined); // handled below; not unhandled while the call before it finishes
       await after.then(
@@ -227,7 +231,7 @@ export class Pipeline {
       this.consecutiveFailures = 0;
       return { frame, tCapture, outputs, tPre, tInfer: t2 - t1 };
     } catch (err) {
-      await this.onInferenceError(err);
+      await this.onInferenceError(err, backend);
       return { frame, tCapture, outputs: null, tPre, tInfer: this.clock.now() - t1 };
     }
   }
@@ -250,10 +254,16 @@ export class Pipeline {
     return r;
   }
 
-  private async onInferenceError(err: unknown): Promise<void> {
+  private async onInferenceError(err: unknown, backend: InferenceBackend): Promise<void> {
     const timeout = /longer than/.test(messageOf(err));
     if (timeout) this.stats.inferenceTimeouts++;
     else this.stats.inferenceErrors++;
+    if (backend !== this.backend) {
+      // A call queued at a backend that has since been restarted or swapped: counted, but it says nothing of the
+      // backend in use now (and restarting again would close that one).
+      this.log.warn({ err }, 'a call queued at the replaced inference backend failed');
+      return;
+    }
     this.consecutiveFailures++;
     this.log.error({ err, consecutive: this.consecutiveFailures }, timeout ? 'inference timed out' : 'inference failed');
     if ((timeout || this.consecutiveFailures >= 3) && this.d.reloadBackend) {

@@ -150,7 +150,10 @@ export class OnnxRuntimeBackend implements InferenceBackend {
     return this.thread;
   }
 
-  /** The worker runs calls one after another in arrival order (each input is copied when the call is made). */
+  /**
+   * The worker runs calls one after another in arrival order. An input in shared memory is read when its call starts
+   * in the worker, any other is copied when run() is called.
+   */
   maxInFlight(): number {
     return this.thread === 'worker' ? 2 : 1;
   }
@@ -222,7 +225,7 @@ async function openHere(file: string, options: Record<string, unknown>): Promise
   };
 }
 
-/** How long close() waits for the worker to release its session before terminating it. */
+/** How long close() waits for the worker to answer anything (queued calls, then the close itself) before terminating it. */
 const CLOSE_GRACE_MS = 2_000;
 
 async function openInWorker(file: string, options: Record<string, unknown>): Promise<SessionHandle> {
@@ -230,11 +233,14 @@ async function openInWorker(file: string, options: Record<string, unknown>): Pro
   w.unref();
   let seq = 0;
   const waits = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>();
+  let exited: Error | undefined;
+  let lastAnswer = performance.now();
   const fail = (err: Error): void => {
     for (const p of waits.values()) p.reject(err);
     waits.clear();
   };
   w.on('message', (r: WorkerReply) => {
+    lastAnswer = performance.now();
     const p = waits.get(r.id);
     waits.delete(r.id);
     if (!p) return;
@@ -242,9 +248,13 @@ async function openInWorker(file: string, options: Record<string, unknown>): Pro
     else p.reject(new Error(r.error ?? 'worker error'));
   });
   w.on('error', (err) => fail(err));
-  w.on('exit', (code) => fail(new Error(`the inference thread exited (${code})`)));
+  w.on('exit', (code) => {
+    exited = new Error(`the inference thread exited (${code})`);
+    fail(exited);
+  });
   const call = (m: WorkerRequest): Promise<WorkerReply> =>
     new Promise((resolve, reject) => {
+      if (exited) return reject(exited); // a post to an exited worker would never be answered
       waits.set(m.id, { resolve, reject });
       w.ref(); // keep the process alive while a call is outstanding
       w.postMessage(m);
@@ -287,12 +297,21 @@ async function openInWorker(file: string, options: Record<string, unknown>): Pro
       }
     },
     close: async () => {
-      // A worker stuck in a call (a hung accelerator) never answers: terminate it after a grace period anyway, which
-      // also fails the calls still queued at it (the exit handler) instead of leaving them to their deadlines.
-      let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise<void>((r) => (timer = setTimeout(r, CLOSE_GRACE_MS)));
-      await Promise.race([call({ id: ++seq, op: 'close' }).catch(() => undefined), grace]);
-      clearTimeout(timer);
+      // Calls already queued finish first (the worker answers in order, the close last). A worker stuck in a call (a
+      // hung accelerator) never answers: once it has gone CLOSE_GRACE_MS without answering anything it is terminated,
+      // which also fails the calls still queued at it (the exit handler) instead of leaving them to their deadlines.
+      if (!exited) {
+        let closed = false;
+        const closing = call({ id: ++seq, op: 'close' })
+          .catch(() => undefined)
+          .then(() => (closed = true));
+        lastAnswer = performance.now();
+        while (!closed && performance.now() - lastAnswer < CLOSE_GRACE_MS) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([closing, new Promise<void>((r) => (timer = setTimeout(r, 100)))]);
+          clearTimeout(timer);
+        }
+      }
       await w.terminate();
     },
   };

@@ -85,6 +85,25 @@ describe.skipIf(!ready)('onnxruntime backend in its worker thread', () => {
   });
 });
 
+describe.skipIf(!ready)('onnxruntime backend: closing the worker', () => {
+  it('close() lets the calls already queued finish with their answers, then ends the thread', async () => {
+    const ka = new Float32Array(readFileSync(join(dir, 'ka_input.f32')).buffer.slice(0));
+    const here = new OnnxRuntimeBackend(undefined, { worker: false });
+    await here.load({ file, accelerator: 'cpu', threads: 1 });
+    const expected = (await here.run({ images: ka })).output0!.data;
+    await here.close();
+    const b = new OnnxRuntimeBackend(undefined, { worker: true });
+    await b.load({ file, accelerator: 'cpu', threads: 1 });
+    const queued = [b.run({ images: ka }), b.run({ images: ka })];
+    const t0 = performance.now();
+    await b.close();
+    const got = await Promise.all(queued);
+    for (const r of got) expect(r.output0!.data).toEqual(expected);
+    expect(performance.now() - t0).toBeLessThan(1_500); // answered, not cut off by the 2 s grace
+    await expect(b.run({ images: ka })).rejects.toThrow(/before load/);
+  });
+});
+
 describe.skipIf(!ready)('onnxruntime backend: model.inferenceThread', () => {
   it('load({ thread }) picks the thread over the constructor default, and both compute the same outputs', async () => {
     const ka = new Float32Array(readFileSync(join(dir, 'ka_input.f32')).buffer.slice(0));

@@ -43,9 +43,10 @@ function source(n: number, log: string[], released: Set<number>, gapMs = 0): Fra
 /**
  * A backend whose output says which frame it saw (the first packed value x 255); `hangOn` never answers. With
  * `depth` 2 it queues calls like the ONNX Runtime worker: it reads the input when called, runs one call at a time in
- * arrival order, and each call takes 5 ms of the fake clock; close() fails the calls still queued (a terminated worker).
+ * arrival order, and each call takes 5 ms of the fake clock; close() fails the calls still queued `closeGraceMs` later
+ * (a worker terminated after its grace).
  */
-function backend(thread: 'main' | 'worker', log: string[], o: { clock?: { t: number }; slowOn?: number; hangOn?: number; depth?: number } = {}): InferenceBackend {
+function backend(thread: 'main' | 'worker', log: string[], o: { clock?: { t: number }; slowOn?: number; hangOn?: number; depth?: number; closeGraceMs?: number } = {}): InferenceBackend {
   if (o.depth) {
     let chain: Promise<unknown> = Promise.resolve();
     let closed: (err: Error) => void = () => undefined;
@@ -59,7 +60,10 @@ function backend(thread: 'main' | 'worker', log: string[], o: { clock?: { t: num
       accelerator: () => 'cpu',
       runsIn: () => 'worker',
       maxInFlight: () => o.depth!,
-      close: async () => closed(new Error('the inference thread exited (1)')),
+      close: async () => {
+        log.push('close');
+        setTimeout(() => closed(new Error('the inference thread exited (1)')), o.closeGraceMs ?? 0);
+      },
       run: (inputs) => {
         const k = Math.round((inputs.images as Float32Array)[0]! * 255); // read when called
         log.push(`call ${k}`);
@@ -102,7 +106,7 @@ function backend(thread: 'main' | 'worker', log: string[], o: { clock?: { t: num
 /** Every frame yields one "defect" in the same place, so the 1-of-1 rule fires on the first frame only. */
 const decode: DecodeFn = (outs) => [{ classId: 0, label: 'defect', score: 0.9, box: [0.2, 0.2, 0.4, 0.4], frame: outs.out!.data[0] } as never];
 
-function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: number }; slowOn?: number; hangOn?: number; timeoutMs?: number; gapMs?: number; prefetch?: boolean; failPost?: number; depth?: number }) {
+function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: number }; slowOn?: number; hangOn?: number; timeoutMs?: number; gapMs?: number; prefetch?: boolean; failPost?: number; depth?: number; closeGraceMs?: number }) {
   const log: string[] = [];
   const released = new Set<number>();
   const events: Array<{ ev: AnomalyEvent; releasedAtEmit: boolean; pixel: number }> = [];
@@ -137,7 +141,7 @@ function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: numbe
     reloadBackend: async () => {
       reloads++;
       void current.close(); // as the agent does: the old one is closed in the background
-      current = backend(o.thread, log, { depth: o.depth, clock: o.clock });
+      current = backend(o.thread, log, { depth: o.depth, clock: o.clock, closeGraceMs: o.closeGraceMs });
       return current;
     },
   });
@@ -190,6 +194,15 @@ describe('frame loop', () => {
     expect(l.reloads()).toBe(1);
     expect(l.log.filter((x) => x.startsWith('post'))).toEqual(['post 0', 'post 3', 'post 4']);
     expect([...l.released].sort()).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('files, a backend that queues calls: when the hung backend takes longer to close than the deadline, the call queued behind it times out too, but the healthy new backend is not restarted', async () => {
+    const l = loop({ thread: 'worker', frames: 5, depth: 2, hangOn: 1, timeoutMs: 50, closeGraceMs: 300 });
+    await l.p.run();
+    expect(l.p.stats.inferenceTimeouts).toBe(2);
+    expect(l.reloads()).toBe(1);
+    expect(l.log.filter((x) => x === 'close')).toHaveLength(1);
+    expect(l.log.filter((x) => x.startsWith('post'))).toEqual(['post 0', 'post 3', 'post 4']);
   });
 
   it('backend on its own thread, camera source: a frame is finished as soon as it is inferred, not when the next frame comes', async () => {
