@@ -4,13 +4,15 @@ import { AgentError, messageOf } from '../errors.js';
 import type { ManifestInput } from '../model/manifest-schema.js';
 import { computeGeometry, ffmpegFilter, inputSize } from '../preprocess/geometry.js';
 import { TensorPacker } from '../preprocess/tensor.js';
-import type { Geometry } from '../types.js';
+import type { Geometry, PixelFormat } from '../types.js';
 import { defaultSpawner, ffprobe, requireTool, type Spawner } from '../../drivers/camera/tools.js';
+import { ffmpegPixelFormat } from '../../drivers/camera/plans/output.js';
 
 /**
  * Calibration and evaluation frames, preprocessed exactly as the agent does at run time: ffmpeg scales (area
  * filter), letterboxes and converts colour (agent/preprocess/geometry.ts builds the same filter the camera
- * sources use), and the agent's TensorPacker applies layout, mean/std and dtype.
+ * sources use; gbrp planes from videos and cameras for an NCHW model, packed RGB from image folders, as the agent's
+ * sources), and the agent's TensorPacker applies layout, mean/std and dtype.
  */
 
 export interface ModelFrame {
@@ -76,16 +78,17 @@ export async function framesFromSource(uri: string, count: number, input: Manife
   // Spread: keep every k-th frame of a finite file so the frames cover the whole clip, not its first second.
   const every = total && total > count ? Math.floor(total / count) : 1;
   const select = every > 1 ? `select='not(mod(n\\,${every}))',` : '';
-  const vf = select + ffmpegFilter(g, input.color, input.padValue);
+  const format = ffmpegPixelFormat(input, input.layout === 'NCHW');
+  const vf = select + ffmpegFilter(g, input.color, input.padValue, format);
   const raws = await runFfmpeg(['-v', 'error', '-i', uri, '-vf', vf, '-fps_mode', 'passthrough', '-frames:v', String(count), '-f', 'rawvideo', '-'], width * height * 3, count, opts.spawner);
   const packer = new TensorPacker(input, { dtype: 'float32', buffers: 1 });
   const base = uri.split('/').pop() ?? uri;
-  return raws.map((r, i) => ({ name: `${base} #${i * every}`, index: i * every, geometry: g, tensor: pack(packer, r, input) }));
+  return raws.map((r, i) => ({ name: `${base} #${i * every}`, index: i * every, geometry: g, tensor: pack(packer, r, input, format) }));
 }
 
-function pack(packer: TensorPacker, raw: Uint8Array, input: ManifestInput): { data: Float32Array; dims: number[] } {
+function pack(packer: TensorPacker, raw: Uint8Array, input: ManifestInput, format?: PixelFormat): { data: Float32Array; dims: number[] } {
   const { width, height } = inputSize(input);
-  const t = packer.pack({ data: raw, width, height }) as Float32Array;
+  const t = packer.pack({ data: raw, width, height, format }) as Float32Array;
   return { data: Float32Array.from(t), dims: [...input.shape] };
 }
 

@@ -34,10 +34,10 @@ export function computeGeometry(
 
 /**
  * The ffmpeg video filter that turns any source picture into the model's input frame: scaled with the
- * area filter (good for downscaling), padded for a letterbox, and converted to packed RGB or BGR.
- * Resizing here, in the decoder process, is what keeps the JavaScript side cheap on a Pi.
+ * area filter (good for downscaling), padded for a letterbox, and converted to `pixFmt` (packed RGB or BGR in the
+ * model's colour order by default, or gbrp planes). Resizing here, in the decoder process, is what keeps the
+ * JavaScript side cheap on a Pi.
  */
-/** The filter graph: scale (area), letterbox pad, and the output pixel format (packed in the model's colour order, or gbrp). */
 export function ffmpegFilter(g: Geometry, color: 'RGB' | 'BGR', padValue = 0, pixFmt: PixelFormat = color === 'BGR' ? 'bgr24' : 'rgb24'): string {
   const parts = [`scale=${g.contentWidth}:${g.contentHeight}:flags=area`];
   if (g.contentWidth !== g.width || g.contentHeight !== g.height) {

@@ -7,8 +7,9 @@ import { SimdPlanes, simdValue } from './simd/planes.js';
 /**
  * Packs an 8-bit frame (already scaled to the input size and in the model's colour order by the source)
  * into the model's input tensor: layout (NCHW/NHWC), normalisation ((p - mean) / std) and dtype, with the
- * quantisation of int8/uint8 inputs folded in. The per-channel arithmetic is precomputed into 256-entry
- * lookup tables, so a frame costs one table read per value. Output buffers are reused in rotation
+ * quantisation of int8/uint8 inputs folded in. Float32 NCHW (the common case) is packed by a WebAssembly SIMD
+ * kernel (./simd); otherwise the per-channel arithmetic is precomputed into 256-entry lookup tables, so a frame costs
+ * one table read per value. Frames come packed in the model's colour order or as gbrp planes. Output buffers are reused in rotation
  * (`buffers` of them) so a tensor being read by an in-flight inference is never overwritten: the frame loop has at
  * most two calls queued at a backend and packs one frame ahead of them, and a queued call reads its input by the
  * time the call before it is done, so three buffers are enough. With `shared`, the buffers are SharedArrayBuffer

@@ -33,7 +33,10 @@ function isDirect(l: FrameLayout): boolean {
   return l.padX === 0 && l.padY === 0 && l.contentWidth === l.width && l.contentHeight === l.height && l.srcStride === l.width * l.channels;
 }
 
-/** Spare frame buffers a reader keeps for reuse: frames in the slot, in inference, being decoded, one more. */
+/**
+ * Spare frame buffers a reader keeps for reuse: enough for the frames a consumer holds at once (the slot, up to two
+ * calls queued at the backend, one packed ahead, the one being finished); more are simply allocated, fewer reused.
+ */
 const SPARE_BUFFERS = 4;
 
 /**

@@ -52,7 +52,8 @@ export async function probeImage(file: string, spawner: Spawner = defaultSpawner
 
 /**
  * Decodes the image and, in the same ffmpeg pass, scales/letterboxes it to the model input and converts it to
- * packed RGB or BGR: exactly what a camera source hands the pipeline.
+ * packed RGB or BGR: what the image-folder source hands the pipeline (video and camera sources hand an NCHW model
+ * gbrp planes, which differ from packed RGB by the chroma interpolation of the YUV conversion).
  */
 export async function readImageForModel(
   file: string,

@@ -1,5 +1,5 @@
 ;; SIMD kernels of the tensor packer (agent/preprocess/tensor.ts), WebAssembly text format.
-;; `npm run build:simd` turns this file into pack-simd.wasm.ts; a test checks the two are in step.
+;; `npm run build:simd` turns this file into pack-wasm.ts; a test checks the two are in step.
 ;;
 ;; (p - mean) / std in float32, per channel, 16 pixels per step; the packer does the last (pixels % 16) in JS.
 ;; Two layouts of 8-bit frames: interleaved (rgb24/bgr24) and planar (gbrp).
