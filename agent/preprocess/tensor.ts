@@ -92,9 +92,7 @@ export class TensorPacker {
 
   /** A gbrp frame: each model channel from its plane, by the SIMD kernel or a table read per value. */
   private packPlanar(src: Uint8Array, k: number, px: number): InputData {
-    const planes = this.planes;
-    const [l0, l1, l2] = this.luts;
-    const luts = [l0!, l1!, l2!];
+    const { planes, luts } = this;
     if (this.simd) {
       const out = this.simd.packPlanar(src, k, planes, this.mean, this.std);
       for (let c = 0; c < 3; c++) {

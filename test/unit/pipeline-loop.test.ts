@@ -40,6 +40,14 @@ function source(n: number, log: string[], released: Set<number>, gapMs = 0): Fra
   };
 }
 
+/** What both fake backends share: one input, one output, loaded at once, on the CPU. */
+const tensors = {
+  load: async () => undefined,
+  inputs: () => [{ name: 'images', dtype: 'float32' as const, shape: [1, 3, H, W] }],
+  outputs: () => [{ name: 'out', dtype: 'float32' as const, shape: [1] }],
+  accelerator: () => 'cpu' as const,
+};
+
 /**
  * A backend whose output says which frame it saw (the first packed value x 255); `hangOn` never answers. With
  * `depth` 2 it queues calls like the ONNX Runtime worker: it reads the input when called, runs one call at a time in
@@ -53,11 +61,8 @@ function backend(thread: 'main' | 'worker', log: string[], o: { clock?: { t: num
     const closing = new Promise<never>((_, rej) => (closed = rej));
     closing.catch(() => undefined);
     return {
+      ...tensors,
       type: 'fake-queue',
-      load: async () => undefined,
-      inputs: () => [{ name: 'images', dtype: 'float32', shape: [1, 3, H, W] }],
-      outputs: () => [{ name: 'out', dtype: 'float32', shape: [1] }],
-      accelerator: () => 'cpu',
       runsIn: () => 'worker',
       maxInFlight: () => o.depth!,
       close: async () => {
@@ -80,11 +85,8 @@ function backend(thread: 'main' | 'worker', log: string[], o: { clock?: { t: num
     };
   }
   return {
+    ...tensors,
     type: 'fake',
-    load: async () => undefined,
-    inputs: () => [{ name: 'images', dtype: 'float32', shape: [1, 3, H, W] }],
-    outputs: () => [{ name: 'out', dtype: 'float32', shape: [1] }],
-    accelerator: () => 'cpu',
     runsIn: () => thread,
     close: async () => undefined,
     run: async (inputs) => {
