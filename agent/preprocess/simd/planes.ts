@@ -43,15 +43,22 @@ export class SimdPlanes {
     this.kernel = instance.exports as unknown as PackExports;
   }
 
-  /** Lays out the memory for `buffers` output tensors; undefined when WebAssembly SIMD is not available here. */
+  /**
+   * Lays out the memory for `buffers` output tensors; undefined when WebAssembly SIMD (or shared WebAssembly memory,
+   * when asked for) is not available here, and the packer then stays in JS.
+   */
   static create(pixels: number, buffers: number, shared: boolean): SimdPlanes | undefined {
     if (process.env.EDGE_AGENT_NO_SIMD === '1') return undefined;
-    const mod = kernelModule(shared);
-    if (!mod) return undefined;
-    const bytes = align64(pixels * 3) + buffers * align64(pixels * 3 * 4);
-    const pages = Math.ceil(bytes / 65536);
-    const mem = new WebAssembly.Memory({ initial: pages, maximum: pages, shared } as WebAssembly.MemoryDescriptor);
-    return new SimdPlanes(mem, new WebAssembly.Instance(mod, { env: { mem } }), pixels, buffers);
+    try {
+      const mod = kernelModule(shared);
+      if (!mod) return undefined;
+      const bytes = align64(pixels * 3) + buffers * align64(pixels * 3 * 4);
+      const pages = Math.ceil(bytes / 65536);
+      const mem = new WebAssembly.Memory({ initial: pages, maximum: pages, shared } as WebAssembly.MemoryDescriptor);
+      return new SimdPlanes(mem, new WebAssembly.Instance(mod, { env: { mem } }), pixels, buffers);
+    } catch {
+      return undefined;
+    }
   }
 
   /**
