@@ -155,10 +155,11 @@ export class Agent {
     const { width, height } = inputSize(opened.input);
     const inputInfo = opened.backend.inputs().find((i) => i.name === opened.input.name);
     const sup = this.supervision;
+    const packer = new TensorPacker(opened.input, { quant: inputInfo?.quant, shared: opened.backend.sharedInput?.() ?? false });
 
     this.pipeline = new Pipeline({
       source: this.source,
-      packer: new TensorPacker(opened.input, { quant: inputInfo?.quant, shared: opened.backend.sharedInput?.() ?? false }),
+      packer,
       backend: opened.backend,
       inputName: opened.input.name,
       decode: prepareDecoder(manifest.decoder, manifest.labels),
@@ -193,7 +194,7 @@ export class Agent {
     this.adaptation = this.buildAdaptation();
     this.adaptation.start();
     this.log.info(
-      { source: this.source.describe(), decoderThreads: decoding, inferenceThreads: cfg.model.threads, model: `${manifest.name}/${opened.variant.name}`, accelerator: opened.backend.accelerator(), outputs: Object.keys(cfg.outputs), rules: cfg.rules.map((r) => r.name) },
+      { source: this.source.describe(), decoderThreads: decoding, packing: packer.usesSimd ? 'wasm-simd' : 'js', inferenceThreads: cfg.model.threads, model: `${manifest.name}/${opened.variant.name}`, accelerator: opened.backend.accelerator(), outputs: Object.keys(cfg.outputs), rules: cfg.rules.map((r) => r.name) },
       'agent started',
     );
   }
