@@ -147,6 +147,9 @@ describe('Raspberry Pi CSI (recorded rpicam-hello --list-cameras from a Pi 5)', 
     expect(ff.slice(ff.indexOf('-f'), ff.indexOf('pipe:0') + 1)).toEqual(['-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-video_size', '1024x750', '-framerate', '30', '-i', 'pipe:0']);
     // 1024x750 < 1280x720 in width, but height 750 >= 720: rpicam-vid picks Rec.709 (rpicam_app.cpp ConfigureVideo).
     expect(ff[ff.indexOf('-vf') + 1]).toBe(`scale=${g.contentWidth}:${g.contentHeight}:flags=area:in_color_matrix=bt709:in_range=tv,format=rgb24,pad=320:240:${g.padX}:${g.padY}:color=0x727272`);
+    // The ffmpeg stage converts with the agent's thread budget.
+    const budget = d.plan(g, input, { decoderThreads: 1 }).stages[1]!.args;
+    expect(budget.slice(budget.indexOf('-filter_threads'), budget.indexOf('-f'))).toEqual(['-filter_threads', '1', '-threads', '1']);
     const planar = d.plan(g, input, { planar: true });
     expect(planar.format).toBe('gbrp');
     expect(planar.stages[1]!.args[planar.stages[1]!.args.indexOf('-vf') + 1]).toBe(`scale=${g.contentWidth}:${g.contentHeight}:flags=area:in_color_matrix=bt709:in_range=tv,format=gbrp,pad=320:240:${g.padX}:${g.padY}:color=0x727272`);
@@ -227,6 +230,10 @@ describe('streams, pipelines and failure messages', () => {
     // Quoted values stay one argument (gst_parse_launchv escapes spaces inside an argument).
     const q = driverFor(cfg({ type: 'pipeline', tool: 'gstreamer', pipeline: 'videotestsrc ! capsfilter caps="video/x-raw, width=640"', width: 640, height: 480 }));
     expect(q.plan(computeGeometry(640, 480, 320, 240, 'stretch'), input).stages[0]!.args.slice(1, 5)).toEqual(['videotestsrc', '!', 'capsfilter', 'caps=video/x-raw, width=640']);
+    // An ffmpeg pipeline gets the thread budget first, so that the user's own options, written later, win.
+    const ff = driverFor(cfg({ type: 'pipeline', tool: 'ffmpeg', pipeline: '-f lavfi -threads 3 -i testsrc=size=640x480:rate=30', width: 640, height: 480 }));
+    const fa = ff.plan(computeGeometry(640, 480, 320, 240, 'stretch'), input, { decoderThreads: 1 }).stages[0]!.args;
+    expect(fa.slice(fa.indexOf('-filter_threads'), fa.indexOf('-i') + 1)).toEqual(['-filter_threads', '1', '-threads', '1', '-f', 'lavfi', '-threads', '3', '-i']);
   });
 
   it('turns tool output into one actionable sentence', () => {

@@ -8,17 +8,9 @@ import { parseListFormatsExt, runV4l2Ctl } from '../v4l2-devices.js';
 import type { Geometry } from '../../../agent/types.js';
 import type { ManifestInput } from '../../../agent/model/manifest-schema.js';
 import { inputSize } from '../../../agent/preprocess/geometry.js';
-import { ffmpegGlobalArgs, ffmpegLayout, ffmpegOutputArgs, ffmpegPixelFormat, mjpegLowresArgs } from './output.js';
+import { ffmpegGlobalArgs, ffmpegLayout, ffmpegOutputArgs, ffmpegPixelFormat, mjpegLowresArgs, threadArgs } from './output.js';
 
 type Cfg<T extends SourceConfig['type']> = Extract<SourceConfig, { type: T }>;
-
-/**
- * The agent's thread budget for ffmpeg (agent/model/inference-thread.ts): `-threads N` before `-i` for the decoder,
- * `-filter_threads N` for the scale/format filter graph.
- */
-function threadArgs(opts: PlanOptions): string[] {
-  return opts.decoderThreads ? ['-filter_threads', String(opts.decoderThreads), '-threads', String(opts.decoderThreads)] : [];
-}
 
 /** A video file: played once (or looped), paced at its frame rate or as fast as the pipeline takes frames. */
 export class FileDriver implements SourceDriver {
@@ -144,7 +136,8 @@ export class FfmpegPipelineDriver implements SourceDriver {
   }
   plan(g: Geometry, input: ManifestInput, opts: PlanOptions = {}): SourcePlan {
     const user = splitArgs(this.cfg.pipeline);
-    const args = [...ffmpegGlobalArgs, ...(user.includes('-i') ? user : ['-i', ...user]), ...ffmpegOutputArgs(g, input, { planar: opts.planar })];
+    // The thread budget goes first: options the user writes come later and win.
+    const args = [...ffmpegGlobalArgs, ...threadArgs(opts), ...(user.includes('-i') ? user : ['-i', ...user]), ...ffmpegOutputArgs(g, input, { planar: opts.planar })];
     return { stages: [{ cmd: 'ffmpeg', args }], layout: ffmpegLayout(g), format: ffmpegPixelFormat(input, opts.planar) };
   }
 }

@@ -2,6 +2,7 @@ import type { Geometry, PixelFormat } from '../../../agent/types.js';
 import type { ManifestInput } from '../../../agent/model/manifest-schema.js';
 import { ffmpegFilter } from '../../../agent/preprocess/geometry.js';
 import { packedLayout, type FrameLayout } from '../raw-reader.js';
+import type { PlanOptions } from '../process-source.js';
 
 /**
  * ffmpeg output options shared by every ffmpeg-based source: scale, letterbox, pixel format, raw frames on stdout.
@@ -36,6 +37,14 @@ export function yuvFilter(g: Geometry, input: ManifestInput, matrix: 'bt601' | '
 }
 
 export const ffmpegGlobalArgs = ['-hide_banner', '-nostdin', '-loglevel', 'error'];
+
+/**
+ * The agent's thread budget for ffmpeg (agent/model/inference-thread.ts): `-threads N` before `-i` for the decoder,
+ * `-filter_threads N` for the scale/format filter graph.
+ */
+export function threadArgs(opts: PlanOptions): string[] {
+  return opts.decoderThreads ? ['-filter_threads', String(opts.decoderThreads), '-threads', String(opts.decoderThreads)] : [];
+}
 
 /**
  * Decoder options for an MJPEG input (what most USB cameras send): ffmpeg's MJPEG decoder can decode straight to

@@ -4,7 +4,7 @@ import type { Geometry } from '../../../agent/types.js';
 import type { PlanOptions, ProbedPicture, SourceDriver, SourcePlan } from '../process-source.js';
 import { hasTool } from '../tools.js';
 import { checkMode, parseRpicamCameras, runListCameras } from '../modes.js';
-import { ffmpegGlobalArgs, ffmpegLayout, ffmpegOutputArgs, ffmpegPixelFormat } from './output.js';
+import { ffmpegGlobalArgs, ffmpegLayout, ffmpegOutputArgs, ffmpegPixelFormat, threadArgs } from './output.js';
 
 type LibcameraCfg = Extract<SourceConfig, { type: 'libcamera' }>;
 
@@ -73,6 +73,7 @@ export class RpicamDriver implements SourceDriver {
     const m = rpicamColorMatrix(s.width, s.height);
     const ff = [
       ...ffmpegGlobalArgs,
+      ...threadArgs(opts),
       '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-video_size', `${s.width}x${s.height}`, '-framerate', String(this.cfg.fps), '-i', 'pipe:0',
       ...ffmpegOutputArgs(g, input, { inColorMatrix: m, planar: opts.planar }),
     ];
