@@ -23,12 +23,13 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('motion gate on decoded video frames (real ffmpeg)', () => {
-  it('skips the still, noisy part except forced inferences, and infers every frame of the moving part', async () => {
-    const src = createSource(sourceSchema.parse({ type: 'file', path: clip, pace: 'fast', loop: false }), { input: testInput({ shape: [1, 3, 240, 320] }), mode: 'lossless' });
+  it.each([false, true])('skips the still, noisy part except forced inferences, and infers every frame of the moving part (gbrp planes: %s)', async (planar) => {
+    const src = createSource(sourceSchema.parse({ type: 'file', path: clip, pace: 'fast', loop: false }), { input: testInput({ shape: [1, 3, 240, 320] }), mode: 'lossless', planar });
     await src.start();
     const frames = await take(src, 100);
     await src.stop();
     expect(frames).toHaveLength(50);
+    expect(frames[0]!.format).toBe(planar ? 'gbrp' : 'rgb24');
     // Media time as the clock, as the pipeline would see a camera at 10 fps.
     const clock = { t: 0, now: () => clock.t, wall: () => clock.t };
     const gate = createMotionGate({ enabled: true, threshold: 2, forceEveryMs: 1000 }, clock);
