@@ -24,7 +24,8 @@ export const modelConfigSchema = z
      * decodes the neighbouring frames meanwhile, and a call past its deadline can be abandoned. main: the agent's
      * thread: no hand-over between threads (lower latency, less CPU and ~9 MB less peak memory), but nothing else
      * in the agent runs during an inference (a stuck call is then caught by the systemd watchdog). auto: worker
-     * on boards with more than 2 CPUs, main on 1-2 CPUs, where the two threads only compete for the same cores.
+     * on boards with more than 2 CPUs; on 2 CPUs worker for a file read in full (`--until-eof`, throughput) and
+     * main for a camera (latency); main on 1 CPU.
      */
     inferenceThread: z.enum(['auto', 'worker', 'main']).default('auto'),
     /** Edge TPU device for edgetpu variants: usb, usb:N, pci, pci:N. */
