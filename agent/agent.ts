@@ -5,7 +5,8 @@ import { AgentError, isAgentError, messageOf } from './errors.js';
 import type { AgentConfig } from './config/schema.js';
 import { configPath, loadConfigFile, type LoadedConfig } from './config/load.js';
 import { loadManifest, manifestPath, variantInput, type LoadedManifest, type VariantSpec } from './model/manifest.js';
-import { decoderThreads, resolveInferenceThread, type InferenceThreadChoice } from './model/inference-thread.js';
+import { decoderThreads, resolveInferenceThread, resolvePinning, type InferenceThreadChoice } from './model/inference-thread.js';
+import { allowedCpus } from '../drivers/inference/affinity.js';
 import { openVariant, type BackendFactory, type OpenedVariant, type OpenOptions } from './model/open-variant.js';
 import { TensorPacker } from './preprocess/tensor.js';
 import { inputSize } from './preprocess/geometry.js';
@@ -416,9 +417,13 @@ export class Agent {
     return { manifest, opened, passedOver, degraded, profile };
   }
 
-  /** Says which thread the opened backend really runs its calls in, and why. */
+  /** Says which thread the opened backend really runs its calls in (and the CPU it is pinned to), and why. */
   private logInferenceThread(opened: OpenedVariant): void {
     const runs = opened.backend.runsIn?.() ?? 'main';
+    const pin = resolvePinning(this.cfg.model.pinInferenceThread, this.inferenceThread.thread, this.cfg.model.threads, allowedCpus());
+    const pinned = (opened.backend as { pinnedCpu?: () => number | undefined }).pinnedCpu?.();
+    if (pinned !== undefined) this.log.info({ inferenceCpu: pinned }, `inference thread pinned to CPU ${pinned} (${pin.reason})`);
+    else if (pin.cpu === undefined && runs === 'worker') this.log.info(`inference thread not pinned (${pin.reason})`);
     const wanted = this.inferenceThread;
     if (runs === wanted.thread) this.log.info({ inferenceThread: runs }, `inference runs in the ${runs} thread (${wanted.reason})`);
     else if (opened.variant.runtime !== 'onnxruntime') this.log.info({ inferenceThread: runs }, `inference runs in the ${runs} thread (the ${opened.variant.runtime} runtime's own; model.inferenceThread applies to ONNX Runtime)`);
@@ -426,7 +431,8 @@ export class Agent {
   }
 
   private openOptions(verify: boolean): OpenOptions {
-    return { threads: this.cfg.model.threads, verify, edgetpuDevice: this.cfg.model.edgetpuDevice, thread: this.inferenceThread.thread, log: this.log, createBackend: this.backendFactory };
+    const pin = resolvePinning(this.cfg.model.pinInferenceThread, this.inferenceThread.thread, this.cfg.model.threads, allowedCpus());
+    return { threads: this.cfg.model.threads, verify, edgetpuDevice: this.cfg.model.edgetpuDevice, thread: this.inferenceThread.thread, pinCpu: pin.cpu, log: this.log, createBackend: this.backendFactory };
   }
 
   private async reloadBackend() {

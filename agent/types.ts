@@ -126,6 +126,8 @@ export interface BackendLoadOptions {
   inputShapes?: Record<string, number[]>;
   /** Where a backend whose runtime blocks its thread runs the call: its own worker thread or the caller's. */
   thread?: 'worker' | 'main';
+  /** Pin the backend's own inference thread to this CPU (model.pinInferenceThread); ignored without such a thread. */
+  pinCpu?: number;
 }
 
 /** Loads one model variant and runs tensors. Knows nothing of boxes. */

@@ -34,3 +34,25 @@ export function resolveInferenceThread(setting: InferenceThreadSetting, cpus = a
 export function decoderThreads(modelThreads: number, inference: 'worker' | 'main', cpus = availableParallelism()): number {
   return Math.max(1, cpus - modelThreads - (inference === 'worker' ? 1 : 0));
 }
+
+export interface PinChoice {
+  /** The CPU to pin the inference thread to; none: not pinned. */
+  cpu?: number;
+  reason: string;
+}
+
+/**
+ * Resolves model.pinInferenceThread. Measured on the 2-vCPU development VM (demo clip looped 4 times, inference in a
+ * worker, 5 interleaved pairs): 198 fps pinned against 190 unpinned, better in 4 of 5 pairs.
+ */
+export function resolvePinning(setting: 'auto' | 'off' | number, thread: 'worker' | 'main', modelThreads: number, allowed: number[]): PinChoice {
+  if (setting === 'off') return { reason: 'model.pinInferenceThread: off' };
+  if (thread !== 'worker') return { reason: 'inference runs in the main thread' };
+  const list = allowed.length ? `${allowed[0]}-${allowed.at(-1)}` : 'unknown';
+  if (typeof setting === 'number') {
+    return allowed.includes(setting) ? { cpu: setting, reason: `model.pinInferenceThread: ${setting}` } : { reason: `CPU ${setting} is not among the CPUs the agent may use (${list})` };
+  }
+  if (modelThreads > 1) return { reason: `auto: ${modelThreads} intra-op threads would all share the pinned CPU` };
+  if (allowed.length < 2) return { reason: `auto: only CPU ${list} allowed` };
+  return { cpu: allowed.at(-1)!, reason: `auto: one inference thread in a worker, kept on the last allowed CPU (of ${allowed.join(',')}) so that it does not migrate` };
+}

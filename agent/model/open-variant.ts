@@ -20,6 +20,8 @@ export interface OpenOptions {
   edgetpuDevice?: string;
   /** Where the inference call runs (see model.inferenceThread); the backend's own default when absent. */
   thread?: 'worker' | 'main';
+  /** CPU to pin the backend's own inference thread to (model.pinInferenceThread). */
+  pinCpu?: number;
   log: Logger;
   createBackend: BackendFactory;
 }
@@ -33,7 +35,7 @@ export async function openVariant(m: LoadedManifest, v: VariantSpec, o: OpenOpti
   const input = variantInput(m, v);
   const backend = await o.createBackend(v.runtime, o.log);
   try {
-    await backend.load({ file, accelerator: v.accelerator as AcceleratorKind, threads: o.threads, device: o.edgetpuDevice, thread: o.thread, inputShapes: { [input.name]: input.shape } });
+    await backend.load({ file, accelerator: v.accelerator as AcceleratorKind, threads: o.threads, device: o.edgetpuDevice, thread: o.thread, pinCpu: o.pinCpu, inputShapes: { [input.name]: input.shape } });
     checkInputs(file, input, backend);
     let ka: KnownAnswerResult | undefined;
     if (o.verify && v.knownAnswer) {

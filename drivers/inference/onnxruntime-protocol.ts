@@ -32,5 +32,7 @@ export interface WorkerReply {
   error?: string;
   inputs?: TensorMeta[];
   outputsMeta?: TensorMeta[];
+  /** The worker's kernel thread id (load reply), for pinning it to a CPU. */
+  tid?: number;
   outputs?: Record<string, { dims: number[]; data: Float32Array | Uint16Array | BigInt64Array | Uint8Array | Int8Array | Int32Array }>;
 }

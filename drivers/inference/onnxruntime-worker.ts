@@ -4,6 +4,7 @@
  * blocks everything else for the length of the inference. Here it blocks only this worker, and the main
  * thread reads, packs, decodes and applies rules to the neighbouring frames meanwhile.
  */
+import { readlinkSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { SharedInput, WorkerReply, WorkerRequest } from './onnxruntime-protocol.js';
@@ -42,6 +43,16 @@ function local(name: string, t: SharedInput): Typed {
   return buf;
 }
 
+/** This thread's kernel thread id ("PID/task/TID" from /proc/thread-self), for pinning it to a CPU. */
+function threadId(): number | undefined {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function post(r: WorkerReply): void {
   const transfer = r.ok && r.outputs ? Object.values(r.outputs).map((o) => o.data.buffer as ArrayBuffer) : [];
   port.postMessage(r, transfer);
@@ -53,7 +64,7 @@ async function handle(m: WorkerRequest): Promise<WorkerReply> {
       ort ??= await import('onnxruntime-node');
       session = await ort.InferenceSession.create(m.file, m.options as InferenceSession.SessionOptions);
       const meta = (list: readonly InferenceSession.ValueMetadata[]) => list.map((v) => (v.isTensor ? { name: v.name, type: v.type as string, shape: v.shape.map((d) => (typeof d === 'number' ? d : -1)) } : { name: v.name, type: 'float32', shape: [] }));
-      return { id: m.id, ok: true, inputs: meta(session.inputMetadata), outputs: undefined, outputsMeta: meta(session.outputMetadata) };
+      return { id: m.id, ok: true, inputs: meta(session.inputMetadata), outputs: undefined, outputsMeta: meta(session.outputMetadata), tid: threadId() };
     }
     case 'run': {
       if (!session || !ort) throw new Error('no session loaded');

@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { SharedInput, TensorMeta, WorkerReply, WorkerRequest } from './onnxruntime-protocol.js';
+import { pinThread } from './affinity.js';
 import type {
   AcceleratorKind,
   BackendLoadOptions,
@@ -26,6 +27,8 @@ type Results = Record<string, { dims: number[]; data: unknown }>;
 interface SessionHandle {
   inputs: TensorMeta[];
   outputs: TensorMeta[];
+  /** Kernel thread id of the worker thread running the session (worker mode). */
+  tid?: number;
   run(feeds: Feeds): Promise<Results>;
   close(): Promise<void>;
 }
@@ -77,6 +80,7 @@ export class OnnxRuntimeBackend implements InferenceBackend {
 
   private readonly useWorker: boolean;
   private thread: 'worker' | 'main' = 'main';
+  private pinned: number | undefined;
 
   constructor(
     private readonly log: Logger = silentLogger,
@@ -118,6 +122,12 @@ export class OnnxRuntimeBackend implements InferenceBackend {
       }
     }
     if (!this.session) throw modelLoadError(opts.file, lastErr);
+    if (opts.pinCpu !== undefined && this.thread === 'worker') {
+      const tid = this.session.tid;
+      const why = tid === undefined ? 'the worker did not report its thread id' : pinThread(tid, opts.pinCpu);
+      if (why) this.log.warn({ cpu: opts.pinCpu, reason: why }, `inference thread not pinned to CPU ${opts.pinCpu}: ${why}`);
+      else this.pinned = opts.pinCpu;
+    }
     this.inInfo = this.session.inputs.map((m) => toInfo(m));
     this.outInfo = this.session.outputs.map((m) => toInfo(m));
     for (const info of this.inInfo) {
@@ -143,6 +153,11 @@ export class OnnxRuntimeBackend implements InferenceBackend {
 
   accelerator(): AcceleratorKind {
     return this.ran;
+  }
+
+  /** The CPU the inference thread is pinned to, when it is. */
+  pinnedCpu(): number | undefined {
+    return this.pinned;
   }
 
   /** The thread the loaded session runs its calls in. */
@@ -273,6 +288,7 @@ async function openInWorker(file: string, options: Record<string, unknown>): Pro
   return {
     inputs: meta.inputs ?? [],
     outputs: meta.outputsMeta ?? [],
+    tid: meta.tid,
     run: async (feeds) => {
       const used: SharedArrayBuffer[] = [];
       const inputs: Record<string, SharedInput> = {};

@@ -3,9 +3,10 @@
  * buffers, so calls in flight at the same time must each get the answer for their own input, and a caller may
  * refill its tensor as soon as run() has been called.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allowedCpus, threadCpus } from '../../drivers/inference/affinity.js';
 import { OnnxRuntimeBackend } from '../../drivers/inference/onnxruntime.js';
 import { repoRoot } from '../helpers/cli.js';
 
@@ -101,6 +102,29 @@ describe.skipIf(!ready)('onnxruntime backend: closing the worker', () => {
     for (const r of got) expect(r.output0!.data).toEqual(expected);
     expect(performance.now() - t0).toBeLessThan(1_500); // answered, not cut off by the 2 s grace
     await expect(b.run({ images: ka })).rejects.toThrow(/before load/);
+  });
+});
+
+describe.skipIf(!ready || allowedCpus().length < 2)('onnxruntime backend: pinning the worker thread', () => {
+  it('load({ pinCpu }) pins exactly the worker thread to that CPU (as the kernel reports it), and it still computes', async () => {
+    const cpu = allowedCpus().at(-1)!;
+    const onlyThat = (): number => readdirSync('/proc/self/task').filter((t) => threadCpus(Number(t)).join(',') === String(cpu)).length;
+    const before = onlyThat();
+    const b = new OnnxRuntimeBackend(undefined, { worker: true });
+    try {
+      await b.load({ file, accelerator: 'cpu', threads: 1, thread: 'worker', pinCpu: cpu });
+      expect(b.pinnedCpu()).toBe(cpu);
+      expect(onlyThat()).toBe(before + 1);
+      const ka = new Float32Array(readFileSync(join(dir, 'ka_input.f32')).buffer.slice(0));
+      expect((await b.run({ images: ka })).output0!.data.length).toBe(6 * 1200);
+    } finally {
+      await b.close();
+    }
+    // In the main thread nothing is pinned (the agent's own thread is never restricted).
+    const here = new OnnxRuntimeBackend(undefined, { worker: false });
+    await here.load({ file, accelerator: 'cpu', threads: 1, thread: 'main', pinCpu: cpu });
+    expect(here.pinnedCpu()).toBeUndefined();
+    await here.close();
   });
 });
 

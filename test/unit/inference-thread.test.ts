@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { modelConfigSchema } from '../../agent/config/sections/model.js';
-import { decoderThreads, resolveInferenceThread } from '../../agent/model/inference-thread.js';
+import { decoderThreads, resolveInferenceThread, resolvePinning } from '../../agent/model/inference-thread.js';
+import { allowedCpus, parseCpuList } from '../../drivers/inference/affinity.js';
 
 describe('model.inferenceThread', () => {
   it('auto runs inference in the main thread on 1-2 CPUs and in a worker from 3 CPUs, saying why', () => {
@@ -35,5 +36,27 @@ describe('model.inferenceThread', () => {
     expect(decoderThreads(2, 'worker', 4)).toBe(1);
     expect(decoderThreads(4, 'main', 4)).toBe(1);
     expect(decoderThreads(1, 'worker', 1)).toBe(1);
+  });
+});
+
+describe('model.pinInferenceThread', () => {
+  it('auto pins a lone inference thread in a worker to the last allowed CPU, and says why it does not otherwise', () => {
+    expect(resolvePinning('auto', 'worker', 1, [0, 1, 2, 3])).toEqual({ cpu: 3, reason: expect.stringContaining('last allowed CPU') });
+    expect(resolvePinning('auto', 'main', 1, [0, 1]).cpu).toBeUndefined();
+    expect(resolvePinning('auto', 'worker', 2, [0, 1, 2, 3])).toEqual({ reason: expect.stringContaining('2 intra-op threads') });
+    expect(resolvePinning('auto', 'worker', 1, [2]).cpu).toBeUndefined();
+    expect(resolvePinning('off', 'worker', 1, [0, 1]).cpu).toBeUndefined();
+    expect(resolvePinning(0, 'worker', 1, [0, 1]).cpu).toBe(0);
+    expect(resolvePinning(5, 'worker', 1, [0, 1])).toEqual({ reason: 'CPU 5 is not among the CPUs the agent may use (0-1)' });
+  });
+
+  it('reads the allowed CPUs in the kernel list format', () => {
+    expect(parseCpuList('0-3,5,7-8\n')).toEqual([0, 1, 2, 3, 5, 7, 8]);
+    expect(parseCpuList('x')).toEqual([]);
+    expect(allowedCpus('Name:\tnode\nCpus_allowed:\t3\nCpus_allowed_list:\t0-1\n')).toEqual([0, 1]);
+    expect(allowedCpus('Name:\tnode\n')).toEqual([]);
+    expect(modelConfigSchema.parse({ manifest: 'm' }).pinInferenceThread).toBe('auto');
+    expect(modelConfigSchema.parse({ manifest: 'm', pinInferenceThread: 2 }).pinInferenceThread).toBe(2);
+    expect(modelConfigSchema.safeParse({ manifest: 'm', pinInferenceThread: 'core1' }).success).toBe(false);
   });
 });

@@ -28,6 +28,13 @@ export const modelConfigSchema = z
      * main for a camera (latency); main on 1 CPU.
      */
     inferenceThread: z.enum(['auto', 'worker', 'main']).default('auto'),
+    /**
+     * Pin the inference worker thread to one CPU so that it never migrates between cores (its caches stay warm and
+     * the decoder cannot push it off a core). auto: the last CPU the agent may use, when inference runs in a worker
+     * with one intra-op thread (with more, ONNX Runtime's pool would inherit the pin) and at least 2 CPUs are
+     * allowed; off; or a CPU number.
+     */
+    pinInferenceThread: z.union([z.enum(['auto', 'off']), z.number().int().min(0)]).default('auto'),
     /** Edge TPU device for edgetpu variants: usb, usb:N, pci, pci:N. */
     edgetpuDevice: z.string().regex(/^(usb|pci)(:\d+)?$/).optional(),
   })
