@@ -421,9 +421,11 @@ export class Agent {
   private logInferenceThread(opened: OpenedVariant): void {
     const runs = opened.backend.runsIn?.() ?? 'main';
     const pin = resolvePinning(this.cfg.model.pinInferenceThread, this.inferenceThread.thread, this.cfg.model.threads, allowedCpus());
-    const pinned = (opened.backend as { pinnedCpu?: () => number | undefined }).pinnedCpu?.();
+    const pinned = opened.backend.pinnedCpu?.();
+    const setting = this.cfg.model.pinInferenceThread;
     if (pinned !== undefined) this.log.info({ inferenceCpu: pinned }, `inference thread pinned to CPU ${pinned} (${pin.reason})`);
-    else if (pin.cpu === undefined && runs === 'worker') this.log.info(`inference thread not pinned (${pin.reason})`);
+    else if (pin.cpu !== undefined && opened.variant.runtime !== 'onnxruntime') this.log.info(`inference thread not pinned (model.pinInferenceThread applies to ONNX Runtime's worker, not the ${opened.variant.runtime} runtime's own thread)`);
+    else if (pin.cpu === undefined && (runs === 'worker' || setting !== 'auto')) this.log.info(`inference thread not pinned (${pin.reason})`);
     const wanted = this.inferenceThread;
     if (runs === wanted.thread) this.log.info({ inferenceThread: runs }, `inference runs in the ${runs} thread (${wanted.reason})`);
     else if (opened.variant.runtime !== 'onnxruntime') this.log.info({ inferenceThread: runs }, `inference runs in the ${runs} thread (the ${opened.variant.runtime} runtime's own; model.inferenceThread applies to ONNX Runtime)`);

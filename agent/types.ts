@@ -149,6 +149,8 @@ export interface InferenceBackend {
   maxInFlight?(): number;
   /** Whether inputs in SharedArrayBuffer memory reach the backend's thread without a copy (the packer then uses it). */
   sharedInput?(): boolean;
+  /** The CPU the backend's own inference thread is pinned to (BackendLoadOptions.pinCpu), when it is. */
+  pinnedCpu?(): number | undefined;
   close(): Promise<void>;
 }
 

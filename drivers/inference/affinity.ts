@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import koffi from 'koffi';
+import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
 
 /**
  * CPU affinity of one thread, for pinning the inference worker (model.pinInferenceThread).
@@ -7,23 +8,33 @@ import koffi from 'koffi';
  * sched_setaffinity(2): `int sched_setaffinity(pid_t pid, size_t cpusetsize, const cpu_set_t *mask)`, where pid is
  * a thread id (0: the caller) and cpu_set_t is a bit array of unsigned longs, CPU n at bit n % 64 of word n / 64
  * (glibc sys/cpuset.h __CPUELT/__CPUMASK). On a little-endian CPU that is bit n % 8 of byte n / 8, which is how the
- * mask is built here (128 bytes: CPUs 0-1023, glibc's CPU_SETSIZE).
+ * mask is built here (128 bytes: CPUs 0-1023, glibc's CPU_SETSIZE). koffi is loaded only when a thread is pinned,
+ * so a board where it cannot load runs unpinned, with the reason logged.
  */
-type SetAffinity = (tid: number, size: number, mask: Uint8Array) => number;
-let setAffinity: SetAffinity | null | undefined;
+interface Libc {
+  setAffinity: (tid: number, size: number, mask: Uint8Array) => number;
+  errno: () => number;
+}
+let libc: Libc | string | undefined;
 
-function loadSetAffinity(): SetAffinity | null {
-  if (setAffinity !== undefined) return setAffinity;
-  setAffinity = null;
-  for (const name of ['libc.so.6', 'libc.so']) {
-    try {
-      setAffinity = koffi.load(name).func('int sched_setaffinity(int pid, size_t size, const uint8_t *mask)') as SetAffinity;
-      break;
-    } catch {
-      // the next name; without it nothing is pinned (and the caller says so)
+function loadLibc(): Libc | string {
+  if (libc !== undefined) return libc;
+  libc = 'sched_setaffinity not reachable through koffi';
+  try {
+    const koffi = createRequire(import.meta.url)('koffi') as { load(n: string): { func(d: string): unknown }; errno(): number };
+    for (const name of ['libc.so.6', 'libc.so']) {
+      try {
+        const f = koffi.load(name).func('int sched_setaffinity(int pid, size_t size, const uint8_t *mask)') as Libc['setAffinity'];
+        libc = { setAffinity: f, errno: () => koffi.errno() };
+        break;
+      } catch {
+        // the next name
+      }
     }
+  } catch (err) {
+    libc = `koffi cannot load here (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`;
   }
-  return setAffinity;
+  return libc;
 }
 
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
@@ -40,12 +51,23 @@ export function parseCpuList(text: string): number[] {
   return out;
 }
 
-/** The CPUs this process may run on (cgroups cpusets and systemd CPUAffinity= included), from /proc/self/status. */
-export function allowedCpus(status?: string): number[] {
+/**
+ * The CPUs this process may run on and that are online: /proc/self/status Cpus_allowed_list (cgroup cpusets and
+ * systemd CPUAffinity= included) lists offline CPUs too (a Jetson's power modes take cores offline), so it is
+ * intersected with /sys/devices/system/cpu/online; sched_setaffinity refuses a mask of offline CPUs (EINVAL).
+ */
+export function allowedCpus(status?: string, online?: string): number[] {
   try {
     const text = status ?? readFileSync('/proc/self/status', 'utf8');
     const line = /^Cpus_allowed_list:\s*(.+)$/m.exec(text);
-    return line ? parseCpuList(line[1]!) : [];
+    const allowed = line ? parseCpuList(line[1]!) : [];
+    let up: number[] | undefined;
+    try {
+      up = parseCpuList(online ?? readFileSync('/sys/devices/system/cpu/online', 'utf8'));
+    } catch {
+      up = undefined; // no sysfs: take the allowed list as it is
+    }
+    return up?.length ? allowed.filter((c) => up!.includes(c)) : allowed;
   } catch {
     return [];
   }
@@ -54,19 +76,23 @@ export function allowedCpus(status?: string): number[] {
 /** The CPUs one thread may run on, from /proc/self/task/TID/status. */
 export function threadCpus(tid: number): number[] {
   try {
-    return allowedCpus(readFileSync(`/proc/self/task/${tid}/status`, 'utf8'));
+    const line = /^Cpus_allowed_list:\s*(.+)$/m.exec(readFileSync(`/proc/self/task/${tid}/status`, 'utf8'));
+    return line ? parseCpuList(line[1]!) : [];
   } catch {
     return [];
   }
 }
 
-/** Pins the thread `tid` of this process to `cpu`. Returns the reason when it cannot (no libc, not allowed). */
+/** Pins the thread `tid` of this process to `cpu`. Returns the reason when it cannot (no koffi/libc, not allowed). */
 export function pinThread(tid: number, cpu: number): string | undefined {
   if (!LITTLE_ENDIAN) return 'big-endian CPU (mask layout not implemented)';
-  const f = loadSetAffinity();
-  if (!f) return 'sched_setaffinity not reachable through koffi';
+  const lib = loadLibc();
+  if (typeof lib === 'string') return lib;
   const mask = new Uint8Array(128);
   if (cpu < 0 || cpu >= mask.length * 8) return `CPU ${cpu} out of range`;
   mask[cpu >> 3] = 1 << (cpu & 7);
-  return f(tid, mask.length, mask) === 0 ? undefined : `sched_setaffinity(${tid}, CPU ${cpu}) failed`;
+  if (lib.setAffinity(tid, mask.length, mask) === 0) return undefined;
+  const no = lib.errno();
+  const name = Object.entries(osConstants.errno).find(([, v]) => v === no)?.[0] ?? `errno ${no}`;
+  return `sched_setaffinity(${tid}, CPU ${cpu}) failed: ${name}`;
 }

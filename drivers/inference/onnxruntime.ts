@@ -122,6 +122,7 @@ export class OnnxRuntimeBackend implements InferenceBackend {
       }
     }
     if (!this.session) throw modelLoadError(opts.file, lastErr);
+    this.pinned = undefined;
     if (opts.pinCpu !== undefined && this.thread === 'worker') {
       const tid = this.session.tid;
       const why = tid === undefined ? 'the worker did not report its thread id' : pinThread(tid, opts.pinCpu);
@@ -201,6 +202,7 @@ export class OnnxRuntimeBackend implements InferenceBackend {
   async close(): Promise<void> {
     const s = this.session;
     this.session = undefined;
+    this.pinned = undefined;
     await s?.close();
   }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { modelConfigSchema } from '../../agent/config/sections/model.js';
 import { decoderThreads, resolveInferenceThread, resolvePinning } from '../../agent/model/inference-thread.js';
-import { allowedCpus, parseCpuList } from '../../drivers/inference/affinity.js';
+import { allowedCpus, parseCpuList, pinThread } from '../../drivers/inference/affinity.js';
 
 describe('model.inferenceThread', () => {
   it('auto runs inference in the main thread on 1-2 CPUs and in a worker from 3 CPUs, saying why', () => {
@@ -47,7 +47,7 @@ describe('model.pinInferenceThread', () => {
     expect(resolvePinning('auto', 'worker', 1, [2]).cpu).toBeUndefined();
     expect(resolvePinning('off', 'worker', 1, [0, 1]).cpu).toBeUndefined();
     expect(resolvePinning(0, 'worker', 1, [0, 1]).cpu).toBe(0);
-    expect(resolvePinning(5, 'worker', 1, [0, 1])).toEqual({ reason: 'CPU 5 is not among the CPUs the agent may use (0-1)' });
+    expect(resolvePinning(5, 'worker', 1, [0, 2])).toEqual({ reason: 'CPU 5 is not among the online CPUs the agent may use (0,2)' });
   });
 
   it('reads the allowed CPUs in the kernel list format', () => {
@@ -55,6 +55,11 @@ describe('model.pinInferenceThread', () => {
     expect(parseCpuList('x')).toEqual([]);
     expect(allowedCpus('Name:\tnode\nCpus_allowed:\t3\nCpus_allowed_list:\t0-1\n')).toEqual([0, 1]);
     expect(allowedCpus('Name:\tnode\n')).toEqual([]);
+    // A CPU that does not exist: the kernel refuses, and the reason names the error (this thread stays as it was).
+    expect(pinThread(0, 1000)).toBe('sched_setaffinity(0, CPU 1000) failed: EINVAL');
+    expect(pinThread(0, 5000)).toBe('CPU 5000 out of range');
+    // Offline CPUs (a Jetson power mode) are left out: sched_setaffinity would refuse them.
+    expect(allowedCpus('Cpus_allowed_list:\t0-5\n', '0-3\n')).toEqual([0, 1, 2, 3]);
     expect(modelConfigSchema.parse({ manifest: 'm' }).pinInferenceThread).toBe('auto');
     expect(modelConfigSchema.parse({ manifest: 'm', pinInferenceThread: 2 }).pinInferenceThread).toBe(2);
     expect(modelConfigSchema.safeParse({ manifest: 'm', pinInferenceThread: 'core1' }).success).toBe(false);

@@ -30,9 +30,9 @@ export const modelConfigSchema = z
     inferenceThread: z.enum(['auto', 'worker', 'main']).default('auto'),
     /**
      * Pin the inference worker thread to one CPU so that it never migrates between cores (its caches stay warm and
-     * the decoder cannot push it off a core). auto: the last CPU the agent may use, when inference runs in a worker
-     * with one intra-op thread (with more, ONNX Runtime's pool would inherit the pin) and at least 2 CPUs are
-     * allowed; off; or a CPU number.
+     * the decoder cannot push it off a core). auto: the last online CPU the agent may use, when inference runs in an
+     * ONNX Runtime worker with one intra-op thread (with more, ONNX Runtime's own pool spreads the work) and at least
+     * 2 CPUs are allowed; off (several agents on one board would otherwise all take the same CPU); or a CPU number.
      */
     pinInferenceThread: z.union([z.enum(['auto', 'off']), z.number().int().min(0)]).default('auto'),
     /** Edge TPU device for edgetpu variants: usb, usb:N, pci, pci:N. */

@@ -80,6 +80,10 @@ export class StatefulBackend implements InferenceBackend {
     return this.inner.runsIn?.() ?? 'main';
   }
 
+  pinnedCpu(): number | undefined {
+    return this.inner.pinnedCpu?.();
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }
