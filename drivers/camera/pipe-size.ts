@@ -1,5 +1,5 @@
 import { closeSync, readFileSync } from 'node:fs';
-import koffi from 'koffi';
+import { libcFunc } from '../os/libc.js';
 
 /**
  * The pipe a capture process writes frames into, made big enough for a few frames.
@@ -22,18 +22,12 @@ type Fcntl = (fd: number, cmd: number, arg: number) => number;
 type Pipe2 = (fds: Int32Array, flags: number) => number;
 let libc: { fcntl: Fcntl; pipe2: Pipe2 } | null | undefined;
 
+/** pipe2 and fcntl through koffi (../os/libc.ts); null where they are not reachable (the child's own stdout is used). */
 function loadLibc(): { fcntl: Fcntl; pipe2: Pipe2 } | null {
   if (libc !== undefined) return libc;
-  libc = null;
-  for (const name of ['libc.so.6', 'libc.so']) {
-    try {
-      const lib = koffi.load(name);
-      libc = { fcntl: lib.func('int fcntl(int fd, int cmd, int arg)') as Fcntl, pipe2: lib.func('int pipe2(_Out_ int *fds, int flags)') as Pipe2 };
-      break;
-    } catch {
-      // try the next name; without libc through koffi the child's own stdout is used, which still works
-    }
-  }
+  const fcntl = libcFunc<Fcntl>('int fcntl(int fd, int cmd, int arg)');
+  const pipe2 = libcFunc<Pipe2>('int pipe2(_Out_ int *fds, int flags)');
+  libc = typeof fcntl === 'string' || typeof pipe2 === 'string' ? null : { fcntl, pipe2 };
   return libc;
 }
 

@@ -6,8 +6,7 @@
  * the priority (systemd: LimitRTPRIO=20 in the unit). The kernel's RT throttling (sched_rt_runtime_us) still
  * bounds what a runaway RT thread could take.
  */
-import { createRequire } from 'node:module';
-import { constants as osConstants } from 'node:os';
+import { lastErrno, libcFunc } from '../os/libc.js';
 
 /** From include/uapi/linux/sched.h. */
 const SCHED_FIFO = 1;
@@ -20,19 +19,11 @@ export interface RealtimeResult {
 
 /** Puts the calling thread in SCHED_FIFO at `priority` (1-99). Never throws. */
 export function makeThisThreadRealtime(priority: number): RealtimeResult {
-  try {
-    const require = createRequire(import.meta.url);
-    const koffi = require('koffi') as { load(n: string): { func(d: string): unknown }; errno(): number };
-    const libc = koffi.load('libc.so.6');
-    // struct sched_param { int sched_priority; } passed by pointer.
-    const setScheduler = libc.func('int sched_setscheduler(int pid, int policy, void *param)') as (pid: number, policy: number, param: Buffer) => number;
-    const param = Buffer.alloc(4);
-    param.writeInt32LE(priority, 0);
-    if (setScheduler(0, SCHED_FIFO, param) === 0) return { ok: true, detail: `SCHED_FIFO ${priority}` };
-    const no = koffi.errno();
-    const name = Object.entries(osConstants.errno).find(([, v]) => v === no)?.[0] ?? `errno ${no}`;
-    return { ok: false, detail: `${name}: needs CAP_SYS_NICE or LimitRTPRIO>=${priority} (systemd unit)` };
-  } catch (err) {
-    return { ok: false, detail: `cannot call sched_setscheduler: ${err instanceof Error ? err.message : String(err)}` };
-  }
+  // struct sched_param { int sched_priority; } passed by pointer.
+  const setScheduler = libcFunc<(pid: number, policy: number, param: Buffer) => number>('int sched_setscheduler(int pid, int policy, void *param)');
+  if (typeof setScheduler === 'string') return { ok: false, detail: `cannot call sched_setscheduler: ${setScheduler}` };
+  const param = Buffer.alloc(4);
+  param.writeInt32LE(priority, 0);
+  if (setScheduler(0, SCHED_FIFO, param) === 0) return { ok: true, detail: `SCHED_FIFO ${priority}` };
+  return { ok: false, detail: `${lastErrno()}: needs CAP_SYS_NICE or LimitRTPRIO>=${priority} (systemd unit)` };
 }

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { constants as osConstants } from 'node:os';
+import { lastErrno, libcFunc } from '../os/libc.js';
 
 /**
  * CPU affinity of one thread, for pinning the inference worker (model.pinInferenceThread).
@@ -8,34 +7,11 @@ import { constants as osConstants } from 'node:os';
  * sched_setaffinity(2): `int sched_setaffinity(pid_t pid, size_t cpusetsize, const cpu_set_t *mask)`, where pid is
  * a thread id (0: the caller) and cpu_set_t is a bit array of unsigned longs, CPU n at bit n % 64 of word n / 64
  * (glibc sys/cpuset.h __CPUELT/__CPUMASK). On a little-endian CPU that is bit n % 8 of byte n / 8, which is how the
- * mask is built here (128 bytes: CPUs 0-1023, glibc's CPU_SETSIZE). koffi is loaded only when a thread is pinned,
- * so a board where it cannot load runs unpinned, with the reason logged.
+ * mask is built here (128 bytes: CPUs 0-1023, glibc's CPU_SETSIZE). libc is reached only when a thread is pinned
+ * (../os/libc.ts), so a board where koffi cannot load runs unpinned, with the reason logged.
  */
-interface Libc {
-  setAffinity: (tid: number, size: number, mask: Uint8Array) => number;
-  errno: () => number;
-}
-let libc: Libc | string | undefined;
-
-function loadLibc(): Libc | string {
-  if (libc !== undefined) return libc;
-  libc = 'sched_setaffinity not reachable through koffi';
-  try {
-    const koffi = createRequire(import.meta.url)('koffi') as { load(n: string): { func(d: string): unknown }; errno(): number };
-    for (const name of ['libc.so.6', 'libc.so']) {
-      try {
-        const f = koffi.load(name).func('int sched_setaffinity(int pid, size_t size, const uint8_t *mask)') as Libc['setAffinity'];
-        libc = { setAffinity: f, errno: () => koffi.errno() };
-        break;
-      } catch {
-        // the next name
-      }
-    }
-  } catch (err) {
-    libc = `koffi cannot load here (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`;
-  }
-  return libc;
-}
+type SetAffinity = (tid: number, size: number, mask: Uint8Array) => number;
+let setAffinity: SetAffinity | string | undefined;
 
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
@@ -86,13 +62,10 @@ export function threadCpus(tid: number): number[] {
 /** Pins the thread `tid` of this process to `cpu`. Returns the reason when it cannot (no koffi/libc, not allowed). */
 export function pinThread(tid: number, cpu: number): string | undefined {
   if (!LITTLE_ENDIAN) return 'big-endian CPU (mask layout not implemented)';
-  const lib = loadLibc();
-  if (typeof lib === 'string') return lib;
+  setAffinity ??= libcFunc<SetAffinity>('int sched_setaffinity(int pid, size_t size, const uint8_t *mask)');
+  if (typeof setAffinity === 'string') return setAffinity;
   const mask = new Uint8Array(128);
   if (cpu < 0 || cpu >= mask.length * 8) return `CPU ${cpu} out of range`;
   mask[cpu >> 3] = 1 << (cpu & 7);
-  if (lib.setAffinity(tid, mask.length, mask) === 0) return undefined;
-  const no = lib.errno();
-  const name = Object.entries(osConstants.errno).find(([, v]) => v === no)?.[0] ?? `errno ${no}`;
-  return `sched_setaffinity(${tid}, CPU ${cpu}) failed: ${name}`;
+  return setAffinity(tid, mask.length, mask) === 0 ? undefined : `sched_setaffinity(${tid}, CPU ${cpu}) failed: ${lastErrno()}`;
 }
