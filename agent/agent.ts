@@ -5,7 +5,7 @@ import { AgentError, isAgentError, messageOf } from './errors.js';
 import type { AgentConfig } from './config/schema.js';
 import { configPath, loadConfigFile, type LoadedConfig } from './config/load.js';
 import { loadManifest, manifestPath, variantInput, type LoadedManifest, type VariantSpec } from './model/manifest.js';
-import { decoderThreads, resolveInferenceThread, resolvePinning, type InferenceThreadChoice } from './model/inference-thread.js';
+import { decoderThreads, resolveInferenceThread, resolvePinning, type InferenceThreadChoice, type PinChoice } from './model/inference-thread.js';
 import { allowedCpus } from '../drivers/inference/affinity.js';
 import { openVariant, type BackendFactory, type OpenedVariant, type OpenOptions } from './model/open-variant.js';
 import { TensorPacker } from './preprocess/tensor.js';
@@ -96,6 +96,7 @@ export class Agent {
   private supervision: Supervision | undefined;
   private backendFactory: BackendFactory = createBackend;
   private inferenceThread: InferenceThreadChoice = { thread: 'worker', reason: 'default' };
+  private pinning: PinChoice = { reason: 'not resolved yet' };
   private adaptation: Adaptation | undefined;
 
   constructor(private readonly opts: AgentOptions) {
@@ -376,6 +377,7 @@ export class Agent {
     const manifest = loadManifest(configPath(this.opts.loaded, this.cfg.model.manifest));
     this.backendFactory = statefulFactory(feedbackPairs(manifest.decoder));
     this.inferenceThread = resolveInferenceThread(this.cfg.model.inferenceThread, undefined, this.opts.mode === 'lossless' ? 'file' : 'live');
+    this.pinning = resolvePinning(this.cfg.model.pinInferenceThread, this.inferenceThread.thread, this.cfg.model.threads, allowedCpus());
     const forced = this.cfg.model.variant;
     if (forced && !manifest.variants.some((v) => v.name === forced)) failVariant(manifest, forced);
     const { profile, selection, fileErrors } = await chooseVariant(manifest, { selection: this.cfg.model.selection, stateDir: this.opts.stateDir, only: forced, log: this.log });
@@ -420,7 +422,7 @@ export class Agent {
   /** Says which thread the opened backend really runs its calls in (and the CPU it is pinned to), and why. */
   private logInferenceThread(opened: OpenedVariant): void {
     const runs = opened.backend.runsIn?.() ?? 'main';
-    const pin = resolvePinning(this.cfg.model.pinInferenceThread, this.inferenceThread.thread, this.cfg.model.threads, allowedCpus());
+    const pin = this.pinning;
     const pinned = opened.backend.pinnedCpu?.();
     const setting = this.cfg.model.pinInferenceThread;
     if (pinned !== undefined) this.log.info({ inferenceCpu: pinned }, `inference thread pinned to CPU ${pinned} (${pin.reason})`);
@@ -433,8 +435,7 @@ export class Agent {
   }
 
   private openOptions(verify: boolean): OpenOptions {
-    const pin = resolvePinning(this.cfg.model.pinInferenceThread, this.inferenceThread.thread, this.cfg.model.threads, allowedCpus());
-    return { threads: this.cfg.model.threads, verify, edgetpuDevice: this.cfg.model.edgetpuDevice, thread: this.inferenceThread.thread, pinCpu: pin.cpu, log: this.log, createBackend: this.backendFactory };
+    return { threads: this.cfg.model.threads, verify, edgetpuDevice: this.cfg.model.edgetpuDevice, thread: this.inferenceThread.thread, pinCpu: this.pinning.cpu, log: this.log, createBackend: this.backendFactory };
   }
 
   private async reloadBackend() {

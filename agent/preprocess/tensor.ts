@@ -9,11 +9,11 @@ import { SimdPlanes, simdValue } from './simd/planes.js';
  * into the model's input tensor: layout (NCHW/NHWC), normalisation ((p - mean) / std) and dtype, with the
  * quantisation of int8/uint8 inputs folded in. Float32 NCHW (the common case) is packed by a WebAssembly SIMD
  * kernel (./simd); otherwise the per-channel arithmetic is precomputed into 256-entry lookup tables, so a frame costs
- * one table read per value. Frames come packed in the model's colour order or as gbrp planes. Output buffers are reused in rotation
- * (`buffers` of them) so a tensor being read by an in-flight inference is never overwritten: the frame loop has at
- * most two calls queued at a backend and packs one frame ahead of them, and a queued call reads its input by the
- * time the call before it is done, so three buffers are enough. With `shared`, the buffers are SharedArrayBuffer
- * memory, which a backend on another thread reads without a copy in this one.
+ * one table read per value. Frames come packed in the model's colour order or as gbrp planes. Output buffers are
+ * reused in rotation (`buffers` of them) so a tensor being read by an in-flight inference is never overwritten: the
+ * frame loop has at most two calls queued at a backend and packs one frame ahead of them, and a queued call reads
+ * its input by the time the call before it is done, so three buffers are enough. With `shared`, the buffers are
+ * SharedArrayBuffer memory, which a backend on another thread reads without a copy in this one.
  */
 export class TensorPacker {
   readonly width: number;
@@ -92,26 +92,15 @@ export class TensorPacker {
 
   /** A gbrp frame: each model channel from its plane, by the SIMD kernel or a table read per value. */
   private packPlanar(src: Uint8Array, k: number, px: number): InputData {
-    const { planes, luts } = this;
-    if (this.simd) {
-      const out = this.simd.packPlanar(src, k, planes, this.mean, this.std);
-      for (let c = 0; c < 3; c++) {
-        const lut = luts[c]!;
-        const from = planes[c]! * px;
-        for (let i = this.simd.tailStart; i < px; i++) out[c * px + i] = lut[src[from + i]!]!;
-      }
-      return out;
-    }
-    const out = this.pool[k]!;
+    const { planes, luts, simd } = this;
+    const out = simd ? simd.packPlanar(src, k, planes, this.mean, this.std) : this.pool[k]!;
+    // The kernel leaves the last (px % 16) values of each plane to the tables (the same float32 arithmetic).
+    const start = simd ? simd.tailStart : 0;
     for (let c = 0; c < 3; c++) {
       const lut = luts[c]!;
       const from = planes[c]! * px;
-      if (this.layout === 'NCHW') {
-        const o = out.subarray(c * px, (c + 1) * px);
-        for (let i = 0; i < px; i++) o[i] = lut[src[from + i]!]!;
-      } else {
-        for (let i = 0, j = c; i < px; i++, j += 3) out[j] = lut[src[from + i]!]!;
-      }
+      if (this.layout === 'NCHW') for (let i = start; i < px; i++) out[c * px + i] = lut[src[from + i]!]!;
+      else for (let i = 0, j = c; i < px; i++, j += 3) out[j] = lut[src[from + i]!]!;
     }
     return out;
   }

@@ -133,11 +133,11 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
     mjpegs.push(await mjpegRun(video, cfgPath, variant.name, raws[i]!.fps));
   }
   const ratios = e2es.map((e, i) => e.fps / raws[i]!.fps);
-  const mid = ratios.map((r, i) => [r, i] as const).sort((a, b) => a[0] - b[0])[Math.floor(rounds / 2)]![1];
+  const mid = medianIndex(ratios);
   const raw = raws[mid]!;
   const e2e = { ...e2es[mid]!, peakRssMb: Math.max(...e2es.map((e) => e.peakRssMb)) };
   const mjpegRatios = mjpegs.map((m) => ('ratio' in m ? m.ratio : NaN));
-  const mjpegMid = mjpegRatios.every(Number.isFinite) ? mjpegRatios.map((r, i) => [r, i] as const).sort((a, b) => a[0] - b[0])[Math.floor(rounds / 2)]![1] : 0;
+  const mjpegMid = mjpegRatios.every(Number.isFinite) ? medianIndex(mjpegRatios) : 0;
   const mjpeg = mjpegs[mjpegMid]!;
   const live = await runChild(cfgPath, variant.name, undefined, true);
   const opencv: OpencvResult | { skipped: string } = o.noOpencv ? { skipped: '--no-opencv' } : runOpencv(o.python ?? '/usr/bin/python3', join(root, 'scripts', 'bench', 'opencv_loop.py'), manifest.path, variant.name, video);
@@ -161,6 +161,11 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
       rssUnder150: e2e.peakRssMb < 150,
     },
   };
+}
+
+/** Index of the median value (the upper one of an even count). */
+function medianIndex(values: number[]): number {
+  return values.map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0])[Math.floor(values.length / 2)]![1];
 }
 
 /** Runs `f` while ffmpeg decodes the clip over and over, on one thread and to the model's size, as the agent has it. */
