@@ -217,6 +217,7 @@ def main():
         for d, f, kind in parts:
             by_kind.setdefault(kind, []).append(f)
         result[name] = {
+            "width": model.width,
             "mAP50": round((ap_c["part"] + ap_c["defect"]) / 2, 4),
             "perClass": {k2: round(v, 4) for k2, v in ap_c.items()},
             "precision": round(p, 4),

@@ -38,10 +38,12 @@ const kaBytes = readFileSync(join(dir, kaFile));
 const ka = new Float32Array(kaBytes.buffer, kaBytes.byteOffset, kaBytes.length / 4);
 const N = 1200;
 
+// Widths as trained (evaluate.py records each model's).
+const width = (model) => evals[model]?.width ?? ref.models[model]?.trainArgs?.width;
 const WHAT = {
-  student: 'student (width 0.75) distilled from the teacher',
-  'student-alone': 'student (width 0.75) trained without a teacher',
-  teacher: 'teacher (width 1.25)',
+  student: `student (width ${width('student')}) distilled from the teacher`,
+  'student-alone': `student (width ${width('student-alone')}) trained without a teacher`,
+  teacher: `teacher (width ${width('teacher')})`,
 };
 // Variant name -> model name in the ref/eval files.
 const VARIANTS = (a.variant ?? ['student-fp32=student', 'teacher-fp32=teacher']).map((spec) => {
@@ -153,8 +155,8 @@ process.stdout.write(`wrote ${target}\n`);
 const lat = Object.fromEntries(variants.map((v) => [v.name, v.latencyMs['x86_64-cpu']]));
 const studentVariant = VARIANTS.find((v) => v.model.startsWith('student'));
 const rows = [
-  ['teacher (width 1.25)', 'teacher', 'teacher', 'teacher-fp32'],
-  ['student alone (width 0.75)', 'student-alone', studentVariant?.model, 'student-fp32'],
+  [`teacher (width ${width('teacher')})`, 'teacher', 'teacher', 'teacher-fp32'],
+  [`student alone (width ${width('student-alone')})`, 'student-alone', studentVariant?.model, 'student-fp32'],
   ['student distilled from teacher', 'student', 'student', 'student-fp32'],
 ].filter(([, key, refKey]) => key in evals && refKey in ref.models);
 const pct = (x) => (100 * x).toFixed(1);
