@@ -157,7 +157,7 @@ export class Agent {
     const { width, height } = inputSize(opened.input);
     const inputInfo = opened.backend.inputs().find((i) => i.name === opened.input.name);
     const sup = this.supervision;
-    const packer = new TensorPacker(opened.input, { quant: inputInfo?.quant, shared: opened.backend.sharedInput?.() ?? false });
+    const packer = new TensorPacker(opened.input, { quant: inputInfo?.quant });
 
     this.pipeline = new Pipeline({
       source: this.source,
@@ -239,7 +239,7 @@ export class Agent {
     const info = opened.backend.inputs().find((i) => i.name === opened.input.name);
     const old = this.pipeline!.swapModel({
       backend: opened.backend,
-      packer: new TensorPacker(opened.input, { quant: info?.quant, shared: opened.backend.sharedInput?.() ?? false }),
+      packer: new TensorPacker(opened.input, { quant: info?.quant }),
       model: { name: c.manifest.name, variant: v.name, sha256: v.sha256, accelerator: opened.backend.accelerator() },
     });
     c.opened = opened;

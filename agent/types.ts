@@ -147,8 +147,6 @@ export interface InferenceBackend {
    * says 2: the frame loop then hands it the next frame before the current one returns.
    */
   maxInFlight?(): number;
-  /** Whether inputs in SharedArrayBuffer memory reach the backend's thread without a copy (the packer then uses it). */
-  sharedInput?(): boolean;
   /** The CPU the backend's own inference thread is pinned to (BackendLoadOptions.pinCpu), when it is. */
   pinnedCpu?(): number | undefined;
   close(): Promise<void>;

@@ -11,9 +11,8 @@ import { SimdPlanes, simdValue } from './simd/planes.js';
  * kernel (./simd); otherwise the per-channel arithmetic is precomputed into 256-entry lookup tables, so a frame costs
  * one table read per value. Frames come packed in the model's colour order or as gbrp planes. Output buffers are
  * reused in rotation (`buffers` of them) so a tensor being read by an in-flight inference is never overwritten: the
- * frame loop has at most two calls queued at a backend and packs one frame ahead of them, and a queued call reads
- * its input by the time the call before it is done, so three buffers are enough. With `shared`, the buffers are
- * SharedArrayBuffer memory, which a backend on another thread reads without a copy in this one.
+ * frame loop has at most two calls queued at a backend and packs one frame ahead of them, so three buffers are
+ * enough even for a backend that reads its input only when the call starts (ONNX Runtime's worker copies it at once).
  */
 export class TensorPacker {
   readonly width: number;
@@ -31,7 +30,7 @@ export class TensorPacker {
   /** gbrp plane of each model channel. */
   private readonly planes: readonly number[];
 
-  constructor(input: ManifestInput, opts: { dtype?: TensorDType; quant?: QuantParams; buffers?: number; shared?: boolean } = {}) {
+  constructor(input: ManifestInput, opts: { dtype?: TensorDType; quant?: QuantParams; buffers?: number } = {}) {
     const { width, height, channels } = inputSize(input);
     if (channels !== 3) {
       throw new AgentError('MANIFEST_INVALID', `input has ${channels} channels; only 3-channel colour inputs are supported`, { fix: 'check input.shape and input.layout in the manifest' });
@@ -46,14 +45,14 @@ export class TensorPacker {
     this.planes = gbrpPlanes(input.color);
     const n = width * height * channels;
     const buffers = opts.buffers ?? 3;
-    this.simd = this.dtype === 'float32' && this.layout === 'NCHW' ? SimdPlanes.create(width * height, buffers, opts.shared ?? false) : undefined;
+    this.simd = this.dtype === 'float32' && this.layout === 'NCHW' ? SimdPlanes.create(width * height, buffers) : undefined;
     if (this.simd) {
       // The few pixels after the kernel's last 16-pixel step get the kernel's own float32 arithmetic.
       this.luts = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, p) => simdValue(p, this.mean[c]!, this.std[c]!)));
       this.pool = this.simd.outputs;
     } else {
       this.luts = [0, 1, 2].map((c) => buildLut(this.mean[c]!, this.std[c]!, this.dtype, opts.quant));
-      this.pool = Array.from({ length: buffers }, () => allocate(this.dtype, n, opts.shared));
+      this.pool = Array.from({ length: buffers }, () => allocate(this.dtype, n));
     }
   }
 
@@ -111,8 +110,8 @@ function gbrpPlanes(color: 'RGB' | 'BGR'): readonly number[] {
   return color === 'BGR' ? [1, 0, 2] : [2, 0, 1];
 }
 
-function allocate(dtype: TensorDType, n: number, shared = false): InputData {
-  const mem = (bytes: number): ArrayBuffer | SharedArrayBuffer => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+function allocate(dtype: TensorDType, n: number): InputData {
+  const mem = (bytes: number): ArrayBuffer => new ArrayBuffer(bytes);
   switch (dtype) {
     case 'float32':
       return new Float32Array(mem(n * 4));

@@ -7,22 +7,19 @@ export interface TensorMeta {
 
 export type WorkerRequest =
   | { id: number; op: 'load'; file: string; options: Record<string, unknown> }
-  | { id: number; op: 'run'; inputs: Record<string, SharedInput> }
+  | { id: number; op: 'run'; inputs: Record<string, MovedInput> }
   | { id: number; op: 'close' };
 
 /**
- * An input tensor handed to the worker in shared memory: the bytes are in `shared` (a SharedArrayBuffer from the
- * caller's pool, free again once the reply arrives), `ctor` names the typed array (Float32Array...). No per-frame
- * structured-clone copy and no per-frame allocation in the worker (onnxruntime-node itself rejects typed arrays
- * on shared memory, so the worker copies the bytes into a tensor buffer it keeps).
+ * An input tensor handed to the worker: `buffer` holds exactly its bytes and is transferred (moved, not copied) with
+ * the request; `ctor` names the typed array (Float32Array...). onnxruntime-node refuses typed arrays on shared memory,
+ * so the bytes must be in a plain ArrayBuffer when the session runs; moving one there leaves the inference thread no
+ * copy to make. The worker moves the buffer back with its reply (`inputBuffers`) for the next call.
  */
-export interface SharedInput {
+export interface MovedInput {
   type: string;
   dims: number[];
-  /** Holds the tensor's bytes at `offset` (default 0), `length` bytes (default: the whole buffer). */
-  shared: SharedArrayBuffer;
-  offset?: number;
-  length?: number;
+  buffer: ArrayBuffer;
   ctor: string;
 }
 
@@ -34,5 +31,7 @@ export interface WorkerReply {
   outputsMeta?: TensorMeta[];
   /** The worker's kernel thread id (load reply), for pinning it to a CPU. */
   tid?: number;
+  /** The run's input buffers, moved back for reuse (run reply, also when the run failed). */
+  inputBuffers?: ArrayBuffer[];
   outputs?: Record<string, { dims: number[]; data: Float32Array | Uint16Array | BigInt64Array | Uint8Array | Int8Array | Int32Array }>;
 }

@@ -7,40 +7,32 @@
 import { readlinkSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import type { SharedInput, WorkerReply, WorkerRequest } from './onnxruntime-protocol.js';
+import type { MovedInput, WorkerReply, WorkerRequest } from './onnxruntime-protocol.js';
 
 const port = parentPort!;
 let ort: typeof import('onnxruntime-node') | undefined;
 let session: InferenceSession | undefined;
 
-// One call at a time, in arrival order: the kept input buffers below are reused by the next call, and the
-// session runs one inference at a time anyway.
+// One call at a time, in arrival order (the session runs one inference at a time anyway).
 let chain: Promise<void> = Promise.resolve();
 port.on('message', (m: WorkerRequest) => {
+  const inputBuffers = m.op === 'run' ? Object.values(m.inputs).map((t) => t.buffer) : undefined;
   chain = chain.then(() =>
     handle(m).then(
-      (r) => post(r),
-      (err: unknown) => post({ id: m.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+      (r) => post({ ...r, inputBuffers }),
+      (err: unknown) => post({ id: m.id, ok: false, error: err instanceof Error ? err.message : String(err), inputBuffers }),
     ),
   );
 });
 
 type Typed = Float32Array | Uint8Array | Int8Array | Int32Array | Uint16Array | BigInt64Array;
-const ctors: Record<string, new (n: number) => Typed> = { Float32Array, Uint8Array, Int8Array, Int32Array, Uint16Array, BigInt64Array };
-/** Per input name, the buffer the shared bytes are copied into (onnxruntime-node refuses shared memory). */
-const kept = new Map<string, Typed>();
+const ctors: Record<string, new (b: ArrayBuffer) => Typed> = { Float32Array, Uint8Array, Int8Array, Int32Array, Uint16Array, BigInt64Array };
 
-function local(name: string, t: SharedInput): Typed {
+/** The moved input bytes as the typed array they were sent as (no copy). */
+function view(name: string, t: MovedInput): Typed {
   const Ctor = ctors[t.ctor];
   if (!Ctor) throw new Error(`input "${name}": unsupported typed array ${t.ctor}`);
-  const bytes = new Uint8Array(t.shared, t.offset ?? 0, t.length ?? t.shared.byteLength - (t.offset ?? 0));
-  let buf = kept.get(name);
-  if (!buf || buf.byteLength !== bytes.byteLength || buf.constructor !== Ctor) {
-    buf = new Ctor(bytes.byteLength / (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT);
-    kept.set(name, buf);
-  }
-  new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength).set(bytes);
-  return buf;
+  return new Ctor(t.buffer);
 }
 
 /** This thread's kernel thread id ("PID/task/TID" from /proc/thread-self), for pinning it to a CPU. */
@@ -55,6 +47,8 @@ function threadId(): number | undefined {
 
 function post(r: WorkerReply): void {
   const transfer = r.ok && r.outputs ? Object.values(r.outputs).map((o) => o.data.buffer as ArrayBuffer) : [];
+  // An input buffer the session still held would be detached under it; by now the run has finished.
+  for (const b of r.inputBuffers ?? []) if (b.byteLength > 0 && !transfer.includes(b)) transfer.push(b);
   port.postMessage(r, transfer);
 }
 
@@ -69,7 +63,7 @@ async function handle(m: WorkerRequest): Promise<WorkerReply> {
     case 'run': {
       if (!session || !ort) throw new Error('no session loaded');
       const feeds: Record<string, Tensor> = {};
-      for (const [name, t] of Object.entries(m.inputs)) feeds[name] = new ort.Tensor(t.type as 'float32', local(name, t) as Float32Array, t.dims);
+      for (const [name, t] of Object.entries(m.inputs)) feeds[name] = new ort.Tensor(t.type as 'float32', view(name, t) as Float32Array, t.dims);
       const res = session.run(feeds);
       const results = await res;
       const outputs: Record<string, { dims: number[]; data: Float32Array | Uint16Array | BigInt64Array | Uint8Array | Int8Array | Int32Array }> = {};

@@ -7,7 +7,7 @@ import { existsSync as fileExists } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { SharedInput, TensorMeta, WorkerReply, WorkerRequest } from './onnxruntime-protocol.js';
+import type { MovedInput, TensorMeta, WorkerReply, WorkerRequest } from './onnxruntime-protocol.js';
 import { pinThread } from './affinity.js';
 import type {
   AcceleratorKind,
@@ -167,16 +167,11 @@ export class OnnxRuntimeBackend implements InferenceBackend {
   }
 
   /**
-   * The worker runs calls one after another in arrival order. An input in shared memory is read when its call starts
-   * in the worker, any other is copied when run() is called.
+   * The worker runs calls one after another in arrival order; run() copies the inputs before it returns its promise,
+   * so the caller may reuse its buffers at once.
    */
   maxInFlight(): number {
     return this.thread === 'worker' ? 2 : 1;
-  }
-
-  /** The worker takes a SharedArrayBuffer input as it is (the main thread copies any other input into one). */
-  sharedInput(): boolean {
-    return this.thread === 'worker';
   }
 
   async run(inputs: Record<string, InputData>): Promise<Record<string, OutputTensor>> {
@@ -262,24 +257,25 @@ async function openInWorker(file: string, options: Record<string, unknown>): Pro
     waits.delete(r.id);
     if (!p) return;
     if (r.ok) p.resolve(r);
-    else p.reject(new Error(r.error ?? 'worker error'));
+    else p.reject(Object.assign(new Error(r.error ?? 'worker error'), { reply: r }));
   });
   w.on('error', (err) => fail(err));
   w.on('exit', (code) => {
     exited = new Error(`the inference thread exited (${code})`);
     fail(exited);
   });
-  const call = (m: WorkerRequest): Promise<WorkerReply> =>
+  const call = (m: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply> =>
     new Promise((resolve, reject) => {
       if (exited) return reject(exited); // a post to an exited worker would never be answered
       waits.set(m.id, { resolve, reject });
       w.ref(); // keep the process alive while a call is outstanding
-      w.postMessage(m);
+      w.postMessage(m, transfer);
     }).finally(() => {
       if (waits.size === 0) w.unref();
     }) as Promise<WorkerReply>;
-  // Shared input buffers, reused frame after frame (one per input while a call is in flight).
-  const pool: SharedArrayBuffer[] = [];
+  // Input buffers, moved to the worker with each call and moved back with its reply, then reused: one per input
+  // per call in flight.
+  const pool: ArrayBuffer[] = [];
   let meta: WorkerReply;
   try {
     meta = await call({ id: ++seq, op: 'load', file, options });
@@ -292,27 +288,24 @@ async function openInWorker(file: string, options: Record<string, unknown>): Pro
     outputs: meta.outputsMeta ?? [],
     tid: meta.tid,
     run: async (feeds) => {
-      const used: SharedArrayBuffer[] = [];
-      const inputs: Record<string, SharedInput> = {};
+      const inputs: Record<string, MovedInput> = {};
+      const moved: ArrayBuffer[] = [];
       for (const [name, f] of Object.entries(feeds)) {
+        // The copy is made here, in the thread that packs the frames, which on a multi-core board runs beside the
+        // inference; the worker then runs the session on the bytes as they arrive.
         const n = f.data.byteLength;
-        if (f.data.buffer instanceof SharedArrayBuffer) {
-          // Packed straight into shared memory (TensorPacker shared): the worker copies it when the call starts,
-          // and the packer does not reuse the buffer before then (its rotation).
-          inputs[name] = { type: f.type, dims: f.dims, shared: f.data.buffer, offset: f.data.byteOffset, length: n, ctor: f.data.constructor.name };
-          continue;
-        }
         const i = pool.findIndex((b) => b.byteLength === n);
-        const sab = i >= 0 ? pool.splice(i, 1)[0]! : new SharedArrayBuffer(n);
-        new Uint8Array(sab).set(new Uint8Array(f.data.buffer, f.data.byteOffset, n));
-        used.push(sab);
-        inputs[name] = { type: f.type, dims: f.dims, shared: sab, ctor: f.data.constructor.name };
+        const buf = i >= 0 ? pool.splice(i, 1)[0]! : new ArrayBuffer(n);
+        new Uint8Array(buf).set(new Uint8Array(f.data.buffer, f.data.byteOffset, n));
+        moved.push(buf);
+        inputs[name] = { type: f.type, dims: f.dims, buffer: buf, ctor: f.data.constructor.name };
       }
-      try {
-        return (await call({ id: ++seq, op: 'run', inputs })).outputs ?? {};
-      } finally {
-        pool.push(...used);
-      }
+      const r = await call({ id: ++seq, op: 'run', inputs }, moved).catch((err: Error & { reply?: WorkerReply }) => {
+        if (err.reply?.inputBuffers) pool.push(...err.reply.inputBuffers);
+        throw err;
+      });
+      if (r.inputBuffers) pool.push(...r.inputBuffers);
+      return r.outputs ?? {};
     },
     close: async () => {
       // Calls already queued finish first (the worker answers in order, the close last). A worker stuck in a call (a

@@ -3,9 +3,9 @@
 ;;
 ;; (p - mean) / std in float32, per channel, 16 pixels per step; the packer does the last (pixels % 16) in JS.
 ;; Two layouts of 8-bit frames: interleaved (rgb24/bgr24) and planar (gbrp).
-;; Memory is imported so the packer can lay out its buffers (and share them with an inference thread).
+;; Memory is imported so the packer can lay out its buffers.
 (module
-  (import "env" "mem" (memory 1 65536 @SHARED@))
+  (import "env" "mem" (memory 1 65536))
 
   ;; 16 bytes of one channel -> 16 float32 (p - m) / s at $out.
   (func $store16 (param $v v128) (param $out i32) (param $m v128) (param $s v128)

@@ -1,29 +1,26 @@
-import { PACK_WASM_PLAIN, PACK_WASM_SHARED } from './pack-wasm.js';
+import { PACK_WASM } from './pack-wasm.js';
 
 interface PackExports {
   interleaved3(src: number, dst: number, px: number, m0: number, m1: number, m2: number, s0: number, s1: number, s2: number): void;
   plane(src: number, dst: number, n: number, m: number, s: number): void;
 }
 
-const modules = new Map<boolean, WebAssembly.Module | null>();
+let compiled: WebAssembly.Module | null | undefined;
 
 /** The compiled kernel module, or null where WebAssembly SIMD is not available (then the packer stays in JS). */
-function kernelModule(shared: boolean): WebAssembly.Module | null {
-  let m = modules.get(shared);
-  if (m === undefined) {
-    const bytes = Buffer.from(shared ? PACK_WASM_SHARED : PACK_WASM_PLAIN, 'base64');
-    m = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
-    modules.set(shared, m);
+function kernelModule(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    const bytes = Buffer.from(PACK_WASM, 'base64');
+    compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
   }
-  return m;
+  return compiled;
 }
 
 /**
  * 8-bit frames (interleaved RGB/BGR, or gbrp planes) -> planar float32 (NCHW) with (p - mean) / std per channel, 16
  * pixels per WebAssembly SIMD step (pack.wat): ~0.15 ms for a 320x240 frame, copy included, against ~0.5 ms for the
  * JS loop here. The frame is copied into the module's memory (a memcpy), and the output tensors are views of that
- * memory, laid out once and never grown (a grown memory would detach them). With `shared`, the memory is a
- * SharedArrayBuffer that an inference worker reads in place.
+ * memory, laid out once and never grown (a grown memory would detach them).
  */
 export class SimdPlanes {
   readonly outputs: Float32Array[];
@@ -45,17 +42,17 @@ export class SimdPlanes {
   }
 
   /**
-   * Lays out the memory for `buffers` output tensors; undefined when WebAssembly SIMD (or shared WebAssembly memory,
-   * when asked for) is not available here, and the packer then stays in JS.
+   * Lays out the memory for `buffers` output tensors; undefined when WebAssembly SIMD is not available here, and the
+   * packer then stays in JS.
    */
-  static create(pixels: number, buffers: number, shared: boolean): SimdPlanes | undefined {
+  static create(pixels: number, buffers: number): SimdPlanes | undefined {
     if (process.env.EDGE_AGENT_NO_SIMD === '1') return undefined;
     try {
-      const mod = kernelModule(shared);
+      const mod = kernelModule();
       if (!mod) return undefined;
       const bytes = align64(pixels * 3) + buffers * align64(pixels * 3 * 4);
       const pages = Math.ceil(bytes / 65536);
-      const mem = new WebAssembly.Memory({ initial: pages, maximum: pages, shared } as WebAssembly.MemoryDescriptor);
+      const mem = new WebAssembly.Memory({ initial: pages, maximum: pages });
       return new SimdPlanes(mem, new WebAssembly.Instance(mod, { env: { mem } }), pixels, buffers);
     } catch {
       return undefined;
