@@ -24,8 +24,8 @@ def conv_bn(cin, cout, stride=1, dilation=1):
 
 
 class Detector(nn.Module):
-    """width=1.0: the student (16-64 channels); width=1.25: the teacher (~1.5x the student's MACs). Before 2026-11-28
-        the student was 0.75 wide (~80 k parameters), which quantised badly (docs/optimize.md)."""
+    """width=0.75: the student (~80 k parameters); width=1.25: the teacher (~2.8x the parameters and MACs). A 1.0-wide
+    student (16-64 channels, ~143 k parameters) quantises better but was less accurate in its one run (docs/optimize.md)."""
 
     def __init__(self, width=1.0):
         super().__init__()

@@ -16,9 +16,10 @@ PY=/usr/bin/python3
 T="$ROOT/scripts/train"
 OUT="$ROOT/models/conveyor-demo"
 STEPS=${STEPS:-8000}
-# Student width: 1.0 (16-64 channels). At 0.75 the 12- and 36-channel layers were padded to 16 and 48 by ONNX
-# Runtime's kernels anyway, so 1.0 costs little more in fp32 and quantises much better (docs/optimize.md).
-STUDENT_WIDTH=${STUDENT_WIDTH:-1.0}
+# Student width: 0.75 (12-48 channels), the shipped model. STUDENT_WIDTH=1.0 (16-64 channels) quantises better
+# (int8 1.38-1.57x faster than fp32 against 1.26-1.45x), but the one full run of it (2026-11-28) missed the demo
+# target on the evaluation seeds (defect recall 93.3 %), so it is not the default (docs/optimize.md).
+STUDENT_WIDTH=${STUDENT_WIDTH:-0.75}
 mkdir -p "$WORK"
 cd "$ROOT"
 

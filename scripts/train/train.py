@@ -1,6 +1,6 @@
 """Trains one conveyor-demo detector: the teacher, the student alone, or the student distilled from the teacher.
 
-  /usr/bin/python3 scripts/train/train.py --data DIR --out CKPT --width 1.0 [--teacher T.pt --alpha A --temperature T]
+  /usr/bin/python3 scripts/train/train.py --data DIR --out CKPT --width 0.75 [--teacher T.pt --alpha A --temperature T]
 
 Ground-truth loss: CenterNet focal loss on the object map (positives = centre cells of fully visible parts,
 cells over partly visible parts ignored), BCE of "defective" on the cells around each part's centre, and GIoU
