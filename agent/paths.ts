@@ -32,6 +32,14 @@ export function demoConfigPath(): string {
  */
 export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 
+/**
+ * Environment the agent process starts with, in the same places as AGENT_NODE_FLAGS. glibc gives every thread that
+ * allocates its own malloc arena (up to 8 per core), and the inference worker, the output thread and libuv's pool
+ * each keep freed memory in theirs: two arenas in all took peak RSS of the demo clip played 4 times from 151-153 to
+ * 144-147 MB (2 runs each), throughput within run-to-run noise. glibc reads it at start, so it cannot be set later.
+ */
+export const AGENT_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
+
 /** Seed of the bundled demo clip: never used to train the demo model (training uses seeds 1-999). */
 export const DEMO_SEED = 4242;
 

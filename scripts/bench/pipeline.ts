@@ -27,7 +27,7 @@ import { loadConfigFile, type LoadedConfig } from '../../agent/config/load.js';
 import { AgentError } from '../../agent/errors.js';
 import { createLogger } from '../../agent/log.js';
 import { loadManifest, type LoadedManifest } from '../../agent/model/manifest.js';
-import { AGENT_NODE_FLAGS, demoConfigPath, demoSceneDir, DEMO_SEED, packageRoot } from '../../agent/paths.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS, demoConfigPath, demoSceneDir, DEMO_SEED, packageRoot } from '../../agent/paths.js';
 import { loadOrt } from '../../drivers/inference/onnxruntime.js';
 import { inputSize } from '../../agent/preprocess/geometry.js';
 
@@ -251,7 +251,7 @@ function runChild(cfgPath: string, variant: string, video?: string, live = false
   const self = fileURLToPath(import.meta.url);
   return new Promise((res, rej) => {
     // With the flags the service runs with (systemd unit), so the measured RSS is the service's.
-    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, self, '--e2e-child', cfgPath, '--variant', variant, ...(video ? ['--video', video] : []), ...(live ? ['--live'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, self, '--e2e-child', cfgPath, '--variant', variant, ...(video ? ['--video', video] : []), ...(live ? ['--live'] : [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...AGENT_ENV } });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

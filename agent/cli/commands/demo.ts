@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { parseCommandArgs } from '../args.js';
 import { AgentError, ExitCode } from '../../errors.js';
 import { createLogger } from '../../log.js';
-import { AGENT_NODE_FLAGS, demoSceneDir, packageRoot } from '../../paths.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS, demoSceneDir, packageRoot } from '../../paths.js';
 
 export const summary = 'the bundled demo: a local MQTT broker, the agent on the conveyor clip, events as the broker got them';
 
@@ -50,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
     const args = [join(packageRoot(), 'bin', 'edge-agent.js'), 'run', '--until-eof', '--mqtt', broker.url, '--events-out', eventsFile, '--simulate-outputs', outputsFile, '--state-dir', stateDir];
     out(`agent:  edge-agent ${args.slice(1).join(' ')}`);
     const code = await new Promise<number>((res) => {
-      const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, ...args], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, EDGE_AGENT_LOG_LEVEL: process.env.EDGE_AGENT_LOG_LEVEL ?? 'warn' } });
+      const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, ...args], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...AGENT_ENV, EDGE_AGENT_LOG_LEVEL: process.env.EDGE_AGENT_LOG_LEVEL ?? 'warn' } });
       child.on('close', (c) => res(c ?? 1));
     });
     if (code !== 0) throw new AgentError('INTERNAL', `the agent exited with status ${code}`, { fix: 'see the message above' });
