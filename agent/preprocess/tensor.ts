@@ -12,7 +12,8 @@ import { SimdPlanes, simdValue } from './simd/planes.js';
  * one table read per value. Frames come packed in the model's colour order or as gbrp planes. Output buffers are
  * reused in rotation (`buffers` of them) so a tensor being read by an in-flight inference is never overwritten: the
  * frame loop has at most two calls queued at a backend and packs one frame ahead of them, so three buffers are
- * enough even for a backend that reads its input only when the call starts (ONNX Runtime's worker copies it at once).
+ * enough even for a backend that reads its input only when the call starts (ONNX Runtime's worker backend copies it
+ * in run(), before the call is queued).
  */
 export class TensorPacker {
   readonly width: number;

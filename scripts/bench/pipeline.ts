@@ -19,7 +19,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Agent } from '../../agent/agent.js';
@@ -125,7 +125,7 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
   // Rounds: raw, agent (H.264), agent (MJPEG) in turn, so that each ratio compares runs seconds apart on this shared
   // machine; the round with the median H.264 ratio is reported, with every round's ratios alongside.
   const rounds = Math.max(1, o.rounds ?? 3);
-  const clip = loopedClip(video, Math.max(1, o.passes ?? 4));
+  const clip = loopedClip(video, o.passes ?? 4);
   const raws: RawResult[] = [];
   // The same raw loop while ffmpeg decodes the clip on another core, as it does in the agent: what inference can
   // reach at best with the decoder beside it on this machine (cores that share caches, memory or a physical core).
@@ -174,16 +174,33 @@ function medianIndex(values: number[]): number {
   return values.map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0])[Math.floor(values.length / 2)]![1];
 }
 
-/** The clip played `passes` times as one file (`NAME-xN.mp4` next to it, stream copy, made once). */
+/** A command-line count, or a one-line usage error naming the option. */
+function wholeNumber(text: string, option: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new AgentError('USAGE', `--${option} ${text}: not a positive whole number`, { fix: `give e.g. --${option} 4` });
+  return n;
+}
+
+/**
+ * The clip played `passes` times as one file (`NAME-xN.mp4`, stream copy, made once): next to the clip, or in the
+ * temp folder when the clip's folder is not writable.
+ */
 function loopedClip(video: string, passes: number): string {
+  if (!Number.isInteger(passes) || passes < 1) throw new AgentError('USAGE', `--passes ${passes}: not a positive whole number`, { fix: 'give e.g. --passes 4 (1 plays the clip once)' });
   if (passes === 1) return video;
-  const out = `${video.replace(/\.[^./]+$/, '')}-x${passes}.mp4`;
-  if (!existsSync(out) || statSync(out).mtimeMs < statSync(video).mtimeMs) {
+  const name = `${basename(video).replace(/\.[^./]+$/, '')}-x${passes}.mp4`;
+  let why = '';
+  for (const dir of [dirname(video), tmpdir()]) {
+    const out = join(dir, name);
+    if (existsSync(out) && statSync(out).mtimeMs >= statSync(video).mtimeMs) return out;
     const r = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-stream_loop', String(passes - 1), '-i', video, '-an', '-c', 'copy', `${out}.tmp.mp4`], { encoding: 'utf8' });
-    if (r.status !== 0) throw new AgentError('INTERNAL', `ffmpeg could not write ${out}: ${(r.stderr || '').trim().split('\n').pop()}`, { fix: 'check that the folder of the clip is writable' });
-    renameSync(`${out}.tmp.mp4`, out);
+    if (r.status === 0) {
+      renameSync(`${out}.tmp.mp4`, out);
+      return out;
+    }
+    why = (r.stderr || '').trim().split('\n').pop() ?? '';
   }
-  return out;
+  throw new AgentError('USAGE', `ffmpeg could not write the ${passes}-pass copy of ${video}: ${why}`, { fix: 'pass --passes 1 to play the clip once' });
 }
 
 /** Runs `f` while ffmpeg decodes the clip over and over, on one thread and to the model's size, as the agent has it. */
@@ -427,7 +444,7 @@ async function main(argv: string[]): Promise<number> {
     await e2eChild(positionals[0]!, values.variant, values.video, values.live);
     return 0;
   }
-  const r = await benchPipeline({ config: values.config, rawSeconds: values['raw-seconds'] ? Number(values['raw-seconds']) : undefined, rounds: values.rounds ? Number(values.rounds) : undefined, passes: values.passes ? Number(values.passes) : undefined, noOpencv: values['no-opencv'] });
+  const r = await benchPipeline({ config: values.config, rawSeconds: values['raw-seconds'] ? Number(values['raw-seconds']) : undefined, rounds: values.rounds ? Number(values.rounds) : undefined, passes: values.passes !== undefined ? wholeNumber(values.passes, 'passes') : undefined, noOpencv: values['no-opencv'] });
   process.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : formatPipelineTable(r));
   return 0;
 }

@@ -39,7 +39,10 @@ const ka = new Float32Array(kaBytes.buffer, kaBytes.byteOffset, kaBytes.length /
 const N = 1200;
 
 // Widths as trained (evaluate.py records each model's).
-const width = (model) => evals[model]?.width ?? ref.models[model]?.trainArgs?.width;
+const width = (model) => {
+  const w = evals[model]?.width ?? ref.models[model]?.trainArgs?.width;
+  return w === undefined ? '?' : Number(w).toFixed(2);
+};
 const WHAT = {
   student: `student (width ${width('student')}) distilled from the teacher`,
   'student-alone': `student (width ${width('student-alone')}) trained without a teacher`,

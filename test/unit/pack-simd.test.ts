@@ -1,6 +1,6 @@
 /**
  * The tensor packer's WebAssembly SIMD kernel: the same float32 values as (p - mean) / std computed in float32, for
- * frames whose pixel count is and is not a multiple of its 16-pixel step, in ordinary and shared memory; the JS loop
+ * frames whose pixel count is and is not a multiple of its 16-pixel step, three tensors in one memory; the JS loop
  * when SIMD is switched off; and the generated module bytes in step with pack.wat.
  */
 import { readFileSync } from 'node:fs';
