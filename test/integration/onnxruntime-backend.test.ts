@@ -83,6 +83,20 @@ describe.skipIf(!ready)('onnxruntime backend in its worker thread', () => {
     expect((await pending).output0!.data).toEqual(expected);
     expect(shape.reduce((a, b) => a * b)).toBe(buf.length);
   });
+
+  it('a call that fails in the worker (wrong input size) fails alone: calls queued beside it and after it still answer right', async () => {
+    const expected: Float32Array[] = [];
+    for (const x of inputs) expected.push((await here.run({ images: x })).output0!.data as Float32Array);
+    const bad = new Float32Array(16);
+    const [first, failed, second] = await Promise.allSettled([worker.run({ images: inputs[0]! }), worker.run({ images: bad }), worker.run({ images: inputs[1]! })]);
+    expect(failed.status).toBe('rejected');
+    expect(bad.length).toBe(16); // the caller's buffer is its own (never moved)
+    expect(first.status === 'fulfilled' && first.value.output0!.data).toEqual(expected[0]);
+    expect(second.status === 'fulfilled' && second.value.output0!.data).toEqual(expected[1]);
+    // Afterwards (buffers of both sizes back in the pool), calls in flight still get their own answers.
+    const got = await Promise.all(inputs.map((x) => worker.run({ images: x })));
+    got.forEach((r, i) => expect(r.output0!.data, `call ${i}`).toEqual(expected[i]));
+  });
 });
 
 describe.skipIf(!ready)('onnxruntime backend: closing the worker', () => {
