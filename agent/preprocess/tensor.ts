@@ -112,14 +112,13 @@ function gbrpPlanes(color: 'RGB' | 'BGR'): readonly number[] {
 }
 
 function allocate(dtype: TensorDType, n: number): InputData {
-  const mem = (bytes: number): ArrayBuffer => new ArrayBuffer(bytes);
   switch (dtype) {
     case 'float32':
-      return new Float32Array(mem(n * 4));
+      return new Float32Array(n);
     case 'uint8':
-      return new Uint8Array(mem(n));
+      return new Uint8Array(n);
     case 'int8':
-      return new Int8Array(mem(n));
+      return new Int8Array(n);
     default:
       throw new AgentError('MANIFEST_INVALID', `input dtype ${dtype} is not supported`, { fix: 'use float32, uint8 or int8 inputs' });
   }

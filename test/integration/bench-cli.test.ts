@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { resolveInferenceThread } from '../../agent/model/inference-thread.js';
 
 /** `edge-agent bench` as a user runs it: the built CLI, real ONNX Runtime on the bundled demo model's variants. */
 const repo = resolve(__dirname, '..', '..');
@@ -21,8 +22,8 @@ type Out = { model: string; cached: boolean; rows: Array<Record<string, any>> };
 describe.skipIf(!haveDist)(`edge-agent bench${haveDist ? '' : ' (skipped: run npm run build)'}`, () => {
   const manifest = JSON.parse(readFileSync(demo, 'utf8'));
   const onnx = manifest.variants.filter((x: { runtime: string }) => x.runtime === 'onnxruntime');
-  // What `auto` picks for a camera (agent/model/inference-thread.ts): the main thread on 1-2 CPUs, else a worker.
-  const autoThread = availableParallelism() > 2 ? 'worker' : 'main';
+  // What `auto` picks for a camera on this machine (the thread the agent would run inference in).
+  const autoThread = resolveInferenceThread('auto').thread;
   const other = autoThread === 'main' ? 'worker' : 'main';
 
   it('times every ONNX variant in the thread auto picks and caches the medians under the variant sha256', () => {

@@ -64,7 +64,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   const thread = resolveInferenceThread(threadSetting).thread;
   // The selector reads the cache for the thread auto picks; another thread's figures would stand in for it.
-  const cache = thread === resolveInferenceThread('auto').thread;
+  const autoThread = resolveInferenceThread('auto').thread;
+  const cache = thread === autoThread;
   const log = createLogger({ level: (process.env.EDGE_AGENT_LOG_LEVEL as 'info' | undefined) ?? 'warn' });
   const manifest = loadManifest(values.model ?? join(packageRoot(), 'models', 'conveyor-demo'));
   const stateDir = resolve(values['state-dir'] ?? defaultStateDir());
@@ -72,7 +73,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values.json) process.stdout.write(`${JSON.stringify({ model: manifest.name, cached: cache, rows }, null, 1)}\n`);
   else {
     process.stdout.write(formatBench(manifest.name, rows));
-    process.stdout.write(cache ? `cached for selection in ${benchCachePath(stateDir)}\n` : `not cached: the agent runs inference in the ${resolveInferenceThread('auto').thread} thread here (--inference-thread auto)\n`);
+    process.stdout.write(cache ? `cached for selection in ${benchCachePath(stateDir)}\n` : `not cached: the agent runs inference in the ${autoThread} thread here (--inference-thread auto)\n`);
   }
   return rows.some((r) => r.medianMs !== null) ? ExitCode.ok : ExitCode.failure;
 }
