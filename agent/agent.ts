@@ -5,7 +5,7 @@ import { AgentError, isAgentError, messageOf } from './errors.js';
 import type { AgentConfig } from './config/schema.js';
 import { configPath, loadConfigFile, type LoadedConfig } from './config/load.js';
 import { loadManifest, manifestPath, variantInput, type LoadedManifest, type VariantSpec } from './model/manifest.js';
-import { decoderThreads, resolveInferenceThread, resolvePinning, type InferenceThreadChoice, type PinChoice } from './model/inference-thread.js';
+import { decoderThreads, packInInferenceThread, resolveInferenceThread, resolvePinning, type InferenceThreadChoice, type PinChoice } from './model/inference-thread.js';
 import { allowedCpus } from '../drivers/inference/affinity.js';
 import { openVariant, type BackendFactory, type OpenedVariant, type OpenOptions } from './model/open-variant.js';
 import { TensorPacker } from './preprocess/tensor.js';
@@ -196,7 +196,7 @@ export class Agent {
     this.adaptation = this.buildAdaptation();
     this.adaptation.start();
     this.log.info(
-      { source: this.source.describe(), decoderThreads: decoding, packing: packer.usesSimd ? 'wasm-simd' : 'js', inferenceThreads: cfg.model.threads, model: `${manifest.name}/${opened.variant.name}`, accelerator: opened.backend.accelerator(), outputs: Object.keys(cfg.outputs), rules: cfg.rules.map((r) => r.name) },
+      { source: this.source.describe(), decoderThreads: decoding, packing: `${packer.usesSimd ? 'wasm-simd' : 'js'} in the ${opened.backend.packsFrames?.() ? 'inference thread' : 'frame loop'}`, inferenceThreads: cfg.model.threads, model: `${manifest.name}/${opened.variant.name}`, accelerator: opened.backend.accelerator(), outputs: Object.keys(cfg.outputs), rules: cfg.rules.map((r) => r.name) },
       'agent started',
     );
   }
@@ -435,7 +435,7 @@ export class Agent {
   }
 
   private openOptions(verify: boolean): OpenOptions {
-    return { threads: this.cfg.model.threads, verify, edgetpuDevice: this.cfg.model.edgetpuDevice, thread: this.inferenceThread.thread, pinCpu: this.pinning.cpu, log: this.log, createBackend: this.backendFactory };
+    return { threads: this.cfg.model.threads, verify, edgetpuDevice: this.cfg.model.edgetpuDevice, thread: this.inferenceThread.thread, pinCpu: this.pinning.cpu, packInBackend: packInInferenceThread(), log: this.log, createBackend: this.backendFactory };
   }
 
   private async reloadBackend() {

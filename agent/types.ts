@@ -3,6 +3,7 @@
  * FrameSource -> preprocess -> InferenceBackend -> Decoder -> Tracker -> Rules -> Actuators / EventSinks.
  * agent/ owns these contracts; drivers/ implements the ones that touch the OS or hardware.
  */
+import type { ManifestInput } from './model/manifest-schema.js';
 
 /** A monotonic clock in milliseconds plus wall time; injected so tests can run on a fake clock. */
 export interface Clock {
@@ -149,8 +150,28 @@ export interface InferenceBackend {
   maxInFlight?(): number;
   /** The CPU the backend's own inference thread is pinned to (BackendLoadOptions.pinCpu), when it is. */
   pinnedCpu?(): number | undefined;
+  /**
+   * Packing in the backend's own thread (optional). After `packFrames(spec)` resolves true, `runFrame()` takes a
+   * frame's 8-bit pixels (a quarter of a float tensor's bytes) and packs them into the model's input where the model
+   * runs; a model with one input only. Resolves false when this backend cannot (then the frame loop packs).
+   */
+  packFrames?(spec: PackSpec): Promise<boolean>;
+  /** Whether `runFrame()` may be used (packFrames() resolved true for the loaded model). */
+  packsFrames?(): boolean;
+  /** Packs the frame for the model's only input and runs it; the frame's pixels are copied before it returns. */
+  runFrame?(frame: FramePixels): Promise<Record<string, OutputTensor>>;
   close(): Promise<void>;
 }
+
+/** What a backend needs to pack frames itself: the manifest's input (size, layout, dtype, colour, normalisation). */
+export interface PackSpec {
+  input: ManifestInput;
+  /** The input's quantisation, for an 8-bit model input (from the backend's inputs()). */
+  quant?: QuantParams;
+}
+
+/** The pixels of a frame, as a packer reads them. */
+export type FramePixels = Pick<Frame, 'data' | 'width' | 'height' | 'format'>;
 
 export interface Detection {
   classId: number;

@@ -22,6 +22,8 @@ export interface OpenOptions {
   thread?: 'worker' | 'main';
   /** CPU to pin the backend's own inference thread to (model.pinInferenceThread). */
   pinCpu?: number;
+  /** Let a backend with its own inference thread pack the frames there (packInInferenceThread()). */
+  packInBackend?: boolean;
   log: Logger;
   createBackend: BackendFactory;
 }
@@ -42,6 +44,8 @@ export async function openVariant(m: LoadedManifest, v: VariantSpec, o: OpenOpti
       ka = await checkKnownAnswer(m, v, backend);
       if (!ka.ok) throw new AgentError('MODEL_MISMATCH', `variant ${v.name} failed its known-answer check: ${ka.reason}`, { fix: `the ${backend.accelerator()} runtime does not compute this model correctly; another variant is tried` });
     }
+    // A backend with its own inference thread may pack the frames there (the frame loop then hands it 8-bit pixels).
+    if (o.packInBackend) await backend.packFrames?.({ input, quant: backend.inputs().find((i) => i.name === input.name)?.quant });
     return { variant: v, input, backend, file, knownAnswer: ka };
   } catch (err) {
     await backend.close().catch(() => undefined);

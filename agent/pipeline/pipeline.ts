@@ -40,8 +40,8 @@ export interface PipelineDeps {
 interface Prepared {
   frame: Frame;
   tCapture: number;
-  /** null: the gate held this frame back from inference. */
-  input: InputData | null;
+  /** null: the gate held this frame back from inference; 'frame': the backend packs the frame itself (runFrame). */
+  input: InputData | 'frame' | null;
   tPre: number;
 }
 
@@ -199,6 +199,7 @@ export class Pipeline {
       this.stats.skippedByGate++;
       return { frame, tCapture, input: null, tPre: 0 };
     }
+    if (this.backend.packsFrames?.()) return { frame, tCapture, input: 'frame', tPre: 0 };
     const t1 = this.clock.now();
     const input = this.d.packer.pack(frame);
     return { frame, tCapture, input, tPre: this.clock.now() - t1 };
@@ -215,7 +216,7 @@ export class Pipeline {
     if (!input) return { frame, tCapture, outputs: null, tPre: 0, tInfer: 0 };
     let t1 = this.clock.now();
     const backend = this.backend;
-    const call = backend.run({ [this.d.inputName]: input });
+    const call = input !== 'frame' ? backend.run({ [this.d.inputName]: input }) : backend.packsFrames?.() ? backend.runFrame!(frame) : backend.run({ [this.d.inputName]: this.d.packer.pack(frame) });
     if (after) {
       call.catch(() => undefined); // handled below; not unhandled while the call before it finishes
       await after.then(
@@ -284,6 +285,7 @@ export class Pipeline {
     let dets: Detection[] = [];
     if (r.outputs) {
       dets = this.d.decode(r.outputs, this.d.decodeCtx);
+      // Frames the backend packs itself (runFrame) have tPre 0: their packing is part of the inference time.
       this.stats.stages.preprocess.add(r.tPre);
       this.stats.stages.inference.add(r.tInfer);
     }

@@ -1,4 +1,6 @@
 /** Messages between OnnxRuntimeBackend and its worker thread (./onnxruntime-worker.ts). */
+import type { PackSpec, PixelFormat } from '../../agent/types.js';
+
 export interface TensorMeta {
   name: string;
   type: string;
@@ -8,6 +10,8 @@ export interface TensorMeta {
 export type WorkerRequest =
   | { id: number; op: 'load'; file: string; options: Record<string, unknown> }
   | { id: number; op: 'run'; inputs: Record<string, MovedInput> }
+  | { id: number; op: 'packer'; spec: PackSpec }
+  | { id: number; op: 'runFrame'; frame: MovedFrame }
   | { id: number; op: 'close' };
 
 /**
@@ -21,6 +25,20 @@ export interface MovedInput {
   dims: number[];
   buffer: ArrayBuffer;
   ctor: string;
+}
+
+/**
+ * A frame's 8-bit pixels handed to the worker, which packs them into the model's only input (`name`, `type`, `dims`)
+ * with the packer made by the 'packer' request. `buffer` holds exactly the pixels and is moved like MovedInput's.
+ */
+export interface MovedFrame {
+  buffer: ArrayBuffer;
+  width: number;
+  height: number;
+  format: PixelFormat;
+  name: string;
+  type: string;
+  dims: number[];
 }
 
 export interface WorkerReply {

@@ -7,14 +7,16 @@ import { existsSync as fileExists } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { MovedInput, TensorMeta, WorkerReply, WorkerRequest } from './onnxruntime-protocol.js';
+import type { MovedFrame, MovedInput, TensorMeta, WorkerReply, WorkerRequest } from './onnxruntime-protocol.js';
 import { pinThread } from './affinity.js';
 import type {
   AcceleratorKind,
   BackendLoadOptions,
+  FramePixels,
   InferenceBackend,
   InputData,
   OutputTensor,
+  PackSpec,
   TensorDType,
   TensorInfo,
 } from '../../agent/types.js';
@@ -30,6 +32,9 @@ interface SessionHandle {
   /** Kernel thread id of the worker thread running the session (worker mode). */
   tid?: number;
   run(feeds: Feeds): Promise<Results>;
+  /** Worker mode: makes the worker's packer, after which runFrame() packs frames for `feed` there. */
+  packFrames?(spec: PackSpec): Promise<void>;
+  runFrame?(frame: FramePixels, feed: { name: string; type: string; dims: number[] }): Promise<Results>;
   close(): Promise<void>;
 }
 
@@ -81,6 +86,8 @@ export class OnnxRuntimeBackend implements InferenceBackend {
   private readonly useWorker: boolean;
   private thread: 'worker' | 'main' = 'main';
   private pinned: number | undefined;
+  /** Frames are packed in the worker (packFrames() succeeded for the loaded session). */
+  private packing = false;
 
   constructor(
     private readonly log: Logger = silentLogger,
@@ -109,6 +116,7 @@ export class OnnxRuntimeBackend implements InferenceBackend {
         logSeverityLevel: 3,
       };
       try {
+        this.packing = false;
         this.session = useWorker ? await openInWorker(opts.file, options) : await openHere(opts.file, options);
         this.thread = useWorker ? 'worker' : 'main';
         this.ran = provider;
@@ -175,31 +183,67 @@ export class OnnxRuntimeBackend implements InferenceBackend {
   }
 
   async run(inputs: Record<string, InputData>): Promise<Record<string, OutputTensor>> {
-    const session = this.session;
-    if (!session) throw new AgentError('BACKEND_FAILED', 'onnxruntime backend used before load()', { fix: 'this is a bug: report it' });
+    const session = this.loaded();
     const feeds: Feeds = {};
     for (const info of this.inInfo) {
       const data = inputs[info.name];
       if (!data) throw new AgentError('MODEL_MISMATCH', `no data for model input "${info.name}"`, { fix: 'check input.name in the manifest' });
       feeds[info.name] = { type: ortType(info.dtype), dims: this.shapes.get(info.name)!, data };
     }
-    let results: Results;
-    try {
-      results = await session.run(feeds);
-    } catch (err) {
-      throw new AgentError('BACKEND_FAILED', `inference failed: ${messageOf(err).split('\n')[0]}`, { cause: err });
-    }
-    const out: Record<string, OutputTensor> = {};
-    for (const [name, t] of Object.entries(results)) out[name] = { data: toFloat32(t.data), dims: t.dims };
-    return out;
+    return outputsOf(session.run(feeds));
+  }
+
+  /**
+   * In worker mode, frames may be packed in the worker (a model with one input): the frame loop's thread then copies
+   * 8-bit pixels instead of packing and copying a float32 tensor four times their size, and the tensor is written in
+   * the inference thread's cache just before the session reads it. The agent asks for it on boards of 1-2 CPUs
+   * (packInInferenceThread() has the rule and the figures). A session in the main thread says no: the loop packs.
+   */
+  async packFrames(spec: PackSpec): Promise<boolean> {
+    const session = this.loaded();
+    this.packing = false;
+    if (!session.packFrames || this.inInfo.length !== 1 || this.inInfo[0]!.name !== spec.input.name) return false;
+    await session.packFrames(spec);
+    this.packing = true;
+    return true;
+  }
+
+  packsFrames(): boolean {
+    return this.packing;
+  }
+
+  async runFrame(frame: FramePixels): Promise<Record<string, OutputTensor>> {
+    const session = this.loaded();
+    const info = this.inInfo[0]!;
+    if (!this.packing || !session.runFrame) throw new AgentError('BACKEND_FAILED', 'runFrame() without packFrames()', { fix: 'this is a bug: report it' });
+    return outputsOf(session.runFrame(frame, { name: info.name, type: ortType(info.dtype), dims: this.shapes.get(info.name)! }));
+  }
+
+  private loaded(): SessionHandle {
+    if (!this.session) throw new AgentError('BACKEND_FAILED', 'onnxruntime backend used before load()', { fix: 'this is a bug: report it' });
+    return this.session;
   }
 
   async close(): Promise<void> {
     const s = this.session;
     this.session = undefined;
     this.pinned = undefined;
+    this.packing = false;
     await s?.close();
   }
+}
+
+/** A session's results as the agent's output tensors; a failed call is a typed error. */
+async function outputsOf(call: Promise<Results>): Promise<Record<string, OutputTensor>> {
+  let results: Results;
+  try {
+    results = await call;
+  } catch (err) {
+    throw new AgentError('BACKEND_FAILED', `inference failed: ${messageOf(err).split('\n')[0]}`, { cause: err });
+  }
+  const out: Record<string, OutputTensor> = {};
+  for (const [name, t] of Object.entries(results)) out[name] = { data: toFloat32(t.data), dims: t.dims };
+  return out;
 }
 
 function ortInstalled(): void {
@@ -276,6 +320,23 @@ async function openInWorker(file: string, options: Record<string, unknown>): Pro
   // Input buffers, moved to the worker with each call and moved back with its reply, then reused: one per input
   // per call in flight.
   const pool: ArrayBuffer[] = [];
+  /** A pooled buffer holding a copy of these bytes. */
+  const moveCopy = (data: ArrayBufferView): ArrayBuffer => {
+    const n = data.byteLength;
+    const i = pool.findIndex((b) => b.byteLength === n);
+    const buf = i >= 0 ? pool.splice(i, 1)[0]! : new ArrayBuffer(n);
+    new Uint8Array(buf).set(new Uint8Array(data.buffer, data.byteOffset, n));
+    return buf;
+  };
+  /** Sends a call that moves `moved`, and puts the buffers the worker moves back into the pool, also on failure. */
+  const callMoving = async (m: WorkerRequest, moved: ArrayBuffer[]): Promise<Results> => {
+    const r = await call(m, moved).catch((err: Error & { reply?: WorkerReply }) => {
+      if (err.reply?.inputBuffers) pool.push(...err.reply.inputBuffers);
+      throw err;
+    });
+    if (r.inputBuffers) pool.push(...r.inputBuffers);
+    return r.outputs ?? {};
+  };
   let meta: WorkerReply;
   try {
     meta = await call({ id: ++seq, op: 'load', file, options });
@@ -291,21 +352,21 @@ async function openInWorker(file: string, options: Record<string, unknown>): Pro
       const inputs: Record<string, MovedInput> = {};
       const moved: ArrayBuffer[] = [];
       for (const [name, f] of Object.entries(feeds)) {
-        // The copy is made here, in the thread that packs the frames, which on a multi-core board runs beside the
-        // inference; the worker then runs the session on the bytes as they arrive.
-        const n = f.data.byteLength;
-        const i = pool.findIndex((b) => b.byteLength === n);
-        const buf = i >= 0 ? pool.splice(i, 1)[0]! : new ArrayBuffer(n);
-        new Uint8Array(buf).set(new Uint8Array(f.data.buffer, f.data.byteOffset, n));
+        // The copy is made here, in the calling thread, which on a multi-core board runs beside the inference; the
+        // worker then runs the session on the bytes as they arrive.
+        const buf = moveCopy(f.data);
         moved.push(buf);
         inputs[name] = { type: f.type, dims: f.dims, buffer: buf, ctor: f.data.constructor.name };
       }
-      const r = await call({ id: ++seq, op: 'run', inputs }, moved).catch((err: Error & { reply?: WorkerReply }) => {
-        if (err.reply?.inputBuffers) pool.push(...err.reply.inputBuffers);
-        throw err;
-      });
-      if (r.inputBuffers) pool.push(...r.inputBuffers);
-      return r.outputs ?? {};
+      return callMoving({ id: ++seq, op: 'run', inputs }, moved);
+    },
+    packFrames: async (spec) => {
+      await call({ id: ++seq, op: 'packer', spec });
+    },
+    runFrame: (frame, feed) => {
+      const buffer = moveCopy(frame.data);
+      const moved: MovedFrame = { buffer, width: frame.width, height: frame.height, format: frame.format, ...feed };
+      return callMoving({ id: ++seq, op: 'runFrame', frame: moved }, [buffer]);
     },
     close: async () => {
       // Calls already queued finish first (the worker answers in order, the close last). A worker stuck in a call (a

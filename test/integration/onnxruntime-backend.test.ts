@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allowedCpus, threadCpus } from '../../drivers/inference/affinity.js';
 import { OnnxRuntimeBackend } from '../../drivers/inference/onnxruntime.js';
+import { loadManifest } from '../../agent/model/manifest.js';
+import { TensorPacker } from '../../agent/preprocess/tensor.js';
+import type { FramePixels } from '../../agent/types.js';
 import { repoRoot } from '../helpers/cli.js';
 
 const dir = join(repoRoot, 'models', 'conveyor-demo');
@@ -96,6 +99,70 @@ describe.skipIf(!ready)('onnxruntime backend in its worker thread', () => {
     // Afterwards (buffers of both sizes back in the pool), calls in flight still get their own answers.
     const got = await Promise.all(inputs.map((x) => worker.run({ images: x })));
     got.forEach((r, i) => expect(r.output0!.data, `call ${i}`).toEqual(expected[i]));
+  });
+});
+
+describe.skipIf(!ready)('onnxruntime backend: packing frames in the worker', () => {
+  const input = () => loadManifest(join(dir, 'manifest.json')).input;
+  /** A 320x240 frame with a pattern of its own per `k`, as planes (gbrp) or packed RGB. */
+  const frame = (k: number, format: 'gbrp' | 'rgb24'): FramePixels => ({ data: Uint8Array.from({ length: 320 * 240 * 3 }, (_, i) => (i * (7 + 2 * k) + k * 31) % 251), width: 320, height: 240, format });
+
+  it('runFrame() packs each frame in the worker: calls in flight together each get the answer of the same frame packed here and run here', async () => {
+    const here = new OnnxRuntimeBackend(undefined, { worker: false });
+    const b = new OnnxRuntimeBackend(undefined, { worker: true });
+    try {
+      await here.load({ file, accelerator: 'cpu', threads: 1 });
+      await b.load({ file, accelerator: 'cpu', threads: 1 });
+      expect(b.packsFrames()).toBe(false);
+      expect(await b.packFrames({ input: input() })).toBe(true);
+      expect(b.packsFrames()).toBe(true);
+      const packer = new TensorPacker(input());
+      const frames = [frame(0, 'gbrp'), frame(1, 'gbrp'), frame(2, 'rgb24')];
+      const expected: Float32Array[] = [];
+      for (const f of frames) expected.push((await here.run({ images: packer.pack(f) })).output0!.data as Float32Array);
+      expect(expected[0]).not.toEqual(expected[1]);
+      const pending = frames.map((f) => b.runFrame(f));
+      frames[0]!.data.fill(0); // the frame's buffer going back to the source right after the call
+      const got = await Promise.all(pending);
+      got.forEach((r, i) => expect(r.output0!.data, `frame ${i}`).toEqual(expected[i]));
+      // Plain calls still work beside it.
+      const ka = new Float32Array(readFileSync(join(dir, 'ka_input.f32')).buffer.slice(0));
+      expect((await b.run({ images: ka })).output0!.data).toEqual((await here.run({ images: ka })).output0!.data);
+    } finally {
+      await b.close();
+      await here.close();
+    }
+  });
+
+  it('a frame of the wrong size fails alone with the packer\'s reason; the calls beside and after it answer right', async () => {
+    const b = new OnnxRuntimeBackend(undefined, { worker: true });
+    try {
+      await b.load({ file, accelerator: 'cpu', threads: 1 });
+      await b.packFrames({ input: input() });
+      const good = frame(3, 'gbrp');
+      const want = (await b.runFrame(good)).output0!.data;
+      const small: FramePixels = { data: new Uint8Array(160 * 120 * 3), width: 160, height: 120, format: 'gbrp' };
+      const [a, failed, c] = await Promise.allSettled([b.runFrame(good), b.runFrame(small), b.runFrame(good)]);
+      expect(failed.status === 'rejected' && String(failed.reason.message)).toMatch(/inference failed: frame is 160x120, the model wants 320x240/);
+      expect(a.status === 'fulfilled' && a.value.output0!.data).toEqual(want);
+      expect(c.status === 'fulfilled' && c.value.output0!.data).toEqual(want);
+      expect(small.data.length).toBe(160 * 120 * 3); // the caller's pixels are its own (never moved)
+      expect((await b.runFrame(good)).output0!.data).toEqual(want);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('a session in the main thread does not pack frames: packFrames() says so and runFrame() is refused', async () => {
+    const here = new OnnxRuntimeBackend(undefined, { worker: false });
+    try {
+      await here.load({ file, accelerator: 'cpu', threads: 1 });
+      expect(await here.packFrames({ input: input() })).toBe(false);
+      expect(here.packsFrames()).toBe(false);
+      await expect(here.runFrame(frame(0, 'gbrp'))).rejects.toThrow(/without packFrames/);
+    } finally {
+      await here.close();
+    }
   });
 });
 

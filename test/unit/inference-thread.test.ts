@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { modelConfigSchema } from '../../agent/config/sections/model.js';
-import { decoderThreads, resolveInferenceThread, resolvePinning } from '../../agent/model/inference-thread.js';
+import { decoderThreads, packInInferenceThread, resolveInferenceThread, resolvePinning } from '../../agent/model/inference-thread.js';
 import { allowedCpus, parseCpuList, pinThread } from '../../drivers/inference/affinity.js';
 
 describe('model.inferenceThread', () => {
@@ -9,6 +9,10 @@ describe('model.inferenceThread', () => {
     expect(resolveInferenceThread('auto', 2)).toEqual({ thread: 'main', reason: expect.stringContaining('2 CPUs') });
     expect(resolveInferenceThread('auto', 3).thread).toBe('worker');
     expect(resolveInferenceThread('auto', 4).reason).toContain('4 CPUs');
+  });
+
+  it('frames are packed in the inference thread on 1-2 CPUs (total CPU counts), in the frame loop from 3 (it overlaps the model)', () => {
+    expect([1, 2, 3, 4, 8].map((n) => packInInferenceThread(n))).toEqual([true, true, false, false, false]);
   });
 
   it('auto on 2 CPUs: a worker for a file read in full (throughput), the main thread for a camera (latency)', () => {

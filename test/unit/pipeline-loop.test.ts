@@ -54,7 +54,20 @@ const tensors = {
  * arrival order, and each call takes 5 ms of the fake clock; close() fails the calls still queued `closeGraceMs` later
  * (a worker terminated after its grace).
  */
-function backend(thread: 'main' | 'worker', log: string[], o: { clock?: { t: number }; slowOn?: number; hangOn?: number; depth?: number; closeGraceMs?: number } = {}): InferenceBackend {
+function backend(thread: 'main' | 'worker', log: string[], o: { clock?: { t: number }; slowOn?: number; hangOn?: number; depth?: number; closeGraceMs?: number; packs?: boolean } = {}): InferenceBackend {
+  if (o.depth && o.packs) {
+    // Packs frames itself (like the ONNX Runtime worker after packFrames()): it reads the frame's pixels when called.
+    const queue = backend(thread, log, { ...o, packs: false });
+    return {
+      ...queue,
+      packsFrames: () => true,
+      runFrame: (frame) => {
+        log.push(`frame ${frame.data[0]}`);
+        return queue.run({ images: Float32Array.of(frame.data[0]! / 255) });
+      },
+      run: () => Promise.reject(new Error('run() called on a backend that packs frames')),
+    };
+  }
   if (o.depth) {
     let chain: Promise<unknown> = Promise.resolve();
     let closed: (err: Error) => void = () => undefined;
@@ -105,10 +118,13 @@ function backend(thread: 'main' | 'worker', log: string[], o: { clock?: { t: num
   };
 }
 
+/** The entries of a log that start with `what`. */
+const r = (log: string[], what: string): string[] => log.filter((x) => x.startsWith(what));
+
 /** Every frame yields one "defect" in the same place, so the 1-of-1 rule fires on the first frame only. */
 const decode: DecodeFn = (outs) => [{ classId: 0, label: 'defect', score: 0.9, box: [0.2, 0.2, 0.4, 0.4], frame: outs.out!.data[0] } as never];
 
-function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: number }; slowOn?: number; hangOn?: number; timeoutMs?: number; gapMs?: number; prefetch?: boolean; failPost?: number; depth?: number; closeGraceMs?: number }) {
+function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: number }; slowOn?: number; hangOn?: number; timeoutMs?: number; gapMs?: number; prefetch?: boolean; failPost?: number; depth?: number; closeGraceMs?: number; packs?: boolean }) {
   const log: string[] = [];
   const released = new Set<number>();
   const events: Array<{ ev: AnomalyEvent; releasedAtEmit: boolean; pixel: number }> = [];
@@ -186,6 +202,40 @@ describe('frame loop', () => {
     expect(l.events[0]).toMatchObject({ releasedAtEmit: false, pixel: 0 });
     // Each call's time is its own 5 ms, not its wait behind the call before it.
     expect(l.p.stats.stages.inference.percentile(100)).toBe(5);
+  });
+
+  it('a backend that packs frames itself gets each frame (never a packed tensor), in order, two at most outstanding; preprocess costs the loop nothing', async () => {
+    const clock = { t: 0 };
+    const l = loop({ thread: 'worker', frames: 5, depth: 2, clock, packs: true });
+    await l.p.run();
+    expect(l.log.filter((x) => x.startsWith('frame'))).toEqual(['frame 0', 'frame 1', 'frame 2', 'frame 3', 'frame 4']);
+    expect(l.log.indexOf('frame 1')).toBeLessThan(l.log.indexOf('infer 0'));
+    expect(l.log.filter((x) => x.startsWith('post'))).toEqual(['post 0', 'post 1', 'post 2', 'post 3', 'post 4']);
+    expect([...l.released].sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(l.events[0]).toMatchObject({ releasedAtEmit: false, pixel: 0 });
+    expect(l.p.stats.stages.preprocess.percentile(100)).toBe(0);
+    expect(l.p.stats.stages.inference.percentile(100)).toBe(5);
+  });
+
+  it('a frame taken for a backend that packs frames is packed here when the backend that runs it does not (a swap in between)', async () => {
+    const log: string[] = [];
+    const l = loop({ thread: 'worker', frames: 3, depth: 2, packs: true });
+    const plain = backend('worker', log, { depth: 2 });
+    let swapped = false;
+    const orig = l.p['take'].bind(l.p);
+    l.p['take'] = async () => {
+      const r = await orig();
+      if (r && !swapped) {
+        // The first frame was taken for the packing backend; the loop swaps to one that does not pack before its call.
+        swapped = true;
+        l.p.swapModel({ backend: plain, packer: new TensorPacker(input), model: { name: 'm', variant: 'w', sha256: 'y', accelerator: 'cpu' } });
+      }
+      return r;
+    };
+    await l.p.run();
+    expect(r(l.log, 'frame')).toEqual([]);
+    expect(r(log, 'call')).toEqual(['call 0', 'call 1', 'call 2']);
+    expect(r(l.log, 'post')).toEqual(['post 0', 'post 1', 'post 2']);
   });
 
   it('files, a backend that queues calls: a hung call times out, the backend restarts, the call queued behind it fails, and the loop goes on', async () => {
