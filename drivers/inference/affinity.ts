@@ -61,11 +61,21 @@ export function threadCpus(tid: number): number[] {
 
 /** Pins the thread `tid` of this process to `cpu`. Returns the reason when it cannot (no koffi/libc, not allowed). */
 export function pinThread(tid: number, cpu: number): string | undefined {
+  return setThreadCpus(tid, [cpu]);
+}
+
+/**
+ * Lets the thread (or process) `tid` run on exactly `cpus` (pinThread for one CPU; the allowed list undoes a pin).
+ * Returns the reason when it cannot.
+ */
+export function setThreadCpus(tid: number, cpus: readonly number[]): string | undefined {
   if (!LITTLE_ENDIAN) return 'big-endian CPU (mask layout not implemented)';
   setAffinity ??= libcFunc<SetAffinity>('int sched_setaffinity(int pid, size_t size, const uint8_t *mask)');
   if (typeof setAffinity === 'string') return setAffinity;
   const mask = new Uint8Array(128);
-  if (cpu < 0 || cpu >= mask.length * 8) return `CPU ${cpu} out of range`;
-  mask[cpu >> 3] = 1 << (cpu & 7);
-  return setAffinity(tid, mask.length, mask) === 0 ? undefined : `sched_setaffinity(${tid}, CPU ${cpu}) failed: ${lastErrno()}`;
+  for (const cpu of cpus) {
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= mask.length * 8) return `CPU ${cpu} out of range`;
+    mask[cpu >> 3]! |= 1 << (cpu & 7);
+  }
+  return setAffinity(tid, mask.length, mask) === 0 ? undefined : `sched_setaffinity(${tid}, CPU ${cpus.join(',')}) failed: ${lastErrno()}`;
 }

@@ -29,6 +29,7 @@ import { createLogger } from '../../agent/log.js';
 import { loadManifest, type LoadedManifest } from '../../agent/model/manifest.js';
 import { AGENT_ENV, AGENT_NODE_FLAGS, demoConfigPath, demoSceneDir, DEMO_SEED, packageRoot } from '../../agent/paths.js';
 import { loadOrt } from '../../drivers/inference/onnxruntime.js';
+import { allowedCpus, pinThread, setThreadCpus } from '../../drivers/inference/affinity.js';
 import { inputSize } from '../../agent/preprocess/geometry.js';
 
 export interface PipelineBenchOptions {
@@ -85,8 +86,11 @@ export interface OpencvResult {
 export interface PipelineBenchResult {
   /** End-to-end / raw ratio of every round (H.264 clip and MJPEG clip); the median round is the one reported. */
   rounds: { count: number; ratios: number[]; mjpegRatios: number[] };
-  /** The raw loop of the median round's run while ffmpeg decodes the clip on another core (one thread, as in the agent). */
-  rawBesideDecoder: RawResult;
+  /**
+   * The decoder's effect on the model, from the median round: the raw loop pinned to one CPU, alone and then while
+   * ffmpeg decodes the clip pinned to another (one thread, as in the agent); `pinned` says where, or why not.
+   */
+  interference: { alone: RawResult; beside: RawResult; pinned: string };
   machine: { cpus: number; model: string; loadavg: number[] };
   model: { name: string; variant: string; file: string; input: number[] };
   video: string;
@@ -129,12 +133,12 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
   const raws: RawResult[] = [];
   // The same raw loop while ffmpeg decodes the clip on another core, as it does in the agent: what inference can
   // reach at best with the decoder beside it on this machine (cores that share caches, memory or a physical core).
-  const besides: RawResult[] = [];
+  const besides: Array<PipelineBenchResult['interference']> = [];
   const e2es: E2eResult[] = [];
   const mjpegs: Array<PipelineBenchResult['mjpeg']> = [];
   for (let i = 0; i < rounds; i++) {
     raws.push(await benchRaw(modelFile, manifest, (o.rawSeconds ?? 9) / rounds));
-    besides.push(await withDecoder(video, inputSize(manifest.input), () => benchRaw(modelFile, manifest, 2)));
+    besides.push(await decoderInterference(video, inputSize(manifest.input), () => benchRaw(modelFile, manifest, 2)));
     e2es.push(await runChild(cfgPath, variant.name, clip));
     mjpegs.push(await mjpegRun(clip, cfgPath, variant.name, raws[i]!.fps));
   }
@@ -150,7 +154,7 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
   const ratio = ratios[mid]!;
   return {
     rounds: { count: rounds, ratios, mjpegRatios },
-    rawBesideDecoder: besides[mid]!,
+    interference: besides[mid]!,
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', loadavg: loadavg().map((x) => Math.round(x * 100) / 100) },
     model: { name: manifest.name, variant: variant.name, file: modelFile, input: manifest.input.shape },
     video: clip,
@@ -203,16 +207,31 @@ function loopedClip(video: string, passes: number): string {
   throw new AgentError('USAGE', `ffmpeg could not write the ${passes}-pass copy of ${video}: ${why}`, { fix: 'pass --passes 1 to play the clip once' });
 }
 
-/** Runs `f` while ffmpeg decodes the clip over and over, on one thread and to the model's size, as the agent has it. */
-async function withDecoder<T>(video: string, size: { width: number; height: number }, f: () => Promise<T>): Promise<T> {
-  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-threads', '1', '-stream_loop', '-1', '-i', video, '-filter_threads', '1', '-vf', `scale=${size.width}:${size.height}:flags=area,format=gbrp`, '-f', 'rawvideo', '-y', '/dev/null'];
-  const child = spawn('ffmpeg', args, { stdio: 'ignore' });
+/**
+ * The raw loop `raw` alone and then while ffmpeg decodes the clip over and over (one thread, to the model's size, as
+ * the agent has it), with this thread pinned to the last allowed CPU and ffmpeg to the first, so that the two never
+ * share a CPU and the difference is what the decoder costs the model from another core (shared caches, memory
+ * bandwidth, or two vCPUs on one physical core). Without two CPUs or pinning, both run where the kernel puts them.
+ */
+async function decoderInterference(video: string, size: { width: number; height: number }, raw: () => Promise<RawResult>): Promise<PipelineBenchResult['interference']> {
+  const allowed = allowedCpus();
+  const [decoderCpu, modelCpu] = [allowed[0], allowed.at(-1)];
+  const why = allowed.length < 2 ? `${allowed.length || 'unknown'} CPU(s) allowed` : pinThread(process.pid, modelCpu!);
   try {
-    await new Promise((r) => setTimeout(r, 300));
-    return await f();
+    const alone = await raw();
+    const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-threads', '1', '-stream_loop', '-1', '-i', video, '-filter_threads', '1', '-vf', `scale=${size.width}:${size.height}:flags=area,format=gbrp`, '-f', 'rawvideo', '-y', '/dev/null'];
+    const child = spawn('ffmpeg', args, { stdio: 'ignore' });
+    const childWhy = why ?? (child.pid ? pinThread(child.pid, decoderCpu!) : 'ffmpeg did not start');
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const beside = await raw();
+      return { alone, beside, pinned: childWhy ? `not pinned: ${childWhy}` : `model on CPU ${modelCpu}, decoder on CPU ${decoderCpu}` };
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('close', r));
+    }
   } finally {
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('close', r));
+    if (!why) setThreadCpus(process.pid, allowed);
   }
 }
 
@@ -357,15 +376,12 @@ export function formatPipelineTable(r: PipelineBenchResult): string {
   const rows: string[][] = [
     ['run', 'frames', 'fps', 'vs raw', 'latency p50/p99 ms', 'CPU ms/frame', 'peak RSS MB'],
     ['raw backend (session.run, 1 thread)', String(r.raw.runs), f1(r.raw.fps), '100%', `${f1(r.raw.p50Ms)}/${f1(r.raw.p99Ms)} (run)`, f1(r.raw.cpuMsPerRun), '-'],
-    [
-      'raw, ffmpeg decoding the clip beside it',
-      String(r.rawBesideDecoder.runs),
-      f1(r.rawBesideDecoder.fps),
-      `${Math.round((r.rawBesideDecoder.fps / r.raw.fps) * 100)}%`,
-      `${f1(r.rawBesideDecoder.p50Ms)}/${f1(r.rawBesideDecoder.p99Ms)} (run)`,
-      f1(r.rawBesideDecoder.cpuMsPerRun),
-      '-',
-    ],
+    ...(
+      [
+        ['raw, pinned, alone', r.interference.alone],
+        ['raw, pinned, ffmpeg decoding on another CPU', r.interference.beside],
+      ] as const
+    ).map(([name, x]) => [name, String(x.runs), f1(x.fps), `${Math.round((x.fps / r.raw.fps) * 100)}%`, `${f1(x.p50Ms)}/${f1(x.p99Ms)} (run)`, f1(x.cpuMsPerRun), '-']),
     [
       'edge-agent run --until-eof',
       String(r.e2e.frames),
@@ -417,8 +433,8 @@ export function formatPipelineTable(r: PipelineBenchResult): string {
     ...rows.slice(1).map(line),
     `${r.rounds.count} rounds of raw, agent and agent on MJPEG in turn; median round shown (end-to-end / raw per round: H.264 ${r.rounds.ratios.map((x) => `${Math.round(x * 100)}%`).join(', ')}; MJPEG ${r.rounds.mjpegRatios.map((x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : '-')).join(', ')}); peak RSS: the highest of the rounds`,
     'latency in the --until-eof rows includes waiting behind the frame before (the loop runs flat out); the paced row is what a camera sees',
-    `the agent against the raw loop with the decoder beside it: ${Math.round((r.e2e.fps / r.rawBesideDecoder.fps) * 100)}%`,
-    `targets: end-to-end >= 90% of raw: ${mark(t.ratio90)} (${Math.round(r.ratio * 100)}%); faster than the OpenCV loop: ${mark(t.fasterThanOpencv)} (less CPU per frame: ${mark(t.lessCpuThanOpencv)}); peak RSS < 150 MB: ${mark(t.rssUnder150)} (${f1(r.e2e.peakRssMb)} MB)`,
+    `the decoder on another CPU slows the model to ${Math.round((r.interference.beside.fps / r.interference.alone.fps) * 100)}% of its speed alone (${r.interference.pinned}); the agent against the raw loop with the decoder beside it: ${Math.round((r.e2e.fps / r.interference.beside.fps) * 100)}%`,
+    `targets: end-to-end >= 90% of raw: ${mark(t.ratio90)} (${(r.ratio * 100).toFixed(1)}%); faster than the OpenCV loop: ${mark(t.fasterThanOpencv)} (less CPU per frame: ${mark(t.lessCpuThanOpencv)}); peak RSS < 150 MB: ${mark(t.rssUnder150)} (${f1(r.e2e.peakRssMb)} MB)`,
     '',
   ].join('\n');
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { modelConfigSchema } from '../../agent/config/sections/model.js';
 import { decoderThreads, packInInferenceThread, resolveInferenceThread, resolvePinning } from '../../agent/model/inference-thread.js';
-import { allowedCpus, parseCpuList, pinThread } from '../../drivers/inference/affinity.js';
+import { allowedCpus, parseCpuList, pinThread, setThreadCpus, threadCpus } from '../../drivers/inference/affinity.js';
 
 describe('model.inferenceThread', () => {
   it('auto runs inference in the main thread on 1-2 CPUs and in a worker from 3 CPUs, saying why', () => {
@@ -67,5 +67,23 @@ describe('model.pinInferenceThread', () => {
     expect(modelConfigSchema.parse({ manifest: 'm' }).pinInferenceThread).toBe('auto');
     expect(modelConfigSchema.parse({ manifest: 'm', pinInferenceThread: 2 }).pinInferenceThread).toBe(2);
     expect(modelConfigSchema.safeParse({ manifest: 'm', pinInferenceThread: 'core1' }).success).toBe(false);
+  });
+
+  it.skipIf(allowedCpus().length < 2)('a pin is undone by setting the thread back to the allowed CPUs (as the bench does after its pinned runs)', async () => {
+    const { Worker } = await import('node:worker_threads');
+    // A worker of its own, so that this test's thread is never pinned; it reports its kernel thread id.
+    const w = new Worker("const { parentPort } = require('node:worker_threads'); const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()); parentPort.postMessage(tid); setInterval(() => {}, 1000);", { eval: true });
+    try {
+      const tid = await new Promise<number>((r) => w.once('message', r));
+      const allowed = allowedCpus();
+      expect(pinThread(tid, allowed[0]!)).toBeUndefined();
+      expect(threadCpus(tid)).toEqual([allowed[0]]);
+      expect(setThreadCpus(tid, allowed)).toBeUndefined();
+      expect(threadCpus(tid)).toEqual(allowed);
+      expect(setThreadCpus(tid, [allowed[0]!, 5000])).toBe('CPU 5000 out of range');
+      expect(threadCpus(tid)).toEqual(allowed);
+    } finally {
+      await w.terminate();
+    }
   });
 });
