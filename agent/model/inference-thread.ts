@@ -40,7 +40,7 @@ export function decoderThreads(modelThreads: number, inference: 'worker' | 'main
  * the frame loop. With more than 2 CPUs the loop has a core of its own: packing there overlaps the model, which
  * then only reads the tensor. With 2 (or 1) the loop shares cores with the decoder and the model, so what counts is
  * the total: handing over the 8-bit pixels (a quarter of the float tensor) saves the loop a float pack and copy and
- * the packed tensor's trip between cores, for a pack in the inference thread (~0.1 ms for 320x240 with SIMD).
+ * the packed tensor's trip between cores, for a pack in the inference thread (~0.15 ms for 320x240 with SIMD).
  * Measured on the 2-vCPU development VM (demo clip looped 4 times, inference in a worker, 5 interleaved pairs):
  * agent CPU 5.21 against 5.37 ms per frame (medians), peak RSS 142-144 against 144-146 MB.
  */

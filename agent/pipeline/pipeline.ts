@@ -61,7 +61,8 @@ interface Inferred {
  * (model.inferenceThread main) blocks it for the call, so nothing could overlap: the loop then takes, infers and
  * finishes each frame in turn, which also keeps the measured inference time to the call itself. From a camera, only
  * one frame waits at any point (the source's slot): latest frame wins, nothing queues. A file read in full keeps up
- * to two calls queued at a backend that runs them in order on its own thread, and one more frame packed.
+ * to two calls queued at a backend that runs them in order on its own thread, and one more frame read (and packed,
+ * unless that backend packs frames in its own thread: InferenceBackend.packFrames).
  */
 export class Pipeline {
   readonly stats = new PipelineStats();
@@ -110,7 +111,7 @@ export class Pipeline {
   /**
    * Runs until the source ends or stop() is called. Source failures reject (finite sources only).
    * Cameras (`prefetch` off): the next frame is taken only once inference is free, so it is the newest one.
-   * Files read losslessly (`prefetch` on): the next frame is read and packed while the current one infers, and a
+   * Files read losslessly (`prefetch` on): the next frame is read (and packed, unless the backend packs frames) while the current one infers, and a
    * backend that queues calls on its own thread (`maxInFlight()` 2) gets the next call before the current one
    * returns, so it goes from one inference to the next without waiting for the round trip through this thread.
    */
@@ -135,7 +136,7 @@ export class Pipeline {
         continue;
       }
       if (this.d.prefetch && inflight.length) {
-        // Files: up to `depth` calls queued at the backend, and the frame after them read and packed meanwhile.
+        // Files: up to `depth` calls queued at the backend, and the frame after them read (and packed) meanwhile.
         const depth = Math.max(1, Math.min(2, this.backend.maxInFlight?.() ?? 1));
         while (!next) {
           try {
@@ -188,7 +189,7 @@ export class Pipeline {
     this.stopping = true;
   }
 
-  /** The next frame from the source, gated and packed into the input tensor; null at the end. */
+  /** The next frame from the source, gated and packed into the input tensor (or left to a backend that packs); null at the end. */
   private async take(): Promise<Prepared | null> {
     const t0 = this.clock.now();
     const frame = await this.d.source.next();
@@ -199,7 +200,11 @@ export class Pipeline {
       this.stats.skippedByGate++;
       return { frame, tCapture, input: null, tPre: 0 };
     }
-    if (this.backend.packsFrames?.()) return { frame, tCapture, input: 'frame', tPre: 0 };
+    if (this.backend.packsFrames?.()) {
+      // The backend packs it in its own thread; a frame that does not fit is still the source's error, raised here.
+      this.d.packer.check(frame);
+      return { frame, tCapture, input: 'frame', tPre: 0 };
+    }
     const t1 = this.clock.now();
     const input = this.d.packer.pack(frame);
     return { frame, tCapture, input, tPre: this.clock.now() - t1 };

@@ -62,14 +62,19 @@ export class TensorPacker {
     return this.simd !== undefined;
   }
 
-  /** Fills the next buffer of the rotation from the frame (packed in the model's colour order, or gbrp planes) and returns it. */
-  pack(frame: Pick<Frame, 'data' | 'width' | 'height'> & { format?: PixelFormat }): InputData {
+  /** Throws the source's error when the frame does not fit the model's input (size, or fewer bytes than it needs). */
+  check(frame: Pick<Frame, 'data' | 'width' | 'height'>): void {
     if (frame.width !== this.width || frame.height !== this.height) {
       throw new AgentError('SOURCE_FAILED', `frame is ${frame.width}x${frame.height}, the model wants ${this.width}x${this.height}`, { fix: 'this is a bug in the source set-up: report it' });
     }
     if (frame.data.length < this.width * this.height * this.channels) {
       throw new AgentError('SOURCE_FAILED', `frame has ${frame.data.length} bytes, ${this.width}x${this.height}x${this.channels} needs ${this.width * this.height * this.channels}`, { fix: 'this is a bug in the source: report it' });
     }
+  }
+
+  /** Fills the next buffer of the rotation from the frame (packed in the model's colour order, or gbrp planes) and returns it. */
+  pack(frame: Pick<Frame, 'data' | 'width' | 'height'> & { format?: PixelFormat }): InputData {
+    this.check(frame);
     const k = this.next;
     this.next = (this.next + 1) % this.pool.length;
     const px = this.width * this.height;

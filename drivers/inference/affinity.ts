@@ -65,8 +65,9 @@ export function pinThread(tid: number, cpu: number): string | undefined {
 }
 
 /**
- * Lets the thread (or process) `tid` run on exactly `cpus` (pinThread for one CPU; the allowed list undoes a pin).
- * Returns the reason when it cannot.
+ * Lets the thread `tid` run on exactly `cpus` (pinThread for one CPU; the list it had before undoes a pin). A process id
+ * names its main thread only: the other threads keep their masks. Threads and processes it starts afterwards take
+ * its mask. Returns the reason when it cannot.
  */
 export function setThreadCpus(tid: number, cpus: readonly number[]): string | undefined {
   if (!LITTLE_ENDIAN) return 'big-endian CPU (mask layout not implemented)';

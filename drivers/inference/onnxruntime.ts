@@ -203,7 +203,13 @@ export class OnnxRuntimeBackend implements InferenceBackend {
     const session = this.loaded();
     this.packing = false;
     if (!session.packFrames || this.inInfo.length !== 1 || this.inInfo[0]!.name !== spec.input.name) return false;
-    await session.packFrames(spec);
+    try {
+      await session.packFrames(spec);
+    } catch (err) {
+      // An input the packer cannot fill (not 3 colour channels, another dtype): the frame loop's packer says why.
+      this.log.debug({ err: messageOf(err) }, 'frames not packed in the worker');
+      return false;
+    }
     this.packing = true;
     return true;
   }

@@ -29,7 +29,7 @@ import { createLogger } from '../../agent/log.js';
 import { loadManifest, type LoadedManifest } from '../../agent/model/manifest.js';
 import { AGENT_ENV, AGENT_NODE_FLAGS, demoConfigPath, demoSceneDir, DEMO_SEED, packageRoot } from '../../agent/paths.js';
 import { loadOrt } from '../../drivers/inference/onnxruntime.js';
-import { allowedCpus, pinThread, setThreadCpus } from '../../drivers/inference/affinity.js';
+import { allowedCpus, pinThread, setThreadCpus, threadCpus } from '../../drivers/inference/affinity.js';
 import { inputSize } from '../../agent/preprocess/geometry.js';
 
 export interface PipelineBenchOptions {
@@ -209,29 +209,43 @@ function loopedClip(video: string, passes: number): string {
 
 /**
  * The raw loop `raw` alone and then while ffmpeg decodes the clip over and over (one thread, to the model's size, as
- * the agent has it), with this thread pinned to the last allowed CPU and ffmpeg to the first, so that the two never
- * share a CPU and the difference is what the decoder costs the model from another core (shared caches, memory
- * bandwidth, or two vCPUs on one physical core). Without two CPUs or pinning, both run where the kernel puts them.
+ * the agent has it), with this thread pinned to the last allowed CPU and ffmpeg started on the first (a child takes
+ * the mask of the thread that spawns it, and so do the threads it starts), so that the two never share a CPU and the
+ * difference is what the decoder costs the model from another core (shared caches, memory bandwidth, or two vCPUs on
+ * one physical core). Without two CPUs or pinning, both run where the kernel puts them, and `pinned` says why.
  */
 async function decoderInterference(video: string, size: { width: number; height: number }, raw: () => Promise<RawResult>): Promise<PipelineBenchResult['interference']> {
   const allowed = allowedCpus();
-  const [decoderCpu, modelCpu] = [allowed[0], allowed.at(-1)];
-  const why = allowed.length < 2 ? `${allowed.length || 'unknown'} CPU(s) allowed` : pinThread(process.pid, modelCpu!);
+  const original = threadCpus(process.pid);
+  const [decoderCpu, modelCpu] = [allowed[0]!, allowed.at(-1)!];
+  const restore = (): void => {
+    const why = setThreadCpus(process.pid, original.length ? original : allowed);
+    if (why) throw new AgentError('INTERNAL', `the bench could not undo its CPU pin: ${why}`, { fix: 'run the bench again; report it if it repeats' });
+  };
+  let why = allowed.length < 2 ? `${allowed.length || 'unknown'} CPU(s) allowed` : pinThread(process.pid, modelCpu);
   try {
     const alone = await raw();
+    // Spawned from this thread while it is on the decoder's CPU, then this thread goes back to the model's.
+    if (!why) why = pinThread(process.pid, decoderCpu);
     const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-threads', '1', '-stream_loop', '-1', '-i', video, '-filter_threads', '1', '-vf', `scale=${size.width}:${size.height}:flags=area,format=gbrp`, '-f', 'rawvideo', '-y', '/dev/null'];
     const child = spawn('ffmpeg', args, { stdio: 'ignore' });
-    const childWhy = why ?? (child.pid ? pinThread(child.pid, decoderCpu!) : 'ffmpeg did not start');
+    let failed = '';
+    child.once('error', (err) => (failed = `ffmpeg could not start: ${err.message}`));
+    const closed = new Promise((r) => child.once('close', r));
+    if (!why) why = pinThread(process.pid, modelCpu);
+    if (why) restore(); // not pinned after all: neither runs pinned, and the row says so
     try {
       await new Promise((r) => setTimeout(r, 300));
       const beside = await raw();
-      return { alone, beside, pinned: childWhy ? `not pinned: ${childWhy}` : `model on CPU ${modelCpu}, decoder on CPU ${decoderCpu}` };
+      if (!failed && (child.exitCode !== null || child.signalCode !== null)) failed = `ffmpeg exited early (${child.exitCode ?? child.signalCode})`;
+      const pinned = failed ? `no decoder: ${failed}` : why ? `not pinned: ${why}` : `model on CPU ${modelCpu}, decoder on CPU ${decoderCpu}`;
+      return { alone, beside, pinned };
     } finally {
       child.kill('SIGKILL');
-      await new Promise((r) => child.once('close', r));
+      await closed;
     }
   } finally {
-    if (!why) setThreadCpus(process.pid, allowed);
+    if (!why) restore();
   }
 }
 
@@ -434,7 +448,7 @@ export function formatPipelineTable(r: PipelineBenchResult): string {
     `${r.rounds.count} rounds of raw, agent and agent on MJPEG in turn; median round shown (end-to-end / raw per round: H.264 ${r.rounds.ratios.map((x) => `${Math.round(x * 100)}%`).join(', ')}; MJPEG ${r.rounds.mjpegRatios.map((x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : '-')).join(', ')}); peak RSS: the highest of the rounds`,
     'latency in the --until-eof rows includes waiting behind the frame before (the loop runs flat out); the paced row is what a camera sees',
     `the decoder on another CPU slows the model to ${Math.round((r.interference.beside.fps / r.interference.alone.fps) * 100)}% of its speed alone (${r.interference.pinned}); the agent against the raw loop with the decoder beside it: ${Math.round((r.e2e.fps / r.interference.beside.fps) * 100)}%`,
-    `targets: end-to-end >= 90% of raw: ${mark(t.ratio90)} (${(r.ratio * 100).toFixed(1)}%); faster than the OpenCV loop: ${mark(t.fasterThanOpencv)} (less CPU per frame: ${mark(t.lessCpuThanOpencv)}); peak RSS < 150 MB: ${mark(t.rssUnder150)} (${f1(r.e2e.peakRssMb)} MB)`,
+    `targets: end-to-end >= 90% of raw: ${mark(t.ratio90)} (${(Math.floor(r.ratio * 1000) / 10).toFixed(1)}%); faster than the OpenCV loop: ${mark(t.fasterThanOpencv)} (less CPU per frame: ${mark(t.lessCpuThanOpencv)}); peak RSS < 150 MB: ${mark(t.rssUnder150)} (${f1(r.e2e.peakRssMb)} MB)`,
     '',
   ].join('\n');
 }

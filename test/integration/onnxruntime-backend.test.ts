@@ -153,6 +153,19 @@ describe.skipIf(!ready)('onnxruntime backend: packing frames in the worker', () 
     }
   });
 
+  it('an input the packer cannot fill (one channel) is not packed in the worker: packFrames() resolves false and plain calls still run', async () => {
+    const b = new OnnxRuntimeBackend(undefined, { worker: true });
+    try {
+      await b.load({ file, accelerator: 'cpu', threads: 1 });
+      expect(await b.packFrames({ input: { ...input(), shape: [1, 1, 240, 320] } })).toBe(false);
+      expect(b.packsFrames()).toBe(false);
+      const ka = new Float32Array(readFileSync(join(dir, 'ka_input.f32')).buffer.slice(0));
+      expect((await b.run({ images: ka })).output0!.data.length).toBe(6 * 1200);
+    } finally {
+      await b.close();
+    }
+  });
+
   it('a session in the main thread does not pack frames: packFrames() says so and runFrame() is refused', async () => {
     const here = new OnnxRuntimeBackend(undefined, { worker: false });
     try {

@@ -3,7 +3,7 @@
  * the order of work with a backend in this thread or on its own, frames given back only after their events, and
  * the inference deadline in both modes (a backend restart follows).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ruleSchema } from '../../agent/config/sections/rules.js';
 import type { DecodeFn } from '../../agent/decode/types.js';
 import { inputSchema } from '../../agent/model/manifest-schema.js';
@@ -19,7 +19,7 @@ const H = 6;
 const input = inputSchema.parse({ name: 'images', shape: [1, 3, H, W], layout: 'NCHW', normalise: { mean: [0, 0, 0], std: [255, 255, 255] } });
 
 /** A finite source of `n` frames; each frame's first byte is its number, and its release is recorded. */
-function source(n: number, log: string[], released: Set<number>, gapMs = 0): FrameSource {
+function source(n: number, log: string[], released: Set<number>, gapMs = 0, wideAt?: number): FrameSource {
   let seq = 0;
   return {
     type: 'fake',
@@ -34,8 +34,9 @@ function source(n: number, log: string[], released: Set<number>, gapMs = 0): Fra
       if (gapMs && seq > 0) await new Promise((r) => setTimeout(r, gapMs)); // a camera: the next frame comes later
       const s = seq++;
       log.push(`take ${s}`);
-      const data = new Uint8Array(W * H * 3).fill(s);
-      return { seq: s, captureMono: s * 100, captureWall: Date.UTC(2026, 0, 1) + s * 100, ptsMs: s * 100, width: W, height: H, format: 'rgb24', data, release: () => released.add(s) } satisfies Frame;
+      const w = s === wideAt ? W + 1 : W; // a source that went wrong: a frame of another size
+      const data = new Uint8Array(w * H * 3).fill(s);
+      return { seq: s, captureMono: s * 100, captureWall: Date.UTC(2026, 0, 1) + s * 100, ptsMs: s * 100, width: w, height: H, format: 'rgb24', data, release: () => released.add(s) } satisfies Frame;
     },
   };
 }
@@ -124,16 +125,17 @@ const r = (log: string[], what: string): string[] => log.filter((x) => x.startsW
 /** Every frame yields one "defect" in the same place, so the 1-of-1 rule fires on the first frame only. */
 const decode: DecodeFn = (outs) => [{ classId: 0, label: 'defect', score: 0.9, box: [0.2, 0.2, 0.4, 0.4], frame: outs.out!.data[0] } as never];
 
-function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: number }; slowOn?: number; hangOn?: number; timeoutMs?: number; gapMs?: number; prefetch?: boolean; failPost?: number; depth?: number; closeGraceMs?: number; packs?: boolean }) {
+function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: number }; slowOn?: number; hangOn?: number; timeoutMs?: number; gapMs?: number; prefetch?: boolean; failPost?: number; depth?: number; closeGraceMs?: number; packs?: boolean; wideAt?: number }) {
   const log: string[] = [];
   const released = new Set<number>();
   const events: Array<{ ev: AnomalyEvent; releasedAtEmit: boolean; pixel: number }> = [];
   const clock: Clock = o.clock ? { now: () => o.clock!.t, wall: () => Date.UTC(2026, 0, 1) + o.clock!.t } : { now: () => performance.now(), wall: () => Date.now() };
   let reloads = 0;
   let current: InferenceBackend = backend(o.thread, log, o);
+  const packer = new TensorPacker(input);
   const p = new Pipeline({
-    source: source(o.frames, log, released, o.gapMs),
-    packer: new TensorPacker(input),
+    source: source(o.frames, log, released, o.gapMs, o.wideAt),
+    packer,
     backend: current,
     inputName: 'images',
     decode: (outs, ctx) => {
@@ -163,7 +165,7 @@ function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: numbe
       return current;
     },
   });
-  return { p, log, released, events, reloads: () => reloads };
+  return { p, log, released, events, packer, reloads: () => reloads };
 }
 
 describe('frame loop', () => {
@@ -207,14 +209,30 @@ describe('frame loop', () => {
   it('a backend that packs frames itself gets each frame (never a packed tensor), in order, two at most outstanding; preprocess costs the loop nothing', async () => {
     const clock = { t: 0 };
     const l = loop({ thread: 'worker', frames: 5, depth: 2, clock, packs: true });
+    const pack = vi.spyOn(l.packer, 'pack');
     await l.p.run();
+    expect(pack).not.toHaveBeenCalled();
     expect(l.log.filter((x) => x.startsWith('frame'))).toEqual(['frame 0', 'frame 1', 'frame 2', 'frame 3', 'frame 4']);
     expect(l.log.indexOf('frame 1')).toBeLessThan(l.log.indexOf('infer 0'));
+    let out = 0;
+    for (const x of l.log) {
+      if (x.startsWith('frame')) out++;
+      if (x.startsWith('infer')) out--;
+      expect(out).toBeLessThanOrEqual(2);
+    }
     expect(l.log.filter((x) => x.startsWith('post'))).toEqual(['post 0', 'post 1', 'post 2', 'post 3', 'post 4']);
     expect([...l.released].sort()).toEqual([0, 1, 2, 3, 4]);
     expect(l.events[0]).toMatchObject({ releasedAtEmit: false, pixel: 0 });
     expect(l.p.stats.stages.preprocess.percentile(100)).toBe(0);
     expect(l.p.stats.stages.inference.percentile(100)).toBe(5);
+  });
+
+  it('a backend that packs frames: a frame of the wrong size is still the source\'s error (run() rejects), not an inference failure', async () => {
+    const l = loop({ thread: 'worker', frames: 4, depth: 2, packs: true, wideAt: 2 });
+    await expect(l.p.run()).rejects.toMatchObject({ code: 'SOURCE_FAILED', message: `frame is ${W + 1}x${H}, the model wants ${W}x${H}` });
+    expect(l.p.stats.inferenceErrors).toBe(0);
+    expect(r(l.log, 'frame')).not.toContain('frame 2');
+    expect(r(l.log, 'post')).toEqual(['post 0', 'post 1']);
   });
 
   it('a frame taken for a backend that packs frames is packed here when the backend that runs it does not (a swap in between)', async () => {
