@@ -72,6 +72,8 @@ export interface RunSummary {
   model: ModelRef;
   /** The thread inference ran in (model.inferenceThread, or the runtime's own thread for TFLite). */
   inferenceThread: 'worker' | 'main';
+  /** Where frames were packed into the input tensor: the frame loop, or the backend's inference thread (then the preprocess stage is 0 and packing counts in inference). */
+  packing: 'frame loop' | 'inference thread';
   source: string;
 }
 
@@ -291,6 +293,7 @@ export class Agent {
       stages: p.stats.summary(),
       model: { name: c.manifest.name, variant: c.opened.variant.name, sha256: c.opened.variant.sha256, accelerator: c.opened.backend.accelerator() },
       inferenceThread: c.opened.backend.runsIn?.() ?? 'main',
+      packing: c.opened.backend.packsFrames?.() ? 'inference thread' : 'frame loop',
       source: this.source?.describe() ?? '',
     };
   }

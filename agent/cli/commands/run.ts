@@ -136,7 +136,7 @@ export function formatSummary(r: RunSummary): string {
   const lines = [
     `processed ${r.frames} frames from ${r.source} in ${r.seconds.toFixed(1)} s (${r.fps.toFixed(1)} fps), model ${r.model.name}/${r.model.variant} on ${r.model.accelerator} (inference in the ${r.inferenceThread} thread)`,
     `anomalies: ${r.firings}; events written: ${r.events}; output pulses: ${r.pulses.scheduled} scheduled, ${r.pulses.missed} missed, ${r.pulses.refused} refused, ${r.pulses.failed} failed; frames dropped: ${r.dropped}${r.skipped ? `; inferences skipped (motion gate / frame-rate cap): ${r.skipped}${r.energySavedJ !== undefined ? `, saving about ${r.energySavedJ.toFixed(1)} J` : ''}` : ''}`,
-    `latency ms p50/p99: preprocess ${f(s.preprocess.p50)}/${f(s.preprocess.p99)}, inference ${f(s.inference.p50)}/${f(s.inference.p99)}, decode ${f(s.decode.p50)}/${f(s.decode.p99)}, rules ${f(s.rules.p50)}/${f(s.rules.p99)}, capture-to-decision ${f(s.decision.p50)}/${f(s.decision.p99)}`,
+    `latency ms p50/p99: ${r.packing === 'inference thread' ? 'preprocess in the inference thread (counted in inference)' : `preprocess ${f(s.preprocess.p50)}/${f(s.preprocess.p99)}`}, inference ${f(s.inference.p50)}/${f(s.inference.p99)}, decode ${f(s.decode.p50)}/${f(s.decode.p99)}, rules ${f(s.rules.p50)}/${f(s.rules.p99)}, capture-to-decision ${f(s.decision.p50)}/${f(s.decision.p99)}`,
   ];
   return `${lines.join('\n')}\n`;
 }
