@@ -221,7 +221,7 @@ export class Pipeline {
     if (!input) return { frame, tCapture, outputs: null, tPre: 0, tInfer: 0 };
     let t1 = this.clock.now();
     const backend = this.backend;
-    const call = input !== 'frame' ? backend.run({ [this.d.inputName]: input }) : backend.packsFrames?.() ? backend.runFrame!(frame) : backend.run({ [this.d.inputName]: this.d.packer.pack(frame) });
+    const call = this.call(backend, input, frame);
     if (after) {
       call.catch(() => undefined); // handled below; not unhandled while the call before it finishes
       await after.then(
@@ -240,6 +240,15 @@ export class Pipeline {
       await this.onInferenceError(err, backend);
       return { frame, tCapture, outputs: null, tPre, tInfer: this.clock.now() - t1 };
     }
+  }
+
+  /**
+   * Starts the backend's call for a frame: its packed tensor, or the frame itself for a backend that packs. A frame
+   * taken for such a backend is packed here when the backend that runs it does not (a swap or a reload in between).
+   */
+  private call(backend: InferenceBackend, input: InputData | 'frame', frame: Frame): Promise<Record<string, OutputTensor>> {
+    if (input === 'frame' && backend.runFrame && backend.packsFrames?.()) return backend.runFrame(frame);
+    return backend.run({ [this.d.inputName]: input === 'frame' ? this.d.packer.pack(frame) : input });
   }
 
   /**

@@ -17,6 +17,19 @@ const dir = join(repoRoot, 'models', 'conveyor-demo');
 const file = join(dir, 'student.onnx');
 const ready = existsSync(file) && existsSync(join(repoRoot, 'dist', 'drivers', 'inference', 'onnxruntime-worker.js'));
 const shape = [1, 3, 240, 320];
+/** The demo model's known-answer input, a copy of its own. */
+const knownInput = (): Float32Array => new Float32Array(readFileSync(join(dir, 'ka_input.f32')).buffer.slice(0));
+
+/** A backend on the demo model, in the worker or in this thread, closed after `use` whatever happens. */
+async function withBackend<T>(worker: boolean, use: (b: OnnxRuntimeBackend) => Promise<T>): Promise<T> {
+  const b = new OnnxRuntimeBackend(undefined, { worker });
+  try {
+    await b.load({ file, accelerator: 'cpu', threads: 1 });
+    return await use(b);
+  } finally {
+    await b.close();
+  }
+}
 
 describe.skipIf(!ready)('onnxruntime backend in its worker thread', () => {
   let worker: OnnxRuntimeBackend;
@@ -28,7 +41,7 @@ describe.skipIf(!ready)('onnxruntime backend in its worker thread', () => {
     here = new OnnxRuntimeBackend(undefined, { worker: false });
     await worker.load({ file, accelerator: 'cpu', threads: 1 });
     await here.load({ file, accelerator: 'cpu', threads: 1 });
-    const ka = new Float32Array(readFileSync(join(dir, 'ka_input.f32')).buffer.slice(0));
+    const ka = knownInput();
     const flipped = ka.slice().reverse();
     const grey = new Float32Array(ka.length).fill(0.5);
     inputs = [ka, flipped, grey];
@@ -107,37 +120,28 @@ describe.skipIf(!ready)('onnxruntime backend: packing frames in the worker', () 
   /** A 320x240 frame with a pattern of its own per `k`, as planes (gbrp) or packed RGB. */
   const frame = (k: number, format: 'gbrp' | 'rgb24'): FramePixels => ({ data: Uint8Array.from({ length: 320 * 240 * 3 }, (_, i) => (i * (7 + 2 * k) + k * 31) % 251), width: 320, height: 240, format });
 
-  it('runFrame() packs each frame in the worker: calls in flight together each get the answer of the same frame packed here and run here', async () => {
-    const here = new OnnxRuntimeBackend(undefined, { worker: false });
-    const b = new OnnxRuntimeBackend(undefined, { worker: true });
-    try {
-      await here.load({ file, accelerator: 'cpu', threads: 1 });
-      await b.load({ file, accelerator: 'cpu', threads: 1 });
-      expect(b.packsFrames()).toBe(false);
-      expect(await b.packFrames({ input: input() })).toBe(true);
-      expect(b.packsFrames()).toBe(true);
-      const packer = new TensorPacker(input());
-      const frames = [frame(0, 'gbrp'), frame(1, 'gbrp'), frame(2, 'rgb24')];
-      const expected: Float32Array[] = [];
-      for (const f of frames) expected.push((await here.run({ images: packer.pack(f) })).output0!.data as Float32Array);
-      expect(expected[0]).not.toEqual(expected[1]);
-      const pending = frames.map((f) => b.runFrame(f));
-      frames[0]!.data.fill(0); // the frame's buffer going back to the source right after the call
-      const got = await Promise.all(pending);
-      got.forEach((r, i) => expect(r.output0!.data, `frame ${i}`).toEqual(expected[i]));
-      // Plain calls still work beside it.
-      const ka = new Float32Array(readFileSync(join(dir, 'ka_input.f32')).buffer.slice(0));
-      expect((await b.run({ images: ka })).output0!.data).toEqual((await here.run({ images: ka })).output0!.data);
-    } finally {
-      await b.close();
-      await here.close();
-    }
-  });
+  it('runFrame() packs each frame in the worker: calls in flight together each get the answer of the same frame packed here and run here', () =>
+    withBackend(false, (here) =>
+      withBackend(true, async (b) => {
+        expect(b.packsFrames()).toBe(false);
+        expect(await b.packFrames({ input: input() })).toBe(true);
+        expect(b.packsFrames()).toBe(true);
+        const packer = new TensorPacker(input());
+        const frames = [frame(0, 'gbrp'), frame(1, 'gbrp'), frame(2, 'rgb24')];
+        const expected: Float32Array[] = [];
+        for (const f of frames) expected.push((await here.run({ images: packer.pack(f) })).output0!.data as Float32Array);
+        expect(expected[0]).not.toEqual(expected[1]);
+        const pending = frames.map((f) => b.runFrame(f));
+        frames[0]!.data.fill(0); // the frame's buffer going back to the source right after the call
+        const got = await Promise.all(pending);
+        got.forEach((r, i) => expect(r.output0!.data, `frame ${i}`).toEqual(expected[i]));
+        // Plain calls still work beside it.
+        const ka = knownInput();
+        expect((await b.run({ images: ka })).output0!.data).toEqual((await here.run({ images: ka })).output0!.data);
+      })));
 
-  it('a frame of the wrong size fails alone with the packer\'s reason; the calls beside and after it answer right', async () => {
-    const b = new OnnxRuntimeBackend(undefined, { worker: true });
-    try {
-      await b.load({ file, accelerator: 'cpu', threads: 1 });
+  it('a frame of the wrong size fails alone with the packer\'s reason; the calls beside and after it answer right', () =>
+    withBackend(true, async (b) => {
       await b.packFrames({ input: input() });
       const good = frame(3, 'gbrp');
       const want = (await b.runFrame(good)).output0!.data;
@@ -148,40 +152,26 @@ describe.skipIf(!ready)('onnxruntime backend: packing frames in the worker', () 
       expect(c.status === 'fulfilled' && c.value.output0!.data).toEqual(want);
       expect(small.data.length).toBe(160 * 120 * 3); // the caller's pixels are its own (never moved)
       expect((await b.runFrame(good)).output0!.data).toEqual(want);
-    } finally {
-      await b.close();
-    }
-  });
+    }));
 
-  it('an input the packer cannot fill (one channel) is not packed in the worker: packFrames() resolves false and plain calls still run', async () => {
-    const b = new OnnxRuntimeBackend(undefined, { worker: true });
-    try {
-      await b.load({ file, accelerator: 'cpu', threads: 1 });
+  it('an input the packer cannot fill (one channel) is not packed in the worker: packFrames() resolves false and plain calls still run', () =>
+    withBackend(true, async (b) => {
       expect(await b.packFrames({ input: { ...input(), shape: [1, 1, 240, 320] } })).toBe(false);
       expect(b.packsFrames()).toBe(false);
-      const ka = new Float32Array(readFileSync(join(dir, 'ka_input.f32')).buffer.slice(0));
-      expect((await b.run({ images: ka })).output0!.data.length).toBe(6 * 1200);
-    } finally {
-      await b.close();
-    }
-  });
+      expect((await b.run({ images: knownInput() })).output0!.data.length).toBe(6 * 1200);
+    }));
 
-  it('a session in the main thread does not pack frames: packFrames() says so and runFrame() is refused', async () => {
-    const here = new OnnxRuntimeBackend(undefined, { worker: false });
-    try {
-      await here.load({ file, accelerator: 'cpu', threads: 1 });
+  it('a session in the main thread does not pack frames: packFrames() says so and runFrame() is refused', () =>
+    withBackend(false, async (here) => {
       expect(await here.packFrames({ input: input() })).toBe(false);
       expect(here.packsFrames()).toBe(false);
       await expect(here.runFrame(frame(0, 'gbrp'))).rejects.toThrow(/without packFrames/);
-    } finally {
-      await here.close();
-    }
-  });
+    }));
 });
 
 describe.skipIf(!ready)('onnxruntime backend: closing the worker', () => {
   it('close() lets the calls already queued finish with their answers, then ends the thread', async () => {
-    const ka = new Float32Array(readFileSync(join(dir, 'ka_input.f32')).buffer.slice(0));
+    const ka = knownInput();
     const here = new OnnxRuntimeBackend(undefined, { worker: false });
     await here.load({ file, accelerator: 'cpu', threads: 1 });
     const expected = (await here.run({ images: ka })).output0!.data;
@@ -208,7 +198,7 @@ describe.skipIf(!ready || allowedCpus().length < 2)('onnxruntime backend: pinnin
       await b.load({ file, accelerator: 'cpu', threads: 1, thread: 'worker', pinCpu: cpu });
       expect(b.pinnedCpu()).toBe(cpu);
       expect(onlyThat()).toBe(before + 1);
-      const ka = new Float32Array(readFileSync(join(dir, 'ka_input.f32')).buffer.slice(0));
+      const ka = knownInput();
       expect((await b.run({ images: ka })).output0!.data.length).toBe(6 * 1200);
     } finally {
       await b.close();
@@ -223,7 +213,7 @@ describe.skipIf(!ready || allowedCpus().length < 2)('onnxruntime backend: pinnin
 
 describe.skipIf(!ready)('onnxruntime backend: model.inferenceThread', () => {
   it('load({ thread }) picks the thread over the constructor default, and both compute the same outputs', async () => {
-    const ka = new Float32Array(readFileSync(join(dir, 'ka_input.f32')).buffer.slice(0));
+    const ka = knownInput();
     const outs: Record<string, Float32Array> = {};
     for (const [ctor, thread] of [[true, 'main'], [false, 'worker']] as const) {
       const b = new OnnxRuntimeBackend(undefined, { worker: ctor });
