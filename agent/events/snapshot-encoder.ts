@@ -6,11 +6,23 @@ import { encodeSnapshot, type SnapshotBox, type SnapshotResult } from './snapsho
 
 export interface SnapshotJob {
   id: number;
-  frame: Omit<Frame, 'data'>;
+  frame: Omit<Frame, 'data' | 'release'>;
   pixels: ArrayBuffer;
   boxes: SnapshotBox[];
   maxBytes: number;
   geometry?: Geometry | undefined;
+}
+
+/**
+ * The frame's fields as plain data: a frame carries `release()` (and a source may add more), and a function
+ * cannot be copied to a worker (postMessage throws DataCloneError), so only the known value fields go.
+ */
+export function frameMeta(f: Frame): SnapshotJob['frame'] {
+  return { seq: f.seq, captureMono: f.captureMono, captureWall: f.captureWall, ptsMs: f.ptsMs, width: f.width, height: f.height, format: f.format };
+}
+
+function plainBox(b: SnapshotBox): SnapshotBox {
+  return { box: [b.box[0], b.box[1], b.box[2], b.box[3]], ...(b.label !== undefined ? { label: String(b.label) } : {}), ...(b.score !== undefined ? { score: Number(b.score) } : {}) };
 }
 
 export interface SnapshotReply {
@@ -51,8 +63,7 @@ export class SnapshotEncoder {
     const d = frame.data;
     const whole = d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.buffer instanceof ArrayBuffer;
     const pixels = (owned && whole ? d.buffer : d.slice().buffer) as ArrayBuffer;
-    const { data: _data, ...meta } = frame;
-    const job: SnapshotJob = { id, frame: meta, pixels, boxes, maxBytes, geometry };
+    const job: SnapshotJob = { id, frame: frameMeta(frame), pixels, boxes: boxes.map(plainBox), maxBytes, geometry: geometry && { ...geometry } };
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       worker.ref();

@@ -7,6 +7,8 @@ export interface EventEvidence {
   geometry?: Geometry;
   /** Boxes to draw, normalised 0..1 to the source picture; default: the event's own bbox. */
   boxes?: Array<{ box: [number, number, number, number]; label?: string; score?: number }>;
+  /** false: the rule's event action did not ask for a snapshot (`snapshot: false`, the default); none is sent. */
+  snapshot?: boolean;
 }
 
 /** Device state published upstream (retained status message); merged with what was set before. */

@@ -337,6 +337,7 @@ export class Pipeline {
     const reason = `rule ${f.rule.name}: ${f.label} ${f.score.toFixed(2)}${f.trackId !== null ? ` track ${f.trackId}` : ''} frame ${frame.seq}`;
     const outcomes: ActionOutcome[] = [];
     let wantsEvent = false;
+    let wantsSnapshot = false; // H22: a snapshot only for a rule whose event action says `snapshot: true`
     for (const a of f.rule.actions) {
       try {
         if (a.type === 'pulse') {
@@ -347,6 +348,7 @@ export class Pipeline {
           outcomes.push(await this.d.outputs.hold(a.output, { durationMs: a.durationMs, reason }));
         } else {
           wantsEvent = true;
+          wantsSnapshot ||= a.snapshot;
         }
       } catch (err) {
         this.log.error({ err, rule: f.rule.name, action: a.type }, 'action failed');
@@ -378,7 +380,7 @@ export class Pipeline {
       ...(this.d.device ? { device: this.d.device } : {}),
     };
     try {
-      await this.d.events.emit(ev, { frame, geometry: this.d.decodeCtx.geometry });
+      await this.d.events.emit(ev, { frame, geometry: this.d.decodeCtx.geometry, snapshot: wantsSnapshot });
       this.stats.events++;
     } catch (err) {
       this.log.error({ err, event: ev.id }, 'event could not be queued');

@@ -12,7 +12,7 @@ export interface OutputsPort {
 /** What the loop needs from the event sinks (one hub fanning out to all sinks). */
 export interface EventsPort {
   /** Resolves once the event is durably queued (the frame is the evidence for snapshots). */
-  emit(ev: AnomalyEvent, evidence?: { frame: Frame; geometry?: Geometry }): Promise<unknown>;
+  emit(ev: AnomalyEvent, evidence?: { frame: Frame; geometry?: Geometry; snapshot?: boolean }): Promise<unknown>;
 }
 
 /** Hooks for liveness and metrics (systemd watchdog, /healthz, /metrics). */

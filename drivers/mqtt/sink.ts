@@ -125,7 +125,7 @@ export class MqttEventSink implements AgentEventSink {
     if (!this.outbox) throw new AgentError('SINK_FAILED', 'the MQTT sink is not started', { fix: 'call start() first' });
     const body = ev.device ? ev : { ...ev, device: this.opts.deviceId };
     // The frame may be reused by the pipeline once emit returns: keep a private copy of its pixels.
-    const snap = evidence && this.opts.mqtt.snapshots.enabled ? { ...evidence, frame: { ...evidence.frame, data: evidence.frame.data.slice() } } : undefined;
+    const snap = evidence && evidence.snapshot !== false && this.opts.mqtt.snapshots.enabled ? { ...evidence, frame: { ...evidence.frame, data: evidence.frame.data.slice() } } : undefined;
     await this.outbox.append('event', ev.id, Buffer.from(JSON.stringify(body)));
     this.s.emitted++;
     this.statsDirty = true;
