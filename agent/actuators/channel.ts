@@ -1,7 +1,8 @@
 /**
  * The safety layer for one output. Rules ask; this decides. Limits enforced here, whatever the caller does:
  * maximum on-time (a guard timer independent of the frame loop), minimum off-time between activations, a daily
- * on-time budget (local calendar day), no late pulses (a pulse whose deadline has passed is reported as missed),
+ * on-time budget (local calendar day, moved forward only by a synchronised wall clock or 24 h of monotonic time),
+ * no late pulses (a pulse whose deadline has passed is reported as missed),
  * and an output that cannot be switched off is retried forever and reported loudly.
  */
 import type { Logger } from '../log.js';
@@ -10,6 +11,9 @@ import type { OutputConfig } from '../config/sections/outputs.js';
 import type { Actuator } from './actuator.js';
 import type { OutputLedger } from './ledger.js';
 import { localDay, type TimerHandle, type Timers } from './timers.js';
+import { alwaysTrusted, type BootClock, type WallTrust } from '../trusted-time.js';
+
+const DAY_MS = 86_400_000;
 
 export type ReportKind = 'fired' | 'off' | 'missed' | 'refused' | 'failed' | 'stuck' | 'recovered';
 
@@ -52,6 +56,13 @@ export interface ChannelEnv {
   blocked: () => string | undefined;
   /** Remembers the daily on-time and the last switch-off across restarts (./ledger.ts), when the limits need it. */
   ledger?: OutputLedger;
+  /**
+   * Whether the wall clock may move the budget's day forward (../trusted-time.ts). Until it is trusted the
+   * stricter reading holds: the day changes only after 24 h of monotonic time. Default: trusted (tests).
+   */
+  trust?: WallTrust;
+  /** CLOCK_MONOTONIC since boot + boot id, for ledger stamps that survive a restart (absent: wall clock only). */
+  boot?: BootClock;
 }
 
 interface PendingPulse {
@@ -86,7 +97,10 @@ export class OutputChannel {
   private stuck = false;
   private switching: Promise<boolean> | undefined;
   private day = '';
+  /** When the budget's day began, monotonic ms on env.clock. */
+  private dayStartMono = 0;
   private onDayMs = 0;
+  private readonly trust: WallTrust;
   private readonly counters: OutputCounters = { actuations: 0, missed: 0, refused: 0, failures: 0 };
   private readonly log: Logger;
 
@@ -97,6 +111,7 @@ export class OutputChannel {
     private readonly env: ChannelEnv,
   ) {
     this.log = env.log.child({ output: name });
+    this.trust = env.trust ?? alwaysTrusted;
   }
 
   /**
@@ -109,17 +124,32 @@ export class OutputChannel {
     if (!rec) return;
     const wall = this.env.clock.wall();
     const now = this.env.clock.now();
-    this.day = localDay(wall);
-    this.onDayMs = rec.day === this.day ? rec.onMs : 0;
+    // Within the same boot, CLOCK_MONOTONIC stamps say how long ago things happened, whatever the wall clock did.
+    const boot = this.env.boot;
+    const sameBoot = boot !== undefined && rec.bootId !== undefined && rec.bootId === boot.bootId();
+    const ago = (mono: number | undefined, wallStamp: number | undefined): number | undefined => {
+      if (sameBoot && mono !== undefined) return Math.max(0, boot.monoMs() - mono);
+      return wallStamp === undefined ? undefined : Math.max(0, wall - wallStamp);
+    };
+    const wallDay = localDay(wall);
+    this.day = rec.day;
+    this.onDayMs = rec.onMs;
+    this.dayStartMono = sameBoot && rec.dayStartMono !== undefined ? now - Math.max(0, boot.monoMs() - rec.dayStartMono) : now;
     this.lastOffWall = rec.lastOffWall;
-    if (rec.onSinceWall !== undefined) {
-      const onMs = Math.max(0, wall - rec.onSinceWall);
-      if (localDay(rec.onSinceWall) === this.day) this.onDayMs += onMs;
+    if (rec.onSinceWall !== undefined || rec.onSinceMono !== undefined) {
+      const onMs = ago(rec.onSinceMono, rec.onSinceWall) ?? 0;
+      this.onDayMs += onMs;
       this.lastOffWall = wall;
-      this.log.warn({ onSince: new Date(rec.onSinceWall).toISOString(), countedS: Math.round(onMs / 1000) }, 'output was on when the agent last stopped: that time counts against today\'s budget');
+      this.log.warn({ onSince: rec.onSinceWall !== undefined ? new Date(rec.onSinceWall).toISOString() : undefined, countedS: Math.round(onMs / 1000) }, 'output was on when the agent last stopped: that time counts against today\'s budget');
     }
-    if (this.lastOffWall !== undefined) this.lastOff = now - Math.max(0, wall - this.lastOffWall);
-    this.log.info({ onTodayS: Math.round(this.onDayMs / 1000), dailyMaxOnS: this.cfg.dailyMaxOnS, lastOff: this.lastOffWall ? new Date(this.lastOffWall).toISOString() : undefined }, 'output limits restored from the ledger');
+    // The day moves forward only; a clock that is not synchronised cannot start a new budget (stricter reading).
+    if (!this.trust.trusted() && wallDay !== rec.day) {
+      this.log.warn({ ledgerDay: rec.day, wallDay, clock: this.trust.describe() }, 'wall clock not synchronised: the daily budget keeps counting the ledger\'s day until it is (or 24 h have passed)');
+    }
+    this.rollDay();
+    const offAgo = rec.onSinceWall !== undefined || rec.onSinceMono !== undefined ? 0 : ago(rec.lastOffMono, this.lastOffWall);
+    if (offAgo !== undefined) this.lastOff = now - offAgo;
+    this.log.info({ onTodayS: Math.round(this.onDayMs / 1000), dailyMaxOnS: this.cfg.dailyMaxOnS, lastOff: this.lastOffWall ? new Date(this.lastOffWall).toISOString() : undefined, sameBoot }, 'output limits restored from the ledger');
     this.persist();
   }
 
@@ -363,20 +393,48 @@ export class OutputChannel {
     if (!this.env.ledger) return;
     this.rollDay();
     const wall = this.env.clock.wall();
+    const now = this.env.clock.now();
+    const boot = this.env.boot;
+    const bootId = boot?.bootId();
+    // env.clock's monotonic ms -> CLOCK_MONOTONIC since boot (both monotonic; the offset is fixed within a run).
+    const toBoot = boot && bootId ? (t: number) => Math.round(boot.monoMs() - (now - t)) : undefined;
     this.env.ledger.save({
       day: this.day,
       onMs: this.onDayMs,
       ...(this.lastOffWall !== undefined ? { lastOffWall: this.lastOffWall } : {}),
-      ...(this.active ? { onSinceWall: wall - (this.env.clock.now() - this.activeSince) } : {}),
+      ...(this.active ? { onSinceWall: wall - (now - this.activeSince) } : {}),
+      ...(toBoot
+        ? {
+            bootId,
+            dayStartMono: toBoot(this.dayStartMono),
+            ...(Number.isFinite(this.lastOff) && this.lastOffWall !== undefined ? { lastOffMono: toBoot(this.lastOff) } : {}),
+            ...(this.active ? { onSinceMono: toBoot(this.activeSince) } : {}),
+          }
+        : {}),
     });
   }
 
+  /**
+   * A new budget day begins when a synchronised wall clock shows a later local day than the current one, or
+   * after 24 h of monotonic time whatever the wall clock says. A wall clock jumping back never resets the budget;
+   * one jumping forward resets it only once it is trusted.
+   */
   private rollDay(): void {
-    const day = localDay(this.env.clock.wall());
-    if (day !== this.day) {
-      this.day = day;
-      this.onDayMs = 0;
+    const now = this.env.clock.now();
+    const wallDay = localDay(this.env.clock.wall());
+    if (!this.day) {
+      this.day = wallDay;
+      this.dayStartMono = now;
+      return;
     }
+    if (this.trust.trusted() ? wallDay > this.day : false) this.newDay(wallDay, now);
+    else if (now - this.dayStartMono >= DAY_MS) this.newDay(wallDay > this.day ? wallDay : this.day, now);
+  }
+
+  private newDay(day: string, now: number): void {
+    this.day = day;
+    this.dayStartMono = now;
+    this.onDayMs = 0;
   }
 
   private usedTodayMs(): number {

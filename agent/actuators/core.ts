@@ -5,7 +5,8 @@
  */
 import { AgentError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ActionOutcome, Clock } from '../types.js';
+import { systemClock, type ActionOutcome, type Clock } from '../types.js';
+import { alwaysTrusted, systemBootClock, systemWallTrust, type BootClock, type WallTrust } from '../trusted-time.js';
 import type { OutputConfig, OutputDriverConfig } from '../config/sections/outputs.js';
 import type { Actuator, DriverContext } from './actuator.js';
 import { OutputChannel, type ActuationReport, type OutputStatus } from './channel.js';
@@ -28,6 +29,13 @@ export interface CoreOptions {
   report?: (r: ActuationReport) => void;
   /** Where outputs with daily budgets or long minimum off-times remember them across restarts (./ledger.ts). */
   ledgerDir?: string;
+  /**
+   * Whether the wall clock may start a new budget day (../trusted-time.ts). Default: the system's
+   * synchronisation state with the system clock; "trusted" with an injected clock (tests).
+   */
+  wallTrust?: WallTrust;
+  /** Boot id + CLOCK_MONOTONIC for ledger stamps. Default: the system's with the system clock; none (null) otherwise. */
+  bootClock?: BootClock | null;
 }
 
 export interface BankStatus {
@@ -55,12 +63,17 @@ export class OutputCore {
   private stalled = false;
   private shuttingDown: string | undefined;
   private stallTimer: TimerHandle | undefined;
+  private readonly trust: WallTrust;
+  private readonly boot: BootClock | undefined;
 
   constructor(
     private readonly outputs: Record<string, OutputConfig>,
     private readonly opts: CoreOptions,
   ) {
     this.log = opts.log.child({ component: 'outputs' });
+    const real = opts.clock === systemClock;
+    this.trust = opts.wallTrust ?? (real ? systemWallTrust() : alwaysTrusted);
+    this.boot = opts.bootClock === undefined ? (real ? systemBootClock : undefined) : (opts.bootClock ?? undefined);
   }
 
   /** Creates and starts every driver (each drives its safe level). On any failure the started ones are stopped. */
@@ -85,6 +98,8 @@ export class OutputCore {
           log: this.log,
           report: (r) => this.onReport(r),
           blocked: () => this.shuttingDown ?? (this.stalled ? 'frame loop stalled: outputs held safe' : undefined),
+          trust: this.trust,
+          ...(this.boot ? { boot: this.boot } : {}),
           ...(this.opts.ledgerDir && needsLedger(cfg) ? { ledger: fileLedger(this.opts.ledgerDir, name, this.log.child({ output: name })) } : {}),
         });
         ch.restore();

@@ -22,6 +22,14 @@ export interface LedgerRecord {
   lastOffWall?: number;
   /** Wall-clock ms of the switch-on of an activation still running when this was written. */
   onSinceWall?: number;
+  /**
+   * The boot these stamps belong to (/proc/sys/kernel/random/boot_id) and CLOCK_MONOTONIC stamps (ms since boot):
+   * within one boot they, not the wall clock, say how long ago the day began, the output went off or on.
+   */
+  bootId?: string;
+  dayStartMono?: number;
+  lastOffMono?: number;
+  onSinceMono?: number;
 }
 
 export interface OutputLedger {
@@ -61,6 +69,10 @@ export function fileLedger(dir: string, output: string, log: Logger): OutputLedg
           onMs: Math.max(0, r.onMs),
           ...(typeof r.lastOffWall === 'number' ? { lastOffWall: r.lastOffWall } : {}),
           ...(typeof r.onSinceWall === 'number' ? { onSinceWall: r.onSinceWall } : {}),
+          ...(typeof r.bootId === 'string' ? { bootId: r.bootId } : {}),
+          ...(typeof r.dayStartMono === 'number' ? { dayStartMono: r.dayStartMono } : {}),
+          ...(typeof r.lastOffMono === 'number' ? { lastOffMono: r.lastOffMono } : {}),
+          ...(typeof r.onSinceMono === 'number' ? { onSinceMono: r.onSinceMono } : {}),
         };
       } catch (err) {
         log.warn({ file, err: String(err) }, 'output ledger corrupt: daily budget starts from zero');

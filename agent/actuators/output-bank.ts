@@ -20,7 +20,7 @@ import { systemClock, type ActionOutcome, type Clock } from '../types.js';
 import type { OutputConfig } from '../config/sections/outputs.js';
 import type { DriverContext, PublishFn } from './actuator.js';
 import type { ActuationReport } from './channel.js';
-import { OutputCore, type BankStatus, type DriverFactory, type HoldRequest, type PulseRequest } from './core.js';
+import { OutputCore, type BankStatus, type CoreOptions, type DriverFactory, type HoldRequest, type PulseRequest } from './core.js';
 import { preciseTimers, type Timers } from './timers.js';
 import { Shared, deserializeError, monoOffsetMs, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 
@@ -57,6 +57,9 @@ export interface OutputBankOptions {
   ledgerDir?: string;
   /** How long safeAllSync waits for the worker to confirm (ms). */
   safeSyncTimeoutMs?: number;
+  /** In-process only: whether the wall clock may start a new budget day, and the boot clock (see CoreOptions). */
+  wallTrust?: CoreOptions['wallTrust'];
+  bootClock?: CoreOptions['bootClock'];
 }
 
 interface Pending {
@@ -102,6 +105,8 @@ export class OutputBank {
         simulateJournal: this.opts.simulateJournal,
         stallMs: this.opts.stallMs,
         ledgerDir: this.opts.ledgerDir,
+        ...(this.opts.wallTrust ? { wallTrust: this.opts.wallTrust } : {}),
+        ...(this.opts.bootClock !== undefined ? { bootClock: this.opts.bootClock } : {}),
         driverContext: { ...this.opts.driverContext, ...(this.opts.publish ? { publish: this.opts.publish } : {}) },
         createDriver: this.opts.createDriver ?? createActuator,
         report: this.opts.onReport,
