@@ -124,7 +124,12 @@ export class Agent {
 
   async start(): Promise<void> {
     const cfg = this.cfg;
-    mkdirSync(this.opts.stateDir, { recursive: true });
+    // H22: a state folder that cannot be used (a file, read-only, full) must not stop the line; the outbox reports it.
+    try {
+      mkdirSync(this.opts.stateDir, { recursive: true });
+    } catch (err) {
+      this.log.warn({ stateDir: this.opts.stateDir, code: (err as NodeJS.ErrnoException).code }, 'state folder unusable: events not durable and output limits not remembered until it is');
+    }
     this.supervision = new Supervision(cfg, this.log, { outboxDepth: () => outboxDepth(this.hub) });
     await this.supervision.start();
     this.choice = await this.openModel();

@@ -78,9 +78,13 @@ export class AckLog {
       try {
         await fh.writev([encodeFileHeader(ACKLOG_MAGIC, 0), body]);
         await fh.datasync();
-      } finally {
-        await fh.close();
+      } catch (err) {
+        // A full disk: the old journal is still whole; the temp file would only take space.
+        await fh.close().catch(() => undefined);
+        await this.fs.unlink(tmp).catch(() => undefined);
+        throw err;
       }
+      await fh.close();
       await this.fs.rename(tmp, this.file);
       await syncDir(this.fs, path.dirname(this.file));
       this.fh = await this.fs.open(this.file, 'a', 0o640);
@@ -126,8 +130,22 @@ export class AckLog {
     return next;
   }
 
+  /** True while the journal file is open for appends (false after a rewrite failed, e.g. on a full disk). */
+  isOpen(): boolean {
+    return this.fh !== undefined;
+  }
+
   private async writePending(): Promise<void> {
-    if (!this.pending.length || !this.fh) return;
+    if (!this.pending.length) return;
+    // After a failed rewrite the old journal is still there: append to it.
+    if (!this.fh) {
+      try {
+        this.fh = await this.fs.open(this.file, 'a', 0o640);
+        this.size = (await this.fh.stat()).size;
+      } catch {
+        return; // the records stay pending until the folder takes writes again
+      }
+    }
     const batch = this.pending;
     this.pending = [];
     const bufs = batch.map((b) => encodeRecord(b.kind, 0, Date.now(), b.key, encodeRanges(toRanges(b.seqs))));

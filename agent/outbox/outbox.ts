@@ -3,12 +3,13 @@ import * as path from 'node:path';
 import { AgentError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { systemClock, type Clock } from '../types.js';
+import { alwaysTrusted, systemWallTrust, type WallTrust } from '../trusted-time.js';
 import { AckLog, inRanges, mergeRanges } from './ack-log.js';
-import { acquireLock, releaseLock } from './lock.js';
+import { OutboxInUseError, acquireLock, releaseLock } from './lock.js';
 import { RecordKind, decodeRecordAt, encodeRecord, payloadOffset } from './record.js';
 import { SegmentWriter } from './segment-writer.js';
 import { listSegments, loadSegment, type Segment } from './segments.js';
-import type { DropReason, OutboxEntry, OutboxFs, OutboxKind, OutboxOptions, OutboxStats } from './types.js';
+import type { AppendOutcome, DropReason, Durability, OutboxEntry, OutboxFs, OutboxKind, OutboxOptions, OutboxStats, RefusalReason } from './types.js';
 
 interface Entry extends OutboxEntry {
   segment: Segment | undefined;
@@ -18,16 +19,53 @@ interface Entry extends OutboxEntry {
   /** fsync'd: only durable entries are handed to senders. */
   durable: boolean;
   removed: boolean;
+  /** Monotonic ms (clock.now()) of the append, for entries of this run: their age never follows the wall clock. */
+  monoMs?: number;
 }
 
 interface Pending {
   entry: Entry;
   buf: Buffer;
-  resolve: (e: OutboxEntry) => void;
-  reject: (err: unknown) => void;
+  resolve: (o: AppendOutcome) => void;
 }
 
 const DAY_MS = 86_400_000;
+/** While a full disk has at least this much free again, events are reported durable again. */
+const RECOVER_FREE_BYTES = 64 * 1024;
+
+/** An append that was refused: nothing was queued. `reason` says why (see RefusalReason). */
+export class OutboxRefusedError extends AgentError {
+  constructor(
+    readonly reason: RefusalReason,
+    detail: string,
+    fix: string | undefined,
+    cause?: unknown,
+  ) {
+    super('OUTBOX_FAILED', detail, { ...(fix ? { fix } : {}), ...(cause !== undefined ? { cause } : {}) });
+  }
+}
+
+/** One line for a filesystem error on the state folder: what is wrong, in words, and the errno code. */
+export function describeFsError(err: unknown, dir: string): { reason: string; fix: string; full: boolean } {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const what: Record<string, string> = {
+    ENOSPC: 'disk full',
+    EDQUOT: 'disk quota exceeded',
+    EROFS: 'read-only filesystem',
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+    ENOTDIR: 'a path component is a file, not a folder',
+    EEXIST: 'exists and is not a folder',
+    ENOENT: 'missing',
+    EIO: 'I/O error',
+  };
+  const full = code === 'ENOSPC' || code === 'EDQUOT';
+  const reason = `${code && what[code] ? what[code] : messageOf(err)}: ${dir}${code ? ` (${code})` : ''}`;
+  const fix = full
+    ? `free space on the filesystem of ${dir} or lower events.outbox.maxBytes; events already queued are kept`
+    : `make ${dir} a writable folder (--state-dir or stateDir in the config); the outbox retries by itself`;
+  return { reason, fix, full };
+}
 
 /**
  * The durable outbox: an append-only journal of events and snapshots on disk.
@@ -61,8 +99,15 @@ export class Outbox {
   private ageTimer: NodeJS.Timeout | undefined;
   private started = false;
   private stopped = false;
+  /** The journal is loaded and the folder locked: appends are written. */
+  private opened = false;
+  private locked = false;
+  private state: Durability = { durable: true };
+  private reopenTimer: NodeJS.Timeout | undefined;
+  private readonly durabilityListeners = new Set<(d: Durability) => void>();
+  private readonly refusalLog = new Map<RefusalReason, { at: number; since: number }>();
+  private readonly trust: WallTrust;
   private readonly listeners = new Set<() => void>();
-  private lastWriteErrorLog = -Infinity;
   private ackRewrite: Promise<void> | undefined;
   private readonly s: OutboxStats = {
     queued: 0,
@@ -76,6 +121,8 @@ export class Outbox {
     corrupted: 0,
     corruptedBytes: 0,
     writeErrors: 0,
+    refused: { 'not-durable': 0, 'disk-full': 0, 'write-failed': 0, 'too-large': 0, stopped: 0 },
+    durable: true,
     segments: 0,
     oldestWallMs: undefined,
   };
@@ -87,6 +134,7 @@ export class Outbox {
     this.segmentBytes = opts.segmentBytes ?? 4 * 1024 * 1024;
     this.cacheLimit = opts.cacheBytes ?? 8 * 1024 * 1024;
     this.maxAgeMs = opts.maxAgeDays * DAY_MS;
+    this.trust = opts.wallTrust ?? (this.clock === systemClock ? systemWallTrust() : alwaysTrusted);
     this.acks = new AckLog(path.join(opts.dir, 'acks.log'), this.fs, opts.ackSyncMs ?? 500, this.log);
     this.writer = new SegmentWriter(opts.dir, this.fs, this.segmentBytes, {
       opened: (seg) => void this.segments.set(seg.firstSeq, seg),
@@ -96,18 +144,76 @@ export class Outbox {
     });
   }
 
-  /** Loads the journal: entries not acknowledged by an earlier run are queued again, in order. */
+  /**
+   * Loads the journal: entries not acknowledged by an earlier run are queued again, in order. A state folder
+   * that cannot be used (missing and not creatable, read-only, a file, a full disk) does not stop the start:
+   * the outbox reports `durability()` false with the reason, refuses appends (counted, one log line per kind and
+   * minute) and tries again every `reopenMs` until it can. Only a folder held by another live edge-agent throws.
+   */
   async start(): Promise<void> {
-    const dir = this.opts.dir;
+    if (this.started) return;
+    this.started = true;
     try {
-      await this.fs.mkdir(dir, { recursive: true, mode: 0o750 });
+      await this.open();
     } catch (err) {
-      throw new AgentError('OUTBOX_FAILED', `cannot create the outbox folder ${dir} (${messageOf(err)})`, {
-        fix: 'set --state-dir (or stateDir in the config) to a writable folder',
-        cause: err,
-      });
+      if (err instanceof OutboxInUseError) {
+        this.started = false;
+        throw err;
+      }
+      this.degrade(describeFsError(err, this.opts.dir).reason, err);
     }
+    this.ageTimer = setInterval(() => this.expire(), 60_000);
+    this.ageTimer.unref();
+  }
+
+  /** Whether new events are durably queued right now, and if not, why. */
+  durability(): Durability {
+    return { ...this.state };
+  }
+
+  /** Called whenever durability() changes (degraded, recovered). Returns an unsubscribe function. */
+  onDurabilityChange(listener: (d: Durability) => void): () => void {
+    this.durabilityListeners.add(listener);
+    return () => this.durabilityListeners.delete(listener);
+  }
+
+  private async open(): Promise<void> {
+    const dir = this.opts.dir;
+    await this.fs.mkdir(dir, { recursive: true, mode: 0o750 });
     await acquireLock(this.fs, dir);
+    this.locked = true;
+    try {
+      await this.load();
+    } catch (err) {
+      this.resetLoaded();
+      this.locked = false;
+      await releaseLock(this.fs, dir);
+      throw err;
+    }
+    this.opened = true;
+    // Compact the ack journal to what the remaining segments still need, then enforce the bounds. On a full
+    // disk the compaction fails; the old journal stays valid, so the outbox runs on (degraded until space returns).
+    let compacted = true;
+    try {
+      await this.acks.rewrite(this.removedRanges(), this.clock.wall());
+    } catch (err) {
+      compacted = false;
+      this.degrade(describeFsError(err, dir).reason, err);
+    }
+    this.expire();
+    while (this.s.queued > this.opts.maxEvents) this.dropOldest('maxEvents');
+    while (this.s.queuedBytes > this.opts.maxBytes) this.dropOldest('maxBytes');
+    for (const seg of [...this.segments.values()]) if (seg.pending === 0) await this.deleteSegment(seg);
+    this.s.segments = this.segments.size;
+    if (this.s.replayed || this.s.corrupted) {
+      this.log.info({ dir, replayed: this.s.replayed, corrupted: this.s.corrupted, segments: this.segments.size }, 'outbox loaded');
+    }
+    if (compacted) this.recover();
+    if (this.s.queued) for (const l of this.listeners) l();
+  }
+
+  private async load(): Promise<void> {
+    const dir = this.opts.dir;
     const ackLoad = await this.acks.load();
     this.s.corrupted += ackLoad.corrupted;
     this.s.corruptedBytes += ackLoad.corruptedBytes;
@@ -153,31 +259,95 @@ export class Outbox {
     this.queue.sort((a, b) => a.seq - b.seq);
     this.nextSeq = maxSeq + 1;
     this.s.replayed = this.s.queued;
-    this.started = true;
-    // Compact the ack journal to what the remaining segments still need, then enforce the bounds.
-    await this.acks.rewrite(this.removedRanges(), this.clock.wall());
-    this.expire();
-    while (this.s.queued > this.opts.maxEvents) this.dropOldest('maxEvents');
-    while (this.s.queuedBytes > this.opts.maxBytes) this.dropOldest('maxBytes');
-    for (const seg of [...this.segments.values()]) if (seg.pending === 0) await this.deleteSegment(seg);
-    this.s.segments = this.segments.size;
-    this.ageTimer = setInterval(() => this.expire(), 60_000);
-    this.ageTimer.unref();
-    if (this.s.replayed || this.s.corrupted) {
-      this.log.info({ dir, replayed: this.s.replayed, corrupted: this.s.corrupted, segments: this.segments.size }, 'outbox loaded');
-    }
   }
 
-  /** Queues one message; resolves once it is fsync'd. Rejects with OUTBOX_FAILED when the disk refuses it. */
-  append(kind: OutboxKind, key: string, payload: Uint8Array): Promise<OutboxEntry> {
-    if (!this.started || this.stopped) return Promise.reject(new AgentError('OUTBOX_FAILED', `outbox ${this.opts.dir} is not running`, { fix: 'start the sink before emitting' }));
-    const wallMs = this.clock.wall();
-    const seq = this.nextSeq++;
-    const buf = encodeRecord(kind === 'event' ? RecordKind.Event : RecordKind.Snapshot, seq, wallMs, key, payload);
-    if (buf.length > this.opts.maxBytes) {
-      return Promise.reject(new AgentError('OUTBOX_FAILED', `${kind} ${key} (${buf.length} bytes) is larger than events.outbox.maxBytes (${this.opts.maxBytes})`, { fix: 'raise events.outbox.maxBytes' }));
+  private resetLoaded(): void {
+    this.queue = [];
+    this.head = this.snapHead = this.eventHead = 0;
+    this.segments.clear();
+    this.cacheBytes = 0;
+    Object.assign(this.s, { queued: 0, queuedBytes: 0, queuedSnapshots: 0, replayed: 0 });
+  }
+
+  /** Events are not durable: report it once per change (listeners, one log line) and keep trying to recover. */
+  private degrade(reason: string, err?: unknown): void {
+    const changed = this.state.durable || this.state.reason !== reason;
+    if (changed) {
+      this.state = { durable: false, reason, since: new Date(this.clock.wall()).toISOString() };
+      this.s.durable = false;
+      this.log.warn({ dir: this.opts.dir, code: (err as NodeJS.ErrnoException | undefined)?.code }, `degraded: events not durable (${reason}); outputs and detection run on, events are refused and counted until it recovers`);
+      for (const l of this.durabilityListeners) l(this.durability());
     }
-    const entry: Entry = { seq, kind, key, wallMs, bytes: buf.length, segment: undefined, offset: -1, keyBytes: Buffer.byteLength(key), cached: undefined, durable: false, removed: false };
+    this.scheduleReopen();
+  }
+
+  private recover(): void {
+    if (this.state.durable) return;
+    const was = this.state.reason;
+    this.state = { durable: true };
+    this.s.durable = true;
+    this.log.info({ dir: this.opts.dir, was, refused: this.s.refused }, 'events durable again');
+    for (const l of this.durabilityListeners) l(this.durability());
+  }
+
+  /** While degraded: reopen the folder (not opened yet) or look for free space again (opened, disk was full). */
+  private scheduleReopen(): void {
+    if (this.reopenTimer || this.stopped) return;
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = undefined;
+      void this.retry();
+    }, this.opts.reopenMs ?? 5_000);
+    this.reopenTimer.unref();
+  }
+
+  private async retry(): Promise<void> {
+    if (this.stopped || this.state.durable) return;
+    if (!this.opened) {
+      try {
+        await this.open();
+      } catch (err) {
+        this.degrade(describeFsError(err, this.opts.dir).reason, err);
+      }
+      return;
+    }
+    try {
+      const st = await fsp.statfs(this.opts.dir);
+      if (st.bavail * st.bsize >= RECOVER_FREE_BYTES) {
+        if (!this.acks.isOpen()) await this.acks.rewrite(this.removedRanges(), this.clock.wall());
+        this.recover();
+        return;
+      }
+    } catch {
+      /* still unusable */
+    }
+    this.scheduleReopen();
+  }
+
+  /**
+   * Queues one message; resolves once it is fsync'd. Rejects with an OutboxRefusedError (code OUTBOX_FAILED,
+   * `reason`) when nothing was queued: not durable (state folder unusable), disk full, write failed, too large,
+   * stopped. Same as `offer()`, for callers that prefer an exception.
+   */
+  async append(kind: OutboxKind, key: string, payload: Uint8Array): Promise<OutboxEntry> {
+    const o = await this.offer(kind, key, payload);
+    if (o.status === 'queued') return o.entry;
+    throw new OutboxRefusedError(o.reason, o.detail, o.fix, o.cause);
+  }
+
+  /** Queues one message and resolves with the real outcome (never rejects): queued once fsync'd, or refused and why. */
+  offer(kind: OutboxKind, key: string, payload: Uint8Array): Promise<AppendOutcome & { fix?: string; cause?: unknown }> {
+    if (!this.started || this.stopped) return Promise.resolve(this.refuse('stopped', `outbox ${this.opts.dir} is not running`, 'start the sink before emitting'));
+    if (!this.opened) {
+      const reason = this.state.durable ? 'not opened' : this.state.reason;
+      return Promise.resolve(this.refuse('not-durable', `events not durable (${reason}); ${kind} ${key} not queued`, describeFsError(undefined, this.opts.dir).fix));
+    }
+    const wallMs = this.clock.wall();
+    const buf = encodeRecord(kind === 'event' ? RecordKind.Event : RecordKind.Snapshot, this.nextSeq, wallMs, key, payload);
+    if (buf.length > this.opts.maxBytes) {
+      return Promise.resolve(this.refuse('too-large', `${kind} ${key} (${buf.length} bytes) is larger than events.outbox.maxBytes (${this.opts.maxBytes})`, 'raise events.outbox.maxBytes'));
+    }
+    const seq = this.nextSeq++;
+    const entry: Entry = { seq, kind, key, wallMs, bytes: buf.length, segment: undefined, offset: -1, keyBytes: Buffer.byteLength(key), cached: undefined, durable: false, removed: false, monoMs: this.clock.now() };
     if (this.cacheBytes + payload.length <= this.cacheLimit) {
       entry.cached = Buffer.from(payload);
       this.cacheBytes += payload.length;
@@ -187,10 +357,24 @@ export class Outbox {
     while (this.s.queued + 1 > this.opts.maxEvents && this.dropOldest('maxEvents'));
     while (this.s.queuedBytes + buf.length > this.opts.maxBytes && this.dropOldest('maxBytes'));
     this.push(entry);
-    return new Promise<OutboxEntry>((resolve, reject) => {
-      this.batch.push({ entry, buf, resolve, reject });
+    return new Promise<AppendOutcome>((resolve) => {
+      this.batch.push({ entry, buf, resolve });
       if (!this.flushing) this.flushing = this.flushLoop();
     });
+  }
+
+  /** Counts a refusal and logs it: one line per kind at most every logEveryMs, with how many were refused since. */
+  private refuse(reason: RefusalReason, detail: string, fix: string | undefined, cause?: unknown, n = 1): AppendOutcome & { fix?: string; cause?: unknown } {
+    this.s.refused[reason] += n;
+    const now = this.clock.now();
+    const last = this.refusalLog.get(reason);
+    if (!last || now - last.at >= (this.opts.logEveryMs ?? 60_000)) {
+      const since = this.s.refused[reason] - (last?.since ?? 0);
+      this.refusalLog.set(reason, { at: now, since: this.s.refused[reason] });
+      const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+      this.log.error({ dir: this.opts.dir, reason, refused: this.s.refused[reason], ...(last ? { sinceLastLine: since } : {}), ...(code ? { code } : {}) }, `${detail}${fix ? `: ${fix}` : ''}`);
+    }
+    return { status: 'refused', reason, detail, ...(fix ? { fix } : {}), ...(cause !== undefined ? { cause } : {}) };
   }
 
   /** The first durable, queued entry after `afterSeq` (0: from the start), or undefined. */
@@ -249,7 +433,7 @@ export class Outbox {
 
   stats(): OutboxStats {
     const first = this.next(0);
-    return { ...this.s, dropped: { ...this.s.dropped }, droppedByReason: { ...this.s.droppedByReason }, segments: this.segments.size, oldestWallMs: first?.wallMs };
+    return { ...this.s, dropped: { ...this.s.dropped }, droppedByReason: { ...this.s.droppedByReason }, refused: { ...this.s.refused }, segments: this.segments.size, oldestWallMs: first?.wallMs };
   }
 
   /** Waits for queued writes, flushes the ack journal, closes the files and releases the folder. */
@@ -257,12 +441,15 @@ export class Outbox {
     if (!this.started || this.stopped) return;
     this.stopped = true;
     if (this.ageTimer) clearInterval(this.ageTimer);
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    this.reopenTimer = undefined;
+    if (!this.opened) return;
     while (this.flushing) await this.flushing;
     if (this.ackRewrite) await this.ackRewrite;
     await this.acks.close();
     await this.writer.close();
     for (const seg of this.segments.values()) await seg.readFh?.close().catch(() => undefined);
-    await releaseLock(this.fs, this.opts.dir);
+    if (this.locked) await releaseLock(this.fs, this.opts.dir);
   }
 
   private push(entry: Entry): void {
@@ -287,8 +474,9 @@ export class Outbox {
       for (const p of items) {
         p.entry.durable = true;
         this.s.appended++;
-        p.resolve(p.entry);
+        p.resolve({ status: 'queued', entry: p.entry });
       }
+      this.recover();
       this.compactQueue();
       for (const l of this.listeners) l();
     }
@@ -309,21 +497,13 @@ export class Outbox {
 
   private failBatch(items: Pending[], err: unknown): void {
     this.s.writeErrors += items.length;
-    const code = (err as NodeJS.ErrnoException).code;
-    const full = code === 'ENOSPC' || code === 'EDQUOT';
-    const error = new AgentError(
-      'OUTBOX_FAILED',
-      `outbox ${this.opts.dir}: ${full ? 'disk full' : 'write failed'} (${messageOf(err)}); ${items.length} event(s) not queued`,
-      { fix: full ? `free space on the filesystem of ${this.opts.dir} or lower events.outbox.maxBytes; events already queued are kept` : `check the disk holding ${this.opts.dir}`, cause: err },
-    );
-    const now = this.clock.now();
-    if (now - this.lastWriteErrorLog > 10_000) {
-      this.lastWriteErrorLog = now;
-      this.log.error({ err, dir: this.opts.dir, writeErrors: this.s.writeErrors }, error.oneLine());
-    }
+    const d = describeFsError(err, this.opts.dir);
+    const detail = `outbox ${this.opts.dir}: ${d.full ? 'disk full' : 'write failed'} (${messageOf(err)}); ${items.length} event(s) not queued`;
+    this.degrade(d.reason, err);
+    const outcome = this.refuse(d.full ? 'disk-full' : 'write-failed', detail, d.full ? d.fix : `check the disk holding ${this.opts.dir}`, err, items.length);
     for (const p of items) {
       if (!p.entry.removed) this.unqueue(p.entry);
-      p.reject(error);
+      p.resolve(outcome);
     }
   }
 
@@ -368,12 +548,20 @@ export class Outbox {
     return true;
   }
 
+  /**
+   * Drops entries older than maxAgeDays. Entries of this run age on the monotonic clock (a wall clock jumping
+   * forward drops nothing); entries replayed from an earlier run age on the wall clock only once it is trusted
+   * (synchronised), else they are kept (the count and byte bounds still hold).
+   */
   private expire(): void {
-    const limit = this.clock.wall() - this.maxAgeMs;
+    const now = this.clock.now();
+    const wall = this.clock.wall();
+    const trusted = this.trust.trusted();
     for (let i = this.head; i < this.queue.length; i++) {
       const e = this.queue[i]!;
       if (e.removed) continue;
-      if (e.wallMs >= limit) break;
+      const age = e.monoMs !== undefined ? now - e.monoMs : trusted ? wall - e.wallMs : 0;
+      if (age <= this.maxAgeMs) break; // in seq order: the rest are younger (or not judged on an untrusted clock)
       this.remove(e, RecordKind.Drop, 'age');
     }
   }

@@ -1,6 +1,7 @@
 import type * as fsp from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import type { Clock } from '../types.js';
+import type { WallTrust } from '../trusted-time.js';
 
 export type OutboxKind = 'event' | 'snapshot';
 
@@ -28,7 +29,30 @@ export interface OutboxOptions {
   clock?: Clock;
   log?: Logger;
   fs?: OutboxFs;
+  /**
+   * Whether the wall clock may age out entries written by an earlier run (../trusted-time.ts). Entries of this
+   * run age on the monotonic clock. Default: the system's synchronisation state with the system clock, trusted
+   * with an injected clock.
+   */
+  wallTrust?: WallTrust;
+  /** While the folder is unusable (missing, read-only, a file, full), it is tried again this often (ms). Default 5000. */
+  reopenMs?: number;
+  /** A "not durable" refusal of the same kind is logged at most this often (ms). Default 60000. */
+  logEveryMs?: number;
 }
+
+/**
+ * Whether new events are durably queued right now. `durable: false` while the state folder is unusable or the
+ * disk refuses writes: the agent runs on (outputs, loop), events are refused and counted, and the outbox tries
+ * again by itself; `reason` is one line naming the folder and the cause.
+ */
+export type Durability = { durable: true } | { durable: false; reason: string; since: string };
+
+/** Why an append was refused (nothing was queued). */
+export type RefusalReason = 'not-durable' | 'disk-full' | 'write-failed' | 'too-large' | 'stopped';
+
+/** The real result of an append: queued (fsync'd) or refused, never "queued" before the write happened. */
+export type AppendOutcome = { status: 'queued'; entry: OutboxEntry } | { status: 'refused'; reason: RefusalReason; detail: string };
 
 /** One queued message. The outbox owns it; senders read `seq`, `kind`, `key` and call `payload()`. */
 export interface OutboxEntry {
@@ -58,6 +82,10 @@ export interface OutboxStats {
   corruptedBytes: number;
   /** Writes that failed (disk full, I/O error): those emits were rejected; earlier entries are unaffected. */
   writeErrors: number;
+  /** Appends refused, by reason (each one rejected to its caller; none of them counted as appended). */
+  refused: Record<RefusalReason, number>;
+  /** False while events are not durable (see Outbox.durability() for the reason). */
+  durable: boolean;
   segments: number;
   /** Wall-clock ms of the oldest queued entry. */
   oldestWallMs: number | undefined;
