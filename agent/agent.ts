@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Logger } from './log.js';
 import { AgentError, isAgentError, messageOf } from './errors.js';
 import type { AgentConfig } from './config/schema.js';
-import { configPath, loadConfigFile, type LoadedConfig } from './config/load.js';
+import { configPath, loadConfigFile, loadConfigFileOffThread, type LoadedConfig } from './config/load.js';
 import { loadManifest, manifestPath, variantInput, type LoadedManifest, type VariantSpec } from './model/manifest.js';
 import { decoderThreads, packInInferenceThread, resolveInferenceThread, resolvePinning, type InferenceThreadChoice, type PinChoice } from './model/inference-thread.js';
 import { allowedCpus } from '../drivers/inference/affinity.js';
@@ -307,13 +307,14 @@ export class Agent {
    * SIGHUP: re-reads the config file and applies rules and thresholds without touching camera, model or outputs.
    * A config that does not validate is refused and the running one kept. Returns what happened, for the log.
    */
-  reload(): { applied: boolean; message: string } {
+  async reload(): Promise<{ applied: boolean; message: string }> {
     const file = this.opts.loaded.path;
     if (!file || !this.pipeline) return { applied: false, message: 'nothing to reload (built-in config or not started)' };
     this.supervision?.reloading();
     let next: LoadedConfig;
     try {
-      next = loadConfigFile(file);
+      next = await loadConfigFileOffThread(file); // H22: parsed on a worker thread, never on the frame loop
+      if (!this.pipeline) return { applied: false, message: 'stopped while the config was read' };
     } catch (err) {
       this.supervision?.reloaded('new config refused; running on the previous one');
       return { applied: false, message: `new config refused, the running one is kept: ${messageOf(err)}` };

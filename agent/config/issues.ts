@@ -87,5 +87,19 @@ export function parseWithLines(text: string): {
     const off = last?.range?.[0];
     return off === undefined ? undefined : lc.linePos(off).line;
   };
-  return { value: syntax.length ? undefined : doc.toJS(), syntax, locate };
+  if (syntax.length) return { value: undefined, syntax, locate };
+  try {
+    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), syntax, locate };
+  } catch (err) {
+    // The yaml package refuses alias expansion past maxAliasCount ("billion laughs") with a ReferenceError.
+    const why = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+    return { value: undefined, syntax: [{ path: '(aliases)', message: `YAML aliases expand too far (${why}); a config needs at most a few (limit ${MAX_ALIAS_COUNT})` }], locate };
+  }
 }
+
+/**
+ * How far YAML aliases (*ref) may expand: the yaml package counts, per alias, the nodes it would copy
+ * (https://eemeli.org/yaml/#tojs-options, maxAliasCount). A real config uses a handful; a "billion laughs"
+ * document (aliases of aliases) would need gigabytes. 100 is the package's own default, now caught and reported.
+ */
+export const MAX_ALIAS_COUNT = 100;

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AgentError, isAgentError, messageOf } from '../errors.js';
 import { loadManifest, manifestPath, verifyVariantFile } from '../model/manifest.js';
 import { configSchema, type AgentConfig } from './schema.js';
@@ -21,15 +22,31 @@ export interface CheckResult {
 
 type Locate = (path: ReadonlyArray<PropertyKey>) => number | undefined;
 
+/**
+ * Limits that keep a config from exhausting the device: a real config is a few KB with a few rules. A larger
+ * file is refused before it is read (a 50 MB file would take ~1.7 GB to parse); aliases are capped in
+ * ./issues.ts (MAX_ALIAS_COUNT).
+ */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+export const MAX_RULES = 256;
+
 /** Validates config text; returns every problem (syntax, schema, cross-field) with its path and line. */
 export function checkConfigText(text: string): CheckResult {
   return analyse(text).result;
 }
 
 function analyse(text: string): { result: CheckResult; raw: unknown; locate: Locate } {
+  const none: Locate = () => undefined;
+  if (text.length > MAX_CONFIG_BYTES) {
+    return { result: { ok: false, problems: [{ path: '(file)', message: `config is ${mb(text.length)}; the limit is ${mb(MAX_CONFIG_BYTES)} (a config is a few KB)` }] }, raw: undefined, locate: none };
+  }
   const parsed = parseWithLines(text);
   if (parsed.syntax.length) return { result: { ok: false, problems: parsed.syntax }, raw: undefined, locate: parsed.locate };
   const raw = parsed.value ?? {};
+  const rules = (raw as { rules?: unknown }).rules;
+  if (Array.isArray(rules) && rules.length > MAX_RULES) {
+    return { result: { ok: false, problems: [{ path: 'rules', line: parsed.locate(['rules']), message: `${rules.length} rules; the limit is ${MAX_RULES}` }] }, raw: undefined, locate: parsed.locate };
+  }
   const res = configSchema.safeParse(raw);
   if (res.success) return { result: { ok: true, problems: [], config: res.data }, raw, locate: parsed.locate };
   const problems = problemsFromZod(res.error, parsed.locate, (path) => valueAt(raw, path));
@@ -90,7 +107,27 @@ export async function checkConfigFile(file: string): Promise<CheckResult & { pat
   return { ok: false, problems: byLine([...result.problems, ...fileProblems]), config: undefined, path: abs };
 }
 
+function mb(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
+}
+
+/** Refuses a file over MAX_CONFIG_BYTES by its size, before reading a byte of it. */
+function checkSize(abs: string): void {
+  let size: number;
+  try {
+    const st = statSync(abs);
+    if (!st.isFile()) return; // read errors (folder, missing) are reported by the reader
+    size = st.size;
+  } catch {
+    return;
+  }
+  if (size > MAX_CONFIG_BYTES) {
+    throw new AgentError('CONFIG_INVALID', `config file ${abs} is ${mb(size)}; the limit is ${mb(MAX_CONFIG_BYTES)}`, { fix: 'a config is a few KB: check that --config names the config file' });
+  }
+}
+
 function readConfigText(abs: string, given: string): string {
+  checkSize(abs);
   try {
     return readFileSync(abs, 'utf8');
   } catch (err) {
@@ -103,6 +140,7 @@ function readConfigText(abs: string, given: string): string {
 export function loadConfigFile(file: string): LoadedConfig {
   const abs = resolve(file);
   let text: string;
+  checkSize(abs);
   try {
     text = readFileSync(abs, 'utf8');
   } catch (err) {
@@ -178,6 +216,26 @@ async function referencedFileProblems(raw: unknown, baseDir: string, locate: Loc
   mustBe(['events', 'mqtt', 'passwordFile'], 'file', 'password file');
   for (const k of ['ca', 'cert', 'key']) mustBe(['events', 'mqtt', 'tls', k], 'file', `TLS ${k} file`);
   return problems;
+}
+
+/**
+ * loadConfigFile on a worker thread, for SIGHUP reloads: parsing and validating never stall the frame loop
+ * (a config at the size limit takes a few hundred ms on a Pi). Same result and errors as loadConfigFile; where
+ * the compiled worker is absent (running from TypeScript sources) it runs inline.
+ */
+export async function loadConfigFileOffThread(file: string, workerFile = fileURLToPath(new URL('./load-worker.js', import.meta.url))): Promise<LoadedConfig> {
+  if (!existsSync(workerFile)) return loadConfigFile(file);
+  const { Worker } = await import('node:worker_threads');
+  return new Promise<LoadedConfig>((resolvePromise, reject) => {
+    const w = new Worker(workerFile, { workerData: { file }, resourceLimits: { maxOldGenerationSizeMb: 256 } });
+    w.once('message', (m: { loaded?: LoadedConfig; error?: { code: string; message: string; fix?: string } }) => {
+      if (m.loaded) resolvePromise(m.loaded);
+      else reject(new AgentError((m.error?.code ?? 'CONFIG_INVALID') as 'CONFIG_INVALID', m.error?.message ?? 'config reload failed', m.error?.fix ? { fix: m.error.fix } : {}));
+      void w.terminate();
+    });
+    w.once('error', (err) => reject(new AgentError('CONFIG_INVALID', `config ${file} could not be read: ${messageOf(err)}`, { cause: err })));
+    w.once('exit', (code) => reject(new AgentError('CONFIG_INVALID', `config reader for ${file} exited (${code})`)));
+  });
 }
 
 /** Resolves a path from the config against the config file's folder. */

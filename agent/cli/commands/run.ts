@@ -85,9 +85,7 @@ export async function run(argv: string[]): Promise<number> {
     exitDeadlineMs: 10_000,
   });
   const onHup = (): void => {
-    const r = agent.reload();
-    if (r.applied) log.info(r.message);
-    else log.error(r.message);
+    void agent.reload().then((r) => (r.applied ? log.info(r.message) : log.error(r.message)));
   };
   process.on('SIGHUP', onHup);
   try {
