@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { Logger } from './log.js';
 import { AgentError, isAgentError, messageOf } from './errors.js';
 import type { AgentConfig } from './config/schema.js';
+import { estimateDecisionLatencyMs, pulseDelayWarnings } from './actuators/delay-check.js';
 import { configPath, loadConfigFile, loadConfigFileOffThread, type LoadedConfig } from './config/load.js';
 import { loadManifest, manifestPath, variantInput, type LoadedManifest, type VariantSpec } from './model/manifest.js';
 import { decoderThreads, packInInferenceThread, resolveInferenceThread, resolvePinning, type InferenceThreadChoice, type PinChoice } from './model/inference-thread.js';
@@ -136,6 +137,8 @@ export class Agent {
     // FLOPs feed only the energy the motion gate saves: counted (reading the ONNX graphs) only when it is on.
     if (cfg.pipeline.motionGate.enabled) await countMissingFlops(this.choice.manifest);
     const { opened, manifest } = this.choice;
+    // H22: a pulse delay the decision cannot meet would make every pulse "missed": say so at start, with the number.
+    for (const w of pulseDelayWarnings(cfg.rules, estimateDecisionLatencyMs(opened.knownAnswer?.latencyMs))) this.log.warn({ rule: w.rule, output: w.output, delayMs: w.delayMs, latencyMs: w.latencyMs }, w.message);
     const modelRef: ModelRef = { name: manifest.name, variant: opened.variant.name, sha256: opened.variant.sha256, accelerator: opened.backend.accelerator() };
 
     // Sinks first: a networked (MQTT) relay output publishes through the event sink's connection.
