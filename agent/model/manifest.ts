@@ -96,7 +96,7 @@ export async function verifyVariantFile(m: LoadedManifest, v: VariantSpec): Prom
     });
   }
   if (digest !== v.sha256) {
-    throw new AgentError('MODEL_CHECKSUM', `model file ${file} (variant ${v.name}) has sha256 ${digest.slice(0, 12)}..., the manifest says ${v.sha256.slice(0, 12)}...`, {
+    throw new AgentError('MODEL_CHECKSUM', `model file ${file} (variant ${v.name}) has sha256 ${digest}, the manifest says ${v.sha256}`, {
       fix: 'the file is corrupt or was replaced: restore it, or update sha256 in the manifest if the change is intended',
     });
   }

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { AgentError } from '../../agent/errors.js';
 import { computeGeometry, ffmpegFilter } from '../../agent/preprocess/geometry.js';
 import type { Geometry } from '../../agent/types.js';
@@ -40,6 +40,34 @@ function notImage(file: string, why: string): AgentError {
   return new AgentError('IMAGE_INVALID', `${file} is not a readable image (${reason.slice(0, 200)})`, { fix: 'give a JPEG, PNG or BMP file' });
 }
 
+function damagedImage(file: string, why: string): AgentError {
+  return new AgentError('IMAGE_INVALID', `${file} is damaged or truncated (ffmpeg: ${why.slice(0, 200)})`, { fix: 'copy the image again; a picture cut short cannot be judged' });
+}
+
+/**
+ * A JPEG must end with its EOI marker (FF D9) and a PNG with its IEND chunk (ITU-T T.81 B.2.1; PNG spec 11.2.5),
+ * allowing a little trailing padding; other formats are left to ffmpeg's own errors.
+ */
+function truncatedContainer(file: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const size = fstatSync(fd).size;
+    const head = Buffer.alloc(8);
+    readSync(fd, head, 0, 8, 0);
+    const tailLen = Math.min(size, 1024);
+    const tail = Buffer.alloc(tailLen);
+    readSync(fd, tail, 0, tailLen, size - tailLen);
+    if (head[0] === 0xff && head[1] === 0xd8) return tail.lastIndexOf(Buffer.from([0xff, 0xd9])) < 0;
+    if (head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return tail.lastIndexOf(Buffer.from('IEND')) < 0;
+    return false;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /** Size of a still image, from ffprobe. */
 export async function probeImage(file: string, spawner: Spawner = defaultSpawner): Promise<ImageSize> {
   checkFile(file);
@@ -77,6 +105,10 @@ async function decodeRaw(file: string, filter: string, bytes: number, spawner: S
   checkFile(file);
   const r = await runTool(spawner, 'ffmpeg', ['-v', 'error', '-nostdin', '-i', file, '-vf', filter, '-frames:v', '1', '-f', 'rawvideo', 'pipe:1']);
   if (r.code !== 0 || r.out.length !== bytes) throw notImage(file, r.err || `decoded ${r.out.length} bytes, expected ${bytes}`);
+  // ffmpeg pads a picture cut short (a JPEG without its end, a PNG without IEND) and exits 0; its decoder says so
+  // on stderr ("overread", "EOI missing", "inflate returned error"): a detection on half a picture is not one.
+  const damage = r.err.trim().split('\n').filter(Boolean);
+  if (damage.length || truncatedContainer(file)) throw damagedImage(file, damage.pop() ?? 'the file ends before the picture does');
   return new Uint8Array(r.out.buffer, r.out.byteOffset, r.out.length);
 }
 

@@ -56,7 +56,10 @@ export async function run(argv: string[]): Promise<number> {
   const manifest = loadManifest(values.model);
   let variant = values.variant;
   if (!variant) {
-    const { selection } = await chooseVariant(manifest, { selection: { alpha: 100, beta: 1 }, stateDir: defaultStateDir(), log });
+    const { selection, fileErrors } = await chooseVariant(manifest, { selection: { alpha: 100, beta: 1 }, stateDir: defaultStateDir(), log });
+    // H22: every variant's file missing or unreadable is a missing input (66, the file's own error), not "unavailable" (69).
+    const candidates = selection.variants.map((v) => v.name);
+    if (!selection.selected && candidates.length && candidates.every((n) => fileErrors.has(n))) throw fileErrors.get(candidates[0]!);
     if (!selection.selected) throw new AgentError('BACKEND_UNAVAILABLE', `no variant of model ${manifest.name} can run here: ${selection.summary}`, { fix: 'run `edge-agent doctor --model ...` to see why each variant was rejected' });
     variant = selection.selected;
   }
