@@ -12,7 +12,7 @@ export interface Actuator {
   /** Claims the line and drives it to the safe (inactive) level. Config and permission problems throw AgentError. */
   start(): Promise<void>;
   /** Drives the line to the logical level. Rejects when the write did not happen. */
-  write(active: boolean, reason: string): Promise<void>;
+  write(active: boolean, reason: string, intent?: WriteIntent): Promise<void>;
   /** Inactive level now (same as write(false)). */
   safe(reason: string): Promise<void>;
   /**
@@ -45,4 +45,13 @@ export interface DriverContext {
   journal?: string;
   /** Wall clock for journal timestamps; default Date.now. */
   wall?: () => number;
+}
+
+/**
+ * When the safety layer meant the write to happen (wall-clock ms): a pulse's due time for its switch-on, the
+ * planned end (actual switch-on + width, or the hold's end) for its switch-off. Journalling drivers record it, so
+ * timing can be checked against what was intended rather than against a busy machine's scheduling.
+ */
+export interface WriteIntent {
+  dueWall: number;
 }

@@ -293,7 +293,7 @@ export class OutputChannel {
     const t0 = this.env.clock.now();
     let written: Promise<void>;
     try {
-      written = this.driver.write(true, reason);
+      written = this.driver.write(true, reason, { dueWall: this.toWall(kind === 'pulse' ? due : t0, t0) });
     } catch (err) {
       written = Promise.reject(err);
     }
@@ -322,7 +322,7 @@ export class OutputChannel {
   private planOff(at: number, reason: string): void {
     this.env.timers.cancel(this.offTimer);
     this.offAt = at;
-    this.offTimer = this.env.timers.at(at, () => void this.switchOff(reason));
+    this.offTimer = this.env.timers.at(at, () => void this.switchOff(reason, at));
   }
 
   private onGuard(): void {
@@ -331,13 +331,18 @@ export class OutputChannel {
     void this.switchOff('max-on');
   }
 
-  private switchOff(reason: string): Promise<boolean> {
+  /** Wall-clock ms of a monotonic instant (`now`: the current monotonic time, read once by the caller). */
+  private toWall(mono: number, now = this.env.clock.now()): number {
+    return this.env.clock.wall() - (now - mono);
+  }
+
+  private switchOff(reason: string, plannedMono?: number): Promise<boolean> {
     if (this.switching) return this.switching;
     this.env.timers.cancel(this.offTimer);
     this.env.timers.cancel(this.retryTimer);
     const p = (async () => {
       try {
-        await this.driver.write(false, reason);
+        await this.driver.write(false, reason, plannedMono !== undefined ? { dueWall: this.toWall(plannedMono) } : undefined);
       } catch (err) {
         this.counters.failures++;
         const first = !this.stuck;

@@ -7,13 +7,15 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AgentError } from '../../agent/errors.js';
-import type { Actuator, DriverContext } from '../../agent/actuators/actuator.js';
+import type { Actuator, DriverContext, WriteIntent } from '../../agent/actuators/actuator.js';
 
 export interface JournalEntry {
   ts: string;
   output: string;
   value: 0 | 1;
   reason: string;
+  /** When the safety layer meant this change to happen (a pulse's due time, its planned end), when it said. */
+  due?: string;
 }
 
 export class DryRunActuator implements Actuator {
@@ -41,8 +43,8 @@ export class DryRunActuator implements Actuator {
     this.record(false, 'start');
   }
 
-  async write(active: boolean, reason: string): Promise<void> {
-    this.record(active, reason);
+  async write(active: boolean, reason: string, intent?: WriteIntent): Promise<void> {
+    this.record(active, reason, intent);
   }
 
   async safe(reason: string): Promise<void> {
@@ -60,8 +62,8 @@ export class DryRunActuator implements Actuator {
     this.started = false;
   }
 
-  private record(active: boolean, reason: string): void {
-    const entry: JournalEntry = { ts: new Date(this.wall()).toISOString(), output: this.ctx.output, value: active ? 1 : 0, reason };
+  private record(active: boolean, reason: string, intent?: WriteIntent): void {
+    const entry: JournalEntry = { ts: new Date(this.wall()).toISOString(), output: this.ctx.output, value: active ? 1 : 0, reason, ...(intent ? { due: new Date(intent.dueWall).toISOString() } : {}) };
     if (!this.ctx.journal) {
       this.ctx.log.info({ output: this.ctx.output, value: entry.value, reason }, 'dry-run output');
       return;

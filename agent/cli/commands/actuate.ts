@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentError, ExitCode } from '../../errors.js';
 import { loadConfigFile } from '../../config/load.js';
 import { createLogger } from '../../log.js';
-import { OutputBank } from '../../actuators/output-bank.js';
+import { OutputBank, type ActuationReport } from '../../actuators/output-bank.js';
 import { installSafetyHooks } from '../../actuators/safety-hooks.js';
 import type { ActionOutcome } from '../../types.js';
 import { parseCommandArgs } from '../args.js';
@@ -78,7 +77,15 @@ export async function run(argv: string[]): Promise<number> {
   const stateDir = resolve(values['state-dir'] ?? (loaded.config.stateDir ? resolve(loaded.baseDir, loaded.config.stateDir) : defaultStateDir()));
   const simulate = values['simulate-outputs'];
   // A simulated output spends no real on-time: it neither reads nor writes the ledger.
-  const bank = new OutputBank({ [name]: out }, { log, simulateJournal: simulate, threaded: false, ...(simulate ? {} : { ledgerDir: ledgerDir(stateDir) }) });
+  // The command ends when the output itself reports the end of the activation (switched off, or why not),
+  // however late a busy machine runs the timers: never after a guessed sleep.
+  const ended = new Set<ActuationReport['kind']>(['off', 'missed', 'refused', 'failed', 'stuck']);
+  let settle: ((r: ActuationReport) => void) | undefined;
+  const done = new Promise<ActuationReport>((r) => (settle = r));
+  const onReport = (r: ActuationReport): void => {
+    if (r.output === name && ended.has(r.kind)) settle?.(r);
+  };
+  const bank = new OutputBank({ [name]: out }, { log, simulateJournal: simulate, threaded: false, onReport, ...(simulate ? {} : { ledgerDir: ledgerDir(stateDir) }) });
   await bank.start();
   const unhook = installSafetyHooks(bank, log);
   try {
@@ -86,10 +93,10 @@ export async function run(argv: string[]): Promise<number> {
     let outcome: ActionOutcome | undefined;
     if (pulseMs !== undefined) {
       outcome = await bank.pulse(name, { dueMono: performance.now() + 5, widthMs: pulseMs, reason: 'actuate --pulse' });
-      if (outcome.status === 'scheduled') await sleep(pulseMs + 30);
+      if (outcome.status === 'scheduled') await ending(done, out.maxOnMs);
     } else if (onMs !== undefined) {
       outcome = await bank.hold(name, { durationMs: onMs, reason: 'actuate --on' });
-      if (outcome.status === 'on') await sleep((outcome.durationMs ?? onMs) + 30);
+      if (outcome.status === 'on') await ending(done, out.maxOnMs);
     } else {
       if (!(await bank.off(name, 'actuate --off'))) throw new AgentError('OUTPUT_FAILED', `output "${name}" (${driver}) did not accept the safe level`);
       process.stdout.write(`${name}: off (${driver})\n`);
@@ -105,5 +112,21 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     await bank.stop();
     unhook();
+  }
+}
+
+/**
+ * Waits for the output's own end-of-activation report. The channel's guard switches off at maxOnMs whatever
+ * happens, so a report always comes; the deadline (maxOnMs + 10 s) only turns a bug into an error, not a hang.
+ */
+async function ending(done: Promise<ActuationReport>, maxOnMs: number): Promise<ActuationReport> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AgentError('OUTPUT_FAILED', `the output did not report its switch-off within maxOnMs ${maxOnMs} ms + 10 s`)), maxOnMs + 10_000);
+  });
+  try {
+    return await Promise.race([done, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
