@@ -83,7 +83,9 @@ export function systemWallTrust(o: SystemWallTrustOptions = {}): WallTrust {
     lastAsk = now();
     asking = true;
     try {
-      const child = execFile('timedatectl', ['show', '-p', 'NTPSynchronized', '--value'], { timeout: 5_000 }, (err, stdout) => {
+      // Without NOTIFY_SOCKET: systemd tools report their exit status there (ERRNO=...) as if they were the service.
+      const { NOTIFY_SOCKET: _n, WATCHDOG_USEC: _w, WATCHDOG_PID: _p, ...childEnv } = env;
+      const child = execFile('timedatectl', ['show', '-p', 'NTPSynchronized', '--value'], { timeout: 5_000, env: childEnv }, (err, stdout) => {
         asking = false;
         if (!err && String(stdout).trim() === 'yes' && !trusted) {
           trusted = true;

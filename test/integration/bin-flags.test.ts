@@ -19,7 +19,7 @@ function probe(): { env: NodeJS.ProcessEnv; records: () => Array<{ pid: number; 
   const out = join(dir, 'procs.jsonl');
   const file = join(dir, 'probe.cjs');
   writeFileSync(file, `require('fs').appendFileSync(${JSON.stringify(out)}, JSON.stringify({ pid: process.pid, execArgv: process.execArgv, arena: process.env.MALLOC_ARENA_MAX, argv: process.argv.slice(1) }) + '\\n');\n`);
-  const env = { ...process.env, NODE_OPTIONS: `--require ${file}` };
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: `--require ${file}` };
   delete env.MALLOC_ARENA_MAX;
   delete env.EDGE_AGENT_REEXEC;
   return { env, records: () => readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) };
