@@ -179,7 +179,13 @@ export class Outbox {
 
   private async open(): Promise<void> {
     const dir = this.opts.dir;
-    await this.fs.mkdir(dir, { recursive: true, mode: 0o750 });
+    try {
+      await this.fs.mkdir(dir, { recursive: true, mode: 0o750 });
+    } catch (err) {
+      // The recursive form reports ENOENT on a read-only or forbidden parent: the plain one gives the real cause.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') await this.fs.mkdir(dir, { mode: 0o750 });
+      throw err;
+    }
     await acquireLock(this.fs, dir);
     this.locked = true;
     try {
