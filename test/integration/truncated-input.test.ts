@@ -48,3 +48,11 @@ describe.skipIf(!ready)('detect: damaged inputs and missing models (built CLI, b
     expect(lines[0]).toMatch(/model file .*model\/\S+\.onnx \(variant \S+\) cannot be read/);
   });
 });
+
+describe.skipIf(!ready)('run --source that does not exist', () => {
+  it('is the first and only thing said (no model or output log lines before it), exit 66', async () => {
+    const r = await runCli(['run', '--config', join(repoRoot, 'config', 'conveyor-demo.yaml'), '--source', join(dir, 'nope.mp4'), '--simulate-outputs', join(dir, 'o.jsonl')], { env: { EDGE_AGENT_LOG_LEVEL: 'info' } });
+    expect(r.code).toBe(66);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^edge-agent: video file .*nope\.mp4 does not exist: check source\.path in the config or --source$/)]);
+  });
+});

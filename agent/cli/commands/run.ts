@@ -48,6 +48,10 @@ export async function run(argv: string[]): Promise<number> {
   const loaded = loadConfigFile(values.config ?? demoConfigPath());
   const untilEof = Boolean(values['until-eof']);
   if (values.source) loaded.config.source = sourceFromUri(values.source, loaded.config.source);
+  // H22: a --source file that is not there is said first, in one line, before the model and outputs start logging
+  // (a camera that is not there is waited for: it may be plugged in later).
+  const given = values.source ? loaded.config.source : undefined;
+  if (given?.type === 'file' && !existsSync(given.path)) throw new AgentError('SOURCE_NOT_FOUND', `video file ${given.path} does not exist`, { fix: 'check source.path in the config or --source' });
   if (untilEof) {
     const src = loaded.config.source;
     if (src.type === 'file') loaded.config.source = { ...src, pace: 'fast', loop: false };
