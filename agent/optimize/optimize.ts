@@ -16,11 +16,13 @@ import { framesFromFolder, framesFromSource, type ModelFrame } from './frames.js
 import type { CalibrationMethod } from './histogram.js';
 import { layerTable, type LayerReport } from './layers.js';
 import { activationTensors, findTargets, type QuantTarget } from './plan.js';
-import { prepareModel } from './prepare.js';
+import { prepareModel, type PreparedModel } from './prepare.js';
 import { buildQdqModel } from './qdq.js';
 import { checkFree, mergedManifest, writeAtomically } from './write.js';
 
 export const MIN_CALIBRATION_FRAMES = 8;
+/** Fewest fp32 detections on the held-out frames for an agreement figure to mean anything. */
+export const MIN_REFERENCE_DETECTIONS = 5;
 
 export interface OptimizeOptions {
   manifest: string;
@@ -94,7 +96,7 @@ export interface OptimizeReport {
   excluded: string[];
   /** MaxPool layers that every new variant runs as two one-dimensional pools (bit-identical, faster). */
   splitPools: string[];
-  calibration: { frames: number; heldOut: number; method: CalibrationMethod; weightBits: number; symmetric: boolean };
+  calibration: { frames: number; heldOut: number; method: CalibrationMethod; weightBits: number; symmetric: boolean; placement: string };
   /** The CPU's int8 instructions and the weight width they suggest. */
   cpu: Int8Choice & { features: string[] };
   /** Every int8 configuration tried, with its agreement. */
@@ -167,6 +169,12 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
   const refRunner = await createRunner(bytes);
   const heldRef = await detectAll(refRunner, heldOut, m, input, prep.inputName, (d, t) => progress(d, t, `reference detections (${src.name})`));
   await refRunner.release();
+  const refCount = heldRef.reduce((n, d) => n + d.length, 0);
+  if (refCount < MIN_REFERENCE_DETECTIONS && minAgreement > 0) {
+    throw new AgentError('USAGE', `${src.name} finds only ${refCount} detection(s) on the ${heldOut.length} ${canHold ? 'held-out' : 'calibration'} frames from ${where}: at least ${MIN_REFERENCE_DETECTIONS} are needed to measure agreement; nothing written`, {
+      fix: 'give frames of the scene the camera will watch, with the objects the model should find in them (wrong-scene frames cannot show whether int8 keeps its answers)',
+    });
+  }
   const detectBytes = async (b: Uint8Array, label: string) => {
     const r = await createRunner(b);
     try {
@@ -180,6 +188,7 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
   let layers: LayerReport[] = [];
   let trials: Trial[] = [];
   let chosen: Trial | undefined;
+  let placement = 'as searched';
   if (wanted.includes('int8')) {
     const search = await searchInt8({
       prep, targets, calibration: calib.map((f) => f.tensor), methods, percentile: o.percentile, weightBits, symmetric: o.symmetric ?? true,
@@ -198,10 +207,44 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
     layers = chosen.layers;
     let keep = chosen.keep;
     let qBytes = chosen.bytes;
-    const build = (k: QuantTarget[]): Uint8Array => {
-      const tensors = new Set(activationTensors(k));
+    const layerTensors = new Set(activationTensors(targets));
+    const fusedAll = [...chosen.params.keys()].filter((x) => !layerTensors.has(x));
+    let fused = fusedAll;
+    const build = (k: QuantTarget[], f: string[] = fused): Uint8Array => {
+      const tensors = new Set([...activationTensors(k), ...f]);
       return encodeModel(buildQdqModel(prep, k, new Map([...chosen!.params].filter(([x]) => tensors.has(x))), { reduceRange: weightBits === 7 }).model);
     };
+    // Placement, measured: ONNX Runtime's int8 kernels do not win everywhere. Depthwise convolutions can run slower in
+    // int8 than in its float NCHWc kernels, and a SiLU that ORT fuses in float (QuickGelu) can beat QLinearSigmoid +
+    // QLinearMul. Time the chosen model against the variants with depthwise layers float and/or the in-between QDQ
+    // pairs removed, interleaved, and keep the fastest by 3 %; its agreement is checked again below.
+    const depthwise = new Set(keep.filter((t) => isDepthwise(prep, t)).map((t) => t.name));
+    const placements: Array<{ label: string; keep: QuantTarget[]; fused: string[] }> = [{ label: 'as searched', keep, fused }];
+    if (depthwise.size) placements.push({ label: `${depthwise.size} depthwise layer(s) float`, keep: keep.filter((t) => !depthwise.has(t.name)), fused });
+    if (fused.length) placements.push({ label: 'no QDQ between layers', keep, fused: [] });
+    if (depthwise.size && fused.length) placements.push({ label: `${depthwise.size} depthwise layer(s) float, no QDQ between layers`, keep: keep.filter((t) => !depthwise.has(t.name)), fused: [] });
+    if (placements.length > 1) {
+      const bytesOf = placements.map((p, i) => (i === 0 ? qBytes : build(p.keep, p.fused)));
+      progress(0, 1, 'speed check: placement');
+      const lat = await measureLatencies(bytesOf, { [prep.inputName]: all[0]!.tensor }, { runs: 30 });
+      progress(1, 1, 'speed check: placement');
+      let best = 0;
+      for (let k = 1; k < placements.length; k++) if (lat[k]!.cpuMedianMs < lat[best]!.cpuMedianMs * 0.97) best = k;
+      log.info({ placements: placements.map((p, i) => `${p.label}: ${lat[i]!.cpuMedianMs.toFixed(3)} ms CPU`), chosen: placements[best]!.label }, 'placement speed check');
+      if (best > 0) {
+        const p = placements[best]!;
+        layers = layers.map((l) => ({ ...l }));
+        for (const t of keep.filter((x) => !p.keep.includes(x))) {
+          const row = layers.find((l) => l.layer === t.name)!;
+          row.quantised = false;
+          row.reason = `depthwise: faster in float on this CPU (whole model ${lat[best]!.cpuMedianMs.toFixed(2)} vs ${lat[0]!.cpuMedianMs.toFixed(2)} ms CPU)`;
+        }
+        keep = p.keep;
+        fused = p.fused;
+        qBytes = bytesOf[best]!;
+      }
+      placement = placements[best]!.label;
+    }
     // Speed check, measured: the layers nearest the image are often slower in int8 than in float (a layer reading the
     // image has 3 input channels, K = 27 for a 3x3 kernel: too little depth for the quantised im2col/GEMM), and where
     // float meets int8 ONNX Runtime adds a layout change and a quantise. Time the model with a float prefix of 0, 1,
@@ -228,6 +271,16 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
       }
       log.info({ prefixes: prefixes.map((p) => p.map((t) => t.name)), cpuMs: lat.map((l) => Number(l.cpuMedianMs.toFixed(3))), floatLayers: best ? prefixes[best - 1]!.length : 0 }, 'float-prefix speed check');
     }
+    if (qBytes !== chosen.bytes) {
+      // The speed checks changed the graph: its agreement must still meet the floor, else the searched one ships.
+      const again = compareDetections(heldRef, await detectBytes(qBytes, 'after the speed checks'));
+      if (again.value < minAgreement) {
+        log.warn({ agreement: again.value }, 'the faster placement falls under the floor; keeping the searched model');
+        qBytes = chosen.bytes;
+        layers = chosen.layers;
+        placement = 'as searched';
+      }
+    }
     produced.push({ name: newName(src.name, 'int8'), precision: 'int8', bytes: qBytes, floatLayers: layers.filter((l) => !l.quantised).map((l) => l.layer) });
   }
   if (wanted.includes('fp16')) produced.push({ name: newName(src.name, 'fp16'), precision: 'fp16', bytes: encodeModel(toFloat16(prep.model)), floatLayers: [] });
@@ -246,11 +299,12 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
   const newLatency = timed.slice(2, 2 + produced.length);
   const otherLatency: OtherVariantLatency[] = others.map((v, i) => ({ name: v.name, latencyMs: timed[2 + produced.length + i]!.medianMs, cpuMs: timed[2 + produced.length + i]!.cpuMedianMs }));
   const lat = new Map(produced.map((p, i) => [p.name, newLatency[i]!]));
-  for (const p of produced) {
-    const speedup = srcLatency!.medianMs / lat.get(p.name)!.medianMs;
+  for (const p of produced.filter((x) => x.precision === 'int8')) {
+    // fp16 is made for GPU boards and is not held to this CPU's speed. For int8, both the wall-clock and the CPU-time ratio must show it faster: on a shared machine one of them can flatter.
+    const speedup = Math.min(srcLatency!.medianMs / lat.get(p.name)!.medianMs, srcLatency!.cpuMedianMs / lat.get(p.name)!.cpuMedianMs);
     if (speedup < minSpeedup) {
       const l = lat.get(p.name)!;
-      throw new AgentError('MODEL_INVALID', `the ${p.precision} variant of ${m.name} is ${speedup.toFixed(2)}x the speed of ${src.name} on this CPU (${l.medianMs.toFixed(2)} vs ${srcLatency!.medianMs.toFixed(2)} ms median, 1 thread), under the ${minSpeedup}x required${chosen && p.precision === 'int8' ? ` (${chosen.label}, agreement ${pct(chosen.agreement.value)} %)` : ''}; nothing written`, {
+      throw new AgentError('MODEL_INVALID', `the ${p.precision} variant of ${m.name} is ${speedup.toFixed(2)}x the speed of ${src.name} on this CPU (${l.medianMs.toFixed(2)} vs ${srcLatency!.medianMs.toFixed(2)} ms median, ${l.cpuMedianMs.toFixed(2)} vs ${srcLatency!.cpuMedianMs.toFixed(2)} ms CPU, 1 thread; the lower ratio counts), under the ${minSpeedup}x required${chosen && p.precision === 'int8' ? ` (${chosen.label}, agreement ${pct(chosen.agreement.value)} %)` : ''}; nothing written`, {
         fix: p.precision === 'int8' ? `keep the fp32 variant on this CPU (${cpu.instructions}); docs/optimize.md explains why int8 can be slower` : 'fp16 is for GPU boards: use --precision int8 on a CPU',
       });
     }
@@ -312,7 +366,7 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
       ...(await knownAnswerFor(m, src, outDir, p.bytes, prep.inputName, p.precision)),
       reference: src.name,
       provenance:
-        `${o.command} (${p.precision === 'int8' ? `static int8 QDQ, ${chosen!.label}, ${chosen!.method} calibration on ${calib.length} frames, weights per-channel symmetric, activations uint8 (${cpu.instructions}); ` +
+        `${o.command} (${p.precision === 'int8' ? `static int8 QDQ, ${chosen!.label}, placement ${placement}, ${chosen!.method} calibration on ${calib.length} frames, weights per-channel symmetric, activations uint8 (${cpu.instructions}); ` +
           `agreement with ${src.name}: ${pct(heldAgree.value)} % on ${heldDataset}` + (p.floatLayers.length ? `; left float: ${p.floatLayers.join(', ')}` : '') : `float16 weights and compute, float32 inputs/outputs; agreement with ${src.name}: ${pct(heldAgree.value)} %`})`,
     });
   }
@@ -329,7 +383,7 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
     layers,
     excluded: layers.filter((l) => !l.quantised).map((l) => l.layer),
     splitPools: prep.splitPools,
-    calibration: { frames: calib.length, heldOut: heldOut.length, method: chosen?.method ?? o.method ?? 'minmax', weightBits, symmetric: chosen?.symmetric ?? false },
+    calibration: { frames: calib.length, heldOut: heldOut.length, method: chosen?.method ?? o.method ?? 'minmax', weightBits, symmetric: chosen?.symmetric ?? false, placement },
     cpu,
     trials: trials.map((t) => ({ label: t.label, agreement: round4(t.agreement.value), floatLayers: t.floatLayers.length })),
     minAgreement,
@@ -337,6 +391,15 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
     manifest: resolve(outDir, manifestName),
     edgeTpu: edgeTpuAdvice(m.name),
   };
+}
+
+/** A grouped convolution with one input channel per group. */
+function isDepthwise(prep: PreparedModel, t: QuantTarget): boolean {
+  if (t.opType !== 'Conv') return false;
+  const n = prep.model.graph.node.find((x) => x.name === t.name);
+  const group = n?.attribute.find((a) => a.name === 'group');
+  const w = prep.model.graph.initializer.find((x) => x.name === t.weight);
+  return Number(group?.i ?? 1) > 1 && Number(w?.dims[1] ?? 0) === 1;
 }
 
 const round4 = (x: number): number => Math.round(x * 10000) / 10000;

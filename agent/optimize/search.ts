@@ -5,7 +5,7 @@ import { compareDetections, type DetectionAgreement } from '../select/agreement.
 import { calibrate, type CalibrationTensor, type TensorStats } from './calibrate.js';
 import type { CalibrationMethod } from './histogram.js';
 import { layerTable, type LayerReport } from './layers.js';
-import { activationTensors, type QuantTarget } from './plan.js';
+import { activationTensors, fusePlan, type QuantTarget } from './plan.js';
 import type { PreparedModel } from './prepare.js';
 import { buildQdqModel } from './qdq.js';
 import type { ActivationParams } from './quant-math.js';
@@ -39,6 +39,8 @@ export interface SearchInput {
   methods: CalibrationMethod[];
   percentile?: number;
   weightBits: 7 | 8;
+  /** QDQ around the ops between layers too (plan.ts fusePlan); default true. */
+  fuse?: boolean;
   /** Try symmetric activation ranges too (zero point 128). */
   symmetric: boolean;
   minSqnrDb: number;
@@ -71,9 +73,12 @@ export function symmetricParams(p: ActivationParams, s: TensorStats): Activation
 export async function searchInt8(o: SearchInput): Promise<SearchResult> {
   const trials: Trial[] = [];
   const reduceRange = o.weightBits === 7;
-  const tensors = activationTensors(o.targets);
+  // QDQ also around SiLU (Sigmoid, Mul), Add, Concat, Resize, pools: see plan.ts fusePlan.
+  const fuse = o.fuse === false ? { tensors: [], sameAs: new Map<string, string>() } : fusePlan(o.prep, o.targets);
+  const tensors = [...activationTensors(o.targets), ...fuse.tensors];
+  const reluOutputs = new Set(o.targets.filter((t) => t.relu).map((t) => t.output));
   const build = (keep: QuantTarget[], params: Map<string, ActivationParams>): Uint8Array => {
-    const wanted = new Set(activationTensors(keep));
+    const wanted = new Set([...activationTensors(keep), ...fuse.tensors]);
     return encodeModel(buildQdqModel(o.prep, keep, new Map([...params].filter(([k]) => wanted.has(k))), { reduceRange }).model);
   };
   const score = async (t: Omit<Trial, 'agreement'>): Promise<Trial> => {
@@ -86,12 +91,15 @@ export async function searchInt8(o: SearchInput): Promise<SearchResult> {
   for (const method of o.methods) {
     const stats = await calibrate(o.prep, tensors, o.calibration, { method, percentile: o.percentile, log: o.log, progress: (d, t, stage) => o.progress(d, t, `calibrate ${method}: ${stage}`) });
     const asym = new Map([...stats].map(([k, v]) => [k, v.params]));
+    for (const [out, inp] of fuse.sameAs) asym.set(out, asym.get(inp)!);
     const first = buildQdqModel(o.prep, o.targets, asym, { reduceRange });
     const layers = layerTable(o.targets, stats, first.weightErrors, o.minSqnrDb);
     const keep = o.targets.filter((t) => layers.find((l) => l.layer === t.name)!.quantised);
     for (const symmetric of o.symmetric ? [false, true] : [false]) {
-      const params = symmetric ? new Map([...stats].map(([k, v]) => [k, symmetricParams(v.params, v)])) : asym;
-      const label = `${method}, ${symmetric ? 'symmetric' : 'asymmetric'}, ${o.weightBits}-bit weights`;
+      // A folded ReLU relies on zero point 0 clipping negatives, so those outputs keep their one-sided range.
+      const params = symmetric ? new Map([...stats].map(([k, v]) => [k, reluOutputs.has(k) ? v.params : symmetricParams(v.params, v)])) : asym;
+      if (symmetric) for (const [out, inp] of fuse.sameAs) params.set(out, params.get(inp)!);
+      const label = `${method}, ${symmetric ? 'symmetric' : 'asymmetric'}, ${o.weightBits}-bit weights${fuse.tensors.length ? `, ${fuse.tensors.length} fused QDQ` : ''}`;
       await score({ label, method, symmetric, weightBits: o.weightBits, floatLayers: layers.filter((l) => !l.quantised).map((l) => l.layer), bytes: build(keep, params), layers, keep, params });
     }
   }
@@ -112,7 +120,7 @@ export async function searchInt8(o: SearchInput): Promise<SearchResult> {
     row.quantised = false;
     row.reason = `most sensitive left (SQNR ${Math.min(l.weightSqnrDb, l.outputSqnrDb)} dB): float to reach the agreement floor`;
     const floatLayers = layers.filter((x) => !x.quantised).map((x) => x.layer);
-    const t = await score({ ...start, label: `${start.method}, ${start.symmetric ? 'symmetric' : 'asymmetric'}, ${o.weightBits}-bit weights, ${floatLayers.length} layer(s) float`, floatLayers, keep, layers: layers.map((x) => ({ ...x })), bytes: build(keep, start.params) });
+    const t = await score({ ...start, label: `${start.label}, ${floatLayers.length} layer(s) float`, floatLayers, keep, layers: layers.map((x) => ({ ...x })), bytes: build(keep, start.params) });
     o.progress(k + 1, Math.min(o.maxFloatLayers, order.length - 1), 'sensitive layers to float');
     if (meets(t)) return { chosen: t, best: t, trials };
   }
