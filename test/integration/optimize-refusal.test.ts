@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -53,9 +53,9 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 function demoCopy(name: string, edit: (variants: Array<Record<string, unknown>>) => Array<Record<string, unknown>>): string {
   const dir = join(tmp, name);
   mkdirSync(dir);
-  for (const f of ['student.onnx', 'student-int8.onnx', 'ka_input.f32']) copyFileSync(join(demo, f), join(dir, f));
   const m = JSON.parse(readFileSync(join(demo, 'manifest.json'), 'utf8')) as { variants: Array<Record<string, unknown>> };
   m.variants = edit(m.variants.filter((v) => v.name !== 'teacher-fp32'));
+  for (const f of [...m.variants.map((v) => String(v.file)), 'ka_input.f32']) copyFileSync(join(demo, f), join(dir, f));
   writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(m, null, 2)}\n`);
   return dir;
 }
@@ -91,7 +91,10 @@ describe('optimize refuses, one line, manifest untouched', () => {
 
   it('an already quantised model (a QDQ file listed as fp32)', async () => {
     const dir = demoCopy('quantised', (vs) => vs.filter((v) => v.name === 'student-int8').map((v) => ({ ...v, name: 'student-fp32', precision: 'fp32' })));
-    await refuses(dir, ['--calibration', sceneFrames], /student-int8\.onnx is already quantised \(node .* is (QuantizeLinear|DequantizeLinear)\)/, 65);
+    renameSync(join(dir, 'student-int8.onnx'), join(dir, 'qdq.onnx'));
+    const m = readFileSync(join(dir, 'manifest.json'), 'utf8').replace('"student-int8.onnx"', '"qdq.onnx"');
+    writeFileSync(join(dir, 'manifest.json'), m);
+    await refuses(dir, ['--calibration', sceneFrames], /qdq\.onnx is already quantised \(node .* is (QuantizeLinear|DequantizeLinear)\)/, 65);
   });
 
   it('the demo student on its own scene: int8 is written, faster than fp32, over the floor', async () => {
