@@ -35,7 +35,7 @@ export function loadManifest(pathOrDir: string): LoadedManifest {
   if (!res.success) {
     const problems = problemsFromZod(res.error, parsed.locate);
     throw new AgentError('MANIFEST_INVALID', problems.map((p) => formatProblem(file, p)).join('; '), {
-      fix: 'correct the manifest (schema: docs/model-manifest.md)',
+      fix: 'correct the manifest (fields and defaults: docs/models.md)',
     });
   }
   return { ...res.data, path: file, dir: dirname(file) };
