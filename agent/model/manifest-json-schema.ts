@@ -10,6 +10,9 @@ import { manifestSchema } from './manifest-schema.js';
  */
 export function manifestJsonSchemaText(): string {
   const schema = z.toJSONSchema(manifestSchema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' }) as Record<string, unknown>;
+  // labels may come from labelsFile instead (the loader reads it before validating).
+  if (Array.isArray(schema.required)) schema.required = (schema.required as string[]).filter((k) => k !== 'labels');
+  schema.anyOf = [{ required: ['labels'] }, { required: ['labelsFile'] }];
   const doc = {
     $schema: schema.$schema,
     title: 'edge-agent model manifest',

@@ -156,6 +156,11 @@ export const manifestSchema = z
     name: z.string().regex(/^[A-Za-z0-9._-]+$/),
     description: z.string().optional(),
     labels: z.array(z.string().min(1)).min(1),
+    /**
+     * A text file with one label per line (relative to the manifest; blank lines and lines starting with # skipped),
+     * instead of `labels`: the loader reads it into `labels`.
+     */
+    labelsFile: z.string().min(1).optional(),
     input: inputSchema,
     decoder: decoderSchema,
     variants: z.array(variantSchema).min(1),
