@@ -27,7 +27,7 @@ export function mergedManifest(m: LoadedManifest, outDir: string, added: Variant
     return { ...v, file: relative(out, resolve(m.dir, file)) };
   });
   const doc = { ...raw, variants: [...variants, ...added] };
-  const check = manifestSchema.safeParse(doc.labels === undefined ? { ...doc, labels: m.labels } : doc); // labelsFile: read by the loader
+  const check = manifestSchema.safeParse((doc as Record<string, unknown>).labels === undefined ? { ...doc, labels: m.labels } : doc); // labelsFile: read by the loader
   if (!check.success) {
     throw new AgentError('INTERNAL', `the new manifest does not validate: ${check.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, { fix: 'this is a bug: report it' });
   }
