@@ -72,10 +72,33 @@ export const decoderSchema = z
   })
   .strict();
 
+/**
+ * Agreement of a variant with its reference (the fp32 variant it was derived from) on frames of the user's scene:
+ * reference detections matched one-to-one by the variant's (same label, IoU >= 0.5). `value` is the lower of recall
+ * (reference detections found) and precision (variant detections that the reference also made), so both missed and
+ * invented detections count against it. Written by `optimize`; `bench --frames` measures it on the device.
+ */
+export const agreementSchema = z
+  .object({
+    /** Name of the reference variant. */
+    reference: z.string().min(1),
+    value: z.number().min(0).max(1),
+    recall: z.number().min(0).max(1),
+    precision: z.number().min(0).max(1),
+    /** Frames compared, and the reference's detection count on them. */
+    frames: z.number().int().nonnegative(),
+    detections: z.number().int().nonnegative().optional(),
+    /** Mean (variant score - reference score) over matched detections. */
+    meanScoreShift: z.number().optional(),
+    dataset: z.string().optional(),
+  })
+  .strict();
+
 export const accuracySchema = z
   .object({
-    /** mAP@0.5 over all classes, 0..1. */
-    mAP50: z.number().min(0).max(1),
+    /** mAP@0.5 over all classes, 0..1 (a fraction, not a percentage). Optional when `agreement` is given. */
+    mAP50: z.number().min(0).max(1).optional(),
+    agreement: agreementSchema.optional(),
     perClass: z.record(z.string(), z.number().min(0).max(1)).optional(),
     /** Precision and recall of the anomaly label at the operating threshold. */
     precision: z.number().min(0).max(1).optional(),
@@ -116,6 +139,12 @@ export const variantSchema = z
     /** Latency estimates, ms, per device class (e.g. "x86_64-cpu", "rpi4-cpu", "rpi5-cpu", "coral-usb3", "jetson-orin-gpu"). */
     latencyMs: z.record(z.string(), z.number().positive()).default({}),
     knownAnswer: knownAnswerSchema.optional(),
+    /**
+     * The variant this one was derived from (e.g. the fp32 variant `optimize` quantised). Its agreement is measured
+     * against it, and selection never picks this variant when it is slower than the reference. Default for a non-fp32
+     * variant: the manifest's first fp32 variant of the same runtime (else the first fp32 variant).
+     */
+    reference: z.string().optional(),
     /** Free text: how it was made (training script, optimize command...). */
     provenance: z.string().optional(),
   })
@@ -127,6 +156,11 @@ export const manifestSchema = z
     name: z.string().regex(/^[A-Za-z0-9._-]+$/),
     description: z.string().optional(),
     labels: z.array(z.string().min(1)).min(1),
+    /**
+     * A text file with one label per line (relative to the manifest; blank lines and lines starting with # skipped),
+     * instead of `labels`: the loader reads it into `labels`.
+     */
+    labelsFile: z.string().min(1).optional(),
     input: inputSchema,
     decoder: decoderSchema,
     variants: z.array(variantSchema).min(1),
@@ -140,8 +174,24 @@ export const manifestSchema = z
       if (seen.has(v.name)) ctx.addIssue({ code: 'custom', path: ['variants', i, 'name'], message: `duplicate variant name "${v.name}"` });
       seen.add(v.name);
     });
+    m.variants.forEach((v, i) => {
+      if (v.reference !== undefined && (v.reference === v.name || !m.variants.some((x) => x.name === v.reference))) {
+        ctx.addIssue({ code: 'custom', path: ['variants', i, 'reference'], message: `reference "${v.reference}" is not another variant of this manifest` });
+      }
+      if (v.accuracy && v.accuracy.mAP50 === undefined && !v.accuracy.agreement) {
+        ctx.addIssue({ code: 'custom', path: ['variants', i, 'accuracy'], message: 'accuracy needs mAP50 (0..1) or agreement' });
+      }
+    });
   });
 
+/** The variant whose answers a variant is compared with: its `reference`, else the first fp32 variant (same runtime first). */
+export function referenceOf(variants: readonly VariantSpec[], v: VariantSpec): VariantSpec | undefined {
+  if (v.reference) return variants.find((x) => x.name === v.reference);
+  if (v.precision === 'fp32') return undefined;
+  return variants.find((x) => x.precision === 'fp32' && x.runtime === v.runtime) ?? variants.find((x) => x.precision === 'fp32');
+}
+
+export type AgreementSpec = z.infer<typeof agreementSchema>;
 export type ManifestInput = z.infer<typeof inputSchema>;
 export type DecoderSpec = z.infer<typeof decoderSchema>;
 export type VariantSpec = z.infer<typeof variantSchema>;

@@ -31,14 +31,33 @@ export function loadManifest(pathOrDir: string): LoadedManifest {
   if (parsed.syntax.length) {
     throw new AgentError('MANIFEST_INVALID', formatProblem(file, parsed.syntax[0]!), { fix: 'fix the YAML/JSON syntax' });
   }
-  const res = manifestSchema.safeParse(parsed.value);
+  const res = manifestSchema.safeParse(withLabelsFile(file, parsed.value));
   if (!res.success) {
     const problems = problemsFromZod(res.error, parsed.locate);
     throw new AgentError('MANIFEST_INVALID', problems.map((p) => formatProblem(file, p)).join('; '), {
-      fix: 'correct the manifest (schema: docs/model-manifest.md)',
+      fix: 'correct the manifest (fields and defaults: docs/models.md)',
     });
   }
   return { ...res.data, path: file, dir: dirname(file) };
+}
+
+/** Fills `labels` from `labelsFile` (one label per line) before validation. */
+function withLabelsFile(file: string, value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || !('labelsFile' in value)) return value;
+  const v = value as Record<string, unknown>;
+  if (typeof v.labelsFile !== 'string') return value; // the schema reports the type
+  if (v.labels !== undefined) {
+    throw new AgentError('MANIFEST_INVALID', `${file}: give labels or labelsFile, not both`, { fix: 'remove one of them' });
+  }
+  const path = isAbsolute(v.labelsFile) ? v.labelsFile : resolve(dirname(file), v.labelsFile);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new AgentError('MANIFEST_INVALID', `${file}: labelsFile ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { fix: 'put the labels file next to the manifest, one label per line', cause: err });
+  }
+  const labels = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  return { ...v, labels };
 }
 
 function findManifestFile(pathOrDir: string): string {

@@ -30,6 +30,8 @@ export interface FrameOptions {
   spawner?: Spawner;
   /** Also derive a mirror image and two 75% crops from every picture (4 frames per image). */
   augment?: boolean;
+  /** Called after each picture (folders) or once the frames are read (sources): (done, total). */
+  progress?: (done: number, total: number) => void;
 }
 
 /** All images of a folder (sorted by name), as model input tensors. */
@@ -45,7 +47,8 @@ export async function framesFromFolder(dir: string, input: ManifestInput, opts: 
   requireTool('ffmpeg', 'decoding calibration images');
   const out: ModelFrame[] = [];
   const packer = new TensorPacker(input, { dtype: 'float32', buffers: 1 });
-  for (const f of names) {
+  opts.progress?.(0, names.length);
+  for (const [k, f] of names.entries()) {
     const file = join(abs, f);
     const probe = await ffprobe(file, [], opts.spawner).catch(() => undefined);
     if (!probe) throw new AgentError('IMAGE_INVALID', `${file} is not a readable image`, { fix: 'remove it from the folder or convert it to JPEG/PNG' });
@@ -64,6 +67,7 @@ export async function framesFromFolder(dir: string, input: ManifestInput, opts: 
       const raw = await runFfmpeg(['-v', 'error', '-i', file, '-vf', vf, '-frames:v', '1', '-f', 'rawvideo', '-'], width * height * 3, 1, opts.spawner);
       out.push({ name: f + c.label, geometry: g, tensor: pack(packer, raw[0]!, input) });
     }
+    opts.progress?.(k + 1, names.length);
   }
   return out;
 }
@@ -80,9 +84,11 @@ export async function framesFromSource(uri: string, count: number, input: Manife
   const select = every > 1 ? `select='not(mod(n\\,${every}))',` : '';
   const format = ffmpegPixelFormat(input, input.layout === 'NCHW');
   const vf = select + ffmpegFilter(g, input.color, input.padValue, format);
+  opts.progress?.(0, count);
   const raws = await runFfmpeg(['-v', 'error', '-i', uri, '-vf', vf, '-fps_mode', 'passthrough', '-frames:v', String(count), '-f', 'rawvideo', '-'], width * height * 3, count, opts.spawner);
   const packer = new TensorPacker(input, { dtype: 'float32', buffers: 1 });
   const base = uri.split('/').pop() ?? uri;
+  opts.progress?.(raws.length, raws.length);
   return raws.map((r, i) => ({ name: `${base} #${i * every}`, index: i * every, geometry: g, tensor: pack(packer, r, input, format) }));
 }
 

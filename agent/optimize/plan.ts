@@ -79,3 +79,53 @@ export function activationTensors(targets: QuantTarget[]): string[] {
   }
   return [...set];
 }
+
+/** Where more QDQ pairs go so that ONNX Runtime runs the ops between quantised layers in int8 too. */
+export interface FusePlan {
+  /** Extra activation tensors to quantise, in graph order. */
+  tensors: string[];
+  /** Outputs of data-movement ops that must share their input's scale and zero point (ORT then drops their Q/DQ). */
+  sameAs: Map<string, string>;
+}
+
+const UNARY = new Set(['Sigmoid', 'LeakyRelu', 'AveragePool', 'GlobalAveragePool']);
+const BINARY = new Set(['Add', 'Mul']);
+const PASS = new Set(['MaxPool', 'Resize', 'Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze']);
+
+/**
+ * QDQ placement that ONNX Runtime fuses (its QDQ selectors, onnxruntime/core/optimizer/qdq_transformer/selectors_actions):
+ * DQ -> Sigmoid -> Q becomes QLinearSigmoid, DQ,DQ -> Add|Mul -> Q QLinearAdd/QLinearMul (so SiLU = x * Sigmoid(x)
+ * stays int8), DQ... -> Concat -> Q QLinearConcat, and MaxPool, Resize, Reshape, Transpose run directly on uint8 when
+ * their input and output share one scale and zero point. Without these pairs every SiLU sends the tensor back to
+ * float and ORT's NHWC int8 layout back to NCHW, which is what made SiLU/depthwise models slower in int8.
+ * A node joins only when all its non-constant inputs are already quantised; graph outputs stay float.
+ */
+export function fusePlan(prep: PreparedModel, targets: QuantTarget[]): FusePlan {
+  const g: Graph = prep.model.graph;
+  const inits = initializerMap(g);
+  const constants = new Set<string>([...inits.keys()]);
+  for (const n of g.node) if (n.opType === 'Constant') for (const o of n.output) constants.add(o);
+  const graphOutputs = new Set(g.output.map((o) => o.name));
+  const quantised = new Set(activationTensors(targets));
+  const tensors: string[] = [];
+  const sameAs = new Map<string, string>();
+  for (const n of g.node) {
+    if (n.domain && n.domain !== 'ai.onnx') continue;
+    const y = n.output[0];
+    if (!y || graphOutputs.has(y) || quantised.has(y) || n.output.length !== 1) continue;
+    const data = n.input.filter((x) => x && !constants.has(x));
+    if (!data.length || !data.every((x) => quantised.has(x))) continue;
+    let join = false;
+    if (UNARY.has(n.opType) && data.length === 1) join = true;
+    else if (BINARY.has(n.opType) && data.length === 2) join = true;
+    else if (n.opType === 'Concat') join = true;
+    else if (PASS.has(n.opType) && data.length === 1 && data[0] === n.input[0]) {
+      join = true;
+      sameAs.set(y, data[0]!);
+    }
+    if (!join) continue;
+    quantised.add(y);
+    tensors.push(y);
+  }
+  return { tensors, sameAs };
+}

@@ -15,7 +15,19 @@ function accuracyCell(v: VariantReport): string {
 /** The human-readable report: variants table, the worst layers, left-float layers, Edge TPU note. */
 export function formatReport(r: OptimizeReport): string {
   const lines: string[] = [];
-  lines.push(`model ${r.model}: ${r.calibration.method} calibration on ${r.calibration.frames} frames (${r.calibration.heldOut} held out), weights ${r.calibration.weightBits}-bit per-channel`);
+  lines.push(`model ${r.model}: ${r.calibration.method} calibration on ${r.calibration.frames} frames (${r.calibration.heldOut} held out), ${r.calibration.symmetric ? 'symmetric' : 'asymmetric'} activations, weights ${r.calibration.weightBits}-bit per-channel (CPU: ${r.cpu.instructions}: ${r.cpu.why}); QDQ placement: ${r.calibration.placement}`);
+  lines.push('');
+  // The summary table: what a person needs to decide.
+  const mb = (b: number | undefined): string => (b === undefined ? '-' : `${(b / 1e6).toFixed(2)} MB`);
+  lines.push(`${'variant'.padEnd(22)} ${'agreement'.padStart(9)} ${'latency'.padStart(9)} ${'speed-up'.padStart(8)} ${'size'.padStart(9)}  layers left float`);
+  lines.push(`${r.source.name.padEnd(22)} ${'(ref)'.padStart(9)} ${`${r.source.latencyMs.toFixed(2)} ms`.padStart(9)} ${'1.00x'.padStart(8)} ${mb(r.source.bytes).padStart(9)}  -`);
+  for (const o of r.others) lines.push(`${o.name.padEnd(22)} ${'-'.padStart(9)} ${`${o.latencyMs.toFixed(2)} ms`.padStart(9)} ${`${(r.source.latencyMs / o.latencyMs).toFixed(2)}x`.padStart(8)} ${'-'.padStart(9)}  (existing variant, timed in the same rounds)`);
+  for (const v of r.variants) {
+    lines.push(`${v.name.padEnd(22)} ${pct(v.agreement?.value).padStart(9)} ${`${v.latencyMs.toFixed(2)} ms`.padStart(9)} ${`${Math.min(r.source.latencyMs / v.latencyMs, r.source.cpuMs! / v.cpuMs!).toFixed(2)}x`.padStart(8)} ${mb(v.bytes).padStart(9)}  ${v.precision === 'int8' ? `${v.floatLayers?.length ?? 0} of ${r.layers.length}` : '-'}`);
+  }
+  lines.push(`  (speed-up: the lower of the wall-median and CPU-time ratios to ${r.source.name}, 1 thread, this CPU)`);
+  lines.push(`  (agreement: min(recall, precision) of the ${r.calibration.heldOut} held-out frames' fp32 detections, same label, IoU >= 0.5; floor ${pct(r.minAgreement)})`);
+  if (r.trials.length > 1) lines.push(`  int8 candidates tried: ${r.trials.map((t) => `${t.label} ${pct(t.agreement)}`).join('; ')}`);
   lines.push('');
   lines.push(`${'variant'.padEnd(22)} ${'prec'.padEnd(5)} ${'median ms'.padStart(9)} ${'min'.padStart(6)} ${'cpu'.padStart(6)} ${'vs fp32'.padStart(13)}  accuracy`);
   const row = (name: string, prec: string, l: { latencyMs: number; minMs?: number; cpuMs?: number }, rest: string): string => {

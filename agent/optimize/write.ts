@@ -15,16 +15,19 @@ export interface NewFile {
  * With an output folder other than the model's own, the original variants' files are re-pointed relative to it
  * so that `detect --model OUT/manifest.json` finds them.
  */
-export function mergedManifest(m: LoadedManifest, outDir: string, added: VariantSpec[]): Record<string, unknown> {
+export function mergedManifest(m: LoadedManifest, outDir: string, added: VariantSpec[], measured?: { deviceKey: string; latencies: Record<string, number> }): Record<string, unknown> {
   const raw = JSON.parse(readFileSync(m.path, 'utf8')) as Record<string, unknown> & { variants: Array<Record<string, unknown>> };
   const out = resolve(outDir);
-  const variants = raw.variants.map((v) => {
+  const variants = raw.variants.map((v0) => {
+    // Latency for every variant: those timed in the same rounds get this device's figure.
+    const ms = measured?.latencies[String(v0.name)];
+    const v = ms === undefined ? v0 : { ...v0, latencyMs: { ...((v0.latencyMs as Record<string, number> | undefined) ?? {}), [measured!.deviceKey]: ms } };
     const file = String(v.file);
     if (out === m.dir || isAbsolute(file)) return v;
     return { ...v, file: relative(out, resolve(m.dir, file)) };
   });
   const doc = { ...raw, variants: [...variants, ...added] };
-  const check = manifestSchema.safeParse(doc);
+  const check = manifestSchema.safeParse((doc as Record<string, unknown>).labels === undefined ? { ...doc, labels: m.labels } : doc); // labelsFile: read by the loader
   if (!check.success) {
     throw new AgentError('INTERNAL', `the new manifest does not validate: ${check.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, { fix: 'this is a bug: report it' });
   }

@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AgentError } from '../errors.js';
 import type { HardwareProfile } from './hardware.js';
+import type { AgreementSpec } from '../model/manifest-schema.js';
 
 /**
  * On-device benchmark results, keyed by hardware fingerprint and model file sha256, so a measured latency is
@@ -24,10 +25,20 @@ export interface BenchEntry {
   hardware?: string;
 }
 
+/** Agreement of a variant with its reference measured on this device (agent/select/agreement.ts). */
+export interface AgreementEntry extends AgreementSpec {
+  variant: string;
+  /** sha256 of the reference file it was compared with: a replaced reference invalidates the figure. */
+  referenceSha256: string;
+  measuredAt: string;
+}
+
 export interface BenchCache {
   schema: 1;
   /** fingerprint -> model sha256 -> entry */
   entries: Record<string, Record<string, BenchEntry>>;
+  /** fingerprint -> model sha256 -> measured agreement with the reference (absent in caches written before). */
+  agreements?: Record<string, Record<string, AgreementEntry>>;
 }
 
 export const BENCH_CACHE_FILE = 'bench-cache.json';
@@ -66,7 +77,8 @@ export function readBenchCache(file: string, onProblem?: (msg: string) => void):
   try {
     const v = JSON.parse(text) as Partial<BenchCache>;
     if (v.schema !== 1 || typeof v.entries !== 'object' || v.entries === null) throw new Error('not a schema-1 bench cache');
-    return { schema: 1, entries: v.entries };
+    const agreements = typeof v.agreements === 'object' && v.agreements !== null ? { agreements: v.agreements } : {};
+    return { schema: 1, entries: v.entries, ...agreements };
   } catch (err) {
     onProblem?.(`bench cache ${file} is unreadable (${(err as Error).message}); ignoring it (re-run \`edge-agent bench\`)`);
     return emptyBenchCache();
@@ -75,6 +87,22 @@ export function readBenchCache(file: string, onProblem?: (msg: string) => void):
 
 export function lookupBench(cache: BenchCache, fingerprint: string, sha256: string): BenchEntry | undefined {
   return cache.entries[fingerprint]?.[sha256];
+}
+
+/** The agreement measured here for this file against this reference file, if any. */
+export function lookupAgreement(cache: BenchCache, fingerprint: string, sha256: string, referenceSha256: string): AgreementEntry | undefined {
+  const a = cache.agreements?.[fingerprint]?.[sha256];
+  return a && a.referenceSha256 === referenceSha256 ? a : undefined;
+}
+
+/** Read-modify-write of one agreement record. */
+export function recordAgreement(file: string, fingerprint: string, sha256: string, entry: AgreementEntry): BenchCache {
+  const cache = readBenchCache(file);
+  const all = cache.agreements ?? {};
+  all[fingerprint] = { ...(all[fingerprint] ?? {}), [sha256]: entry };
+  cache.agreements = all;
+  writeBenchCache(file, cache);
+  return cache;
 }
 
 /** Writes the whole cache atomically. */

@@ -1,5 +1,6 @@
-import type { VariantSpec } from '../model/manifest-schema.js';
-import { hardwareFingerprint, lookupBench, type BenchCache } from './bench-cache.js';
+import { referenceOf, type AgreementSpec, type VariantSpec } from '../model/manifest-schema.js';
+import { DEFAULT_MIN_AGREEMENT, belowFloor } from './agreement.js';
+import { hardwareFingerprint, lookupAgreement, lookupBench, type BenchCache } from './bench-cache.js';
 import { deviceClassFor, estimateLatency } from './device-class.js';
 import type { Capabilities, HardwareProfile, Usability } from './hardware.js';
 import type { WalkCandidate } from './verify-walk.js';
@@ -9,6 +10,11 @@ export interface SelectionConfig {
   alpha: number;
   beta: number;
   latencyBudgetMs?: number;
+  /**
+   * The floor: a variant whose measured agreement with its reference is below this (0..1) is never selected.
+   * Default 0.95.
+   */
+  minAgreement?: number;
 }
 
 export interface VariantVerdict {
@@ -22,6 +28,12 @@ export interface VariantVerdict {
   /** Where the latency came from (bench cache, manifest estimate, scaled estimate). */
   latencySource: string | null;
   accuracy: number | null;
+  /** Where the accuracy came from: the manifest's mAP50, the reference's mAP50 x agreement, or agreement alone. */
+  accuracySource: string | null;
+  /** Agreement with the reference (0..1) when known, measured here or from the manifest. */
+  agreement: number | null;
+  /** The variant it is compared with (undefined for a reference itself). */
+  reference?: string;
   deviceClass: string | null;
   /** Why it was chosen, why it lost, or why it cannot run. */
   reason: string;
@@ -69,6 +81,7 @@ export function runnable(caps: Capabilities, runtime: string, accelerator: strin
 }
 
 const fmt = (n: number): string => (Math.round(n * 10) / 10).toFixed(1);
+const fmtAcc = (n: number): string => String(Math.round(n * 10000) / 10000);
 
 /**
  * Picks the variant to run. Drops variants whose runtime/accelerator cannot run here, that do not fit in the
@@ -80,10 +93,28 @@ export function selectVariant(input: SelectInput): SelectionResult {
   const { profile, capabilities, selection } = input;
   const fingerprint = input.fingerprint ?? hardwareFingerprint(profile);
   const { alpha, beta, latencyBudgetMs } = selection;
+  const minAgreement = selection.minAgreement ?? DEFAULT_MIN_AGREEMENT;
+  const accuracyOf = (v: VariantSpec): Pick<VariantVerdict, 'accuracy' | 'accuracySource' | 'agreement' | 'reference'> & { agreementSpec?: AgreementSpec } => {
+    const ref = referenceOf(input.variants, v);
+    const measured = ref && input.benchCache ? lookupAgreement(input.benchCache, fingerprint, v.sha256, ref.sha256) : undefined;
+    const a = measured ?? v.accuracy?.agreement;
+    const from = measured ? `measured here ${measured.measuredAt.slice(0, 10)}` : 'manifest';
+    const common = { agreement: a?.value ?? null, ...(ref ? { reference: ref.name } : {}), ...(a ? { agreementSpec: a } : {}) };
+    if (v.accuracy?.mAP50 !== undefined) return { ...common, accuracy: v.accuracy.mAP50, accuracySource: 'manifest mAP50' };
+    if (a && ref?.accuracy?.mAP50 !== undefined) {
+      return { ...common, accuracy: ref.accuracy.mAP50 * a.value, accuracySource: `${ref.name} mAP50 ${ref.accuracy.mAP50} x agreement ${a.value.toFixed(3)} (${from})` };
+    }
+    if (a) return { ...common, accuracy: a.value, accuracySource: `agreement with ${a.reference} ${a.value.toFixed(3)} (${from})` };
+    return { ...common, accuracy: null, accuracySource: null };
+  };
+  const withoutSpec = <T extends { agreementSpec?: AgreementSpec }>(x: T): Omit<T, 'agreementSpec'> => {
+    const { agreementSpec: _spec, ...rest } = x;
+    return rest;
+  };
   const verdicts: VariantVerdict[] = input.variants.map((v) => {
     const base: VariantVerdict = {
       name: v.name, runtime: v.runtime, accelerator: v.accelerator, eligible: false, score: null,
-      latencyMs: null, latencySource: null, accuracy: v.accuracy?.mAP50 ?? null, deviceClass: null, reason: '',
+      latencyMs: null, latencySource: null, ...withoutSpec(accuracyOf(v)), deviceClass: null, reason: '',
     };
     const blocked = input.unavailable?.[v.name];
     if (blocked) return { ...base, reason: blocked };
@@ -123,13 +154,38 @@ export function selectVariant(input: SelectInput): SelectionResult {
     return { ...withLatency, eligible: true, score, reason: '' };
   });
 
-  const scored = verdicts.filter((v) => v.eligible && v.score !== null).sort((a, b) => b.score! - a.score!);
-  const unscored = verdicts.filter((v) => v.eligible && v.score === null);
-  const ranking = [...scored, ...unscored];
+  // The floor and the reference: a variant that agrees too little with its reference, or is slower than it here,
+  // is never selected; one derived from a reference with no accuracy known at all only follows the others.
+  const unknownAccuracy = new Set<VariantVerdict>();
+  verdicts.forEach((vd, i) => {
+    if (!vd.eligible || !vd.reference) return;
+    const spec = input.variants[i]!;
+    const acc = accuracyOf(spec);
+    const low = acc.agreementSpec ? belowFloor(vd.name, acc.agreementSpec, minAgreement) : undefined;
+    if (low) {
+      Object.assign(vd, { eligible: false, score: null, reason: low });
+      return;
+    }
+    const ref = verdicts.find((x) => x.name === vd.reference);
+    if (ref?.eligible && ref.latencyMs !== null && vd.latencyMs !== null && vd.latencyMs >= ref.latencyMs) {
+      Object.assign(vd, { eligible: false, score: null, reason: `${vd.name} is not faster than its reference ${ref.name} here: ${fmt(vd.latencyMs)} ms (${vd.latencySource}) vs ${fmt(ref.latencyMs)} ms (${ref.latencySource})` });
+      return;
+    }
+    if (vd.accuracy === null) unknownAccuracy.add(vd);
+  });
+
+  const scored = verdicts.filter((v) => v.eligible && v.score !== null && !unknownAccuracy.has(v)).sort((a, b) => b.score! - a.score!);
+  const unscored = verdicts.filter((v) => v.eligible && v.score === null && !unknownAccuracy.has(v));
+  const unproven = verdicts.filter((v) => unknownAccuracy.has(v)).sort((a, b) => (a.latencyMs ?? Infinity) - (b.latencyMs ?? Infinity));
+  const ranking = [...scored, ...unscored, ...unproven];
   const best = ranking[0];
   for (const v of ranking) {
-    const formula = v.score === null ? '' : `U = ${alpha}*${v.accuracy ?? 0} - ${beta}*${fmt(v.latencyMs!)} ms = ${fmt(v.score)}${v.accuracy === null ? ' (no accuracy in the manifest: counted as 0)' : ''}; latency ${v.latencySource}`;
-    if (v === best) {
+    const accWords = v.accuracy === null ? ' (no accuracy in the manifest: counted as 0)' : v.accuracySource && v.accuracySource !== 'manifest mAP50' ? ` (accuracy: ${v.accuracySource})` : '';
+    const formula = v.score === null ? '' : `U = ${alpha}*${fmtAcc(v.accuracy ?? 0)} - ${beta}*${fmt(v.latencyMs!)} ms = ${fmt(v.score)}${accWords}; latency ${v.latencySource}`;
+    if (unknownAccuracy.has(v)) {
+      const why = `accuracy unknown: no mAP50 in the manifest and no agreement with ${v.reference} measured (run \`edge-agent bench --frames DIR\` or \`optimize\`), so it only follows the variants of known accuracy`;
+      v.reason = v === best ? `chosen: nothing else can run; ${why}` : `${why}; ${formula}`;
+    } else if (v === best) {
       v.reason = v.score === null ? `chosen: the only runnable variant(s) have no latency figure; ${v.reason}` : `chosen: highest utility, ${formula}`;
     } else if (v.score !== null && best!.score !== null) {
       v.reason = `lower utility ${fmt(v.score)} < ${fmt(best!.score)} (${best!.name}); ${formula}`;

@@ -26,6 +26,8 @@ usage: edge-agent bench [--model MANIFEST] [--runs N] [--threads N] [--inference
                     here for a camera; a file read in full may run in the worker, ~5 % apart). Only auto's
                     figures are cached for selection; the others are printed for comparison
   --state-dir DIR   where the benchmark cache is kept (default: $STATE_DIRECTORY or ./state)
+  --frames DIR      also measure each variant's agreement with its reference (fp32) on these pictures of
+                    your scene and cache it for selection (agent/select/agreement.ts)
   --json            print the results as JSON
 
 Latency is the backend call alone (median and p99). Utility U = alpha*mAP50 - beta*latency_ms with the
@@ -52,7 +54,7 @@ export interface BenchRow {
 export async function run(argv: string[]): Promise<number> {
   const { values, help } = parseCommandArgs(
     argv,
-    { model: { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean' }, 'inference-thread': { type: 'string' } },
+    { model: { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean' }, 'inference-thread': { type: 'string' }, frames: { type: 'string' } },
     usage,
   );
   if (help) return ExitCode.ok;
@@ -70,9 +72,12 @@ export async function run(argv: string[]): Promise<number> {
   const manifest = loadManifest(values.model ?? join(packageRoot(), 'models', 'conveyor-demo'));
   const stateDir = resolve(values['state-dir'] ?? defaultStateDir());
   const rows = await benchManifest(manifest, { runs, threads, stateDir, log, thread, cache, progress: !values.json && Boolean(process.stderr.isTTY) });
-  if (values.json) process.stdout.write(`${JSON.stringify({ model: manifest.name, cached: cache, rows }, null, 1)}\n`);
+  const { benchAgreements, formatAgreements } = await import('../../select/agreement-bench.js');
+  const agreement = values.frames ? await benchAgreements(manifest, { dir: values.frames, stateDir, fingerprint: hardwareFingerprint(probe('/')), cache }) : undefined;
+  if (values.json) process.stdout.write(`${JSON.stringify({ model: manifest.name, cached: cache, rows, ...(agreement ? { agreement } : {}) }, null, 1)}\n`);
   else {
     process.stdout.write(formatBench(manifest.name, rows));
+    if (agreement) process.stdout.write(formatAgreements(agreement));
     process.stdout.write(cache ? `cached for selection in ${benchCachePath(stateDir)}\n` : `not cached: the agent runs inference in the ${autoThread} thread here (--inference-thread auto)\n`);
   }
   return rows.some((r) => r.medianMs !== null) ? ExitCode.ok : ExitCode.failure;
@@ -106,7 +111,7 @@ export async function benchManifest(
       const p99 = pct(times, 99);
       if (o.cache ?? true) recordBench(benchCachePath(o.stateDir), fp, v.sha256, { variant: v.name, medianMs: median, p99Ms: p99, runs: times.length, measuredAt: new Date().toISOString(), accelerator: backend.accelerator() });
       const energy = flops !== undefined ? energyPerInferenceJ(power, median, flops, acceleratorPowerClass(profile, v.accelerator)) * 1000 : null;
-      rows.push({ ...base, ranOn: backend.accelerator(), thread: backend.runsIn?.() ?? 'main', medianMs: median, p99Ms: p99, utility: v.accuracy ? alpha * v.accuracy.mAP50 - beta * median : null, energyMJ: energy });
+      rows.push({ ...base, ranOn: backend.accelerator(), thread: backend.runsIn?.() ?? 'main', medianMs: median, p99Ms: p99, utility: v.accuracy?.mAP50 !== undefined ? alpha * v.accuracy.mAP50 - beta * median : null, energyMJ: energy });
     } catch (err) {
       rows.push({ ...base, ranOn: null, medianMs: null, p99Ms: null, utility: null, energyMJ: null, skipped: messageOf(err) });
     } finally {

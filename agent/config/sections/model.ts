@@ -14,9 +14,11 @@ export const modelConfigSchema = z
         alpha: z.number().nonnegative().default(100),
         beta: z.number().nonnegative().default(1),
         latencyBudgetMs: z.number().positive().optional(),
+        /** The floor: a variant agreeing less than this (0..1) with its reference (agent/select/agreement.ts) is never selected. */
+        minAgreement: z.number().min(0).max(1).default(0.95),
       })
       .strict()
-      .default({ alpha: 100, beta: 1 }),
+      .default({ alpha: 100, beta: 1, minAgreement: 0.95 }),
     /** Run the manifest's known-answer check after loading (verifies the accelerator really computes the model). */
     verify: z.boolean().default(true),
     /**
