@@ -6,7 +6,7 @@ import type { Logger } from '../../agent/log.js';
 import type { SensorsConfig, MqttSensorConfig } from '../../agent/config/sections/sensors.js';
 import type { SensorInput } from '../../agent/sensors/input.js';
 import { SensorStore } from '../../agent/sensors/store.js';
-import { IioSensor } from './iio.js';
+import { IioSensor, resolveIioChannel } from './iio.js';
 import { MqttSensors } from './mqtt.js';
 
 export { IioSensor, MqttSensors };
@@ -26,5 +26,24 @@ export function sensorInputs(cfg: SensorsConfig, opts: { brokerUrl?: string; sys
   }
   const url = cfg.broker?.url ?? opts.brokerUrl;
   if (Object.keys(mqtt).length && url) out.push(new MqttSensors({ url, sensors: mqtt, log: opts.log }));
+  return out;
+}
+
+/**
+ * The IIO channels a config names that do not exist on this machine, as config problems (path, message): for
+ * check-config and start-up (exit 78). MQTT sensors cannot be checked offline.
+ */
+export function sensorFileProblems(cfg: SensorsConfig, sysRoot = '/'): Array<{ path: string; message: string }> {
+  const out: Array<{ path: string; message: string }> = [];
+  for (const [name, s] of Object.entries(cfg.inputs)) {
+    if (s.type !== 'iio') continue;
+    try {
+      resolveIioChannel(sysRoot, s, `sensors.inputs.${name}`);
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      const i = msg.indexOf(': ');
+      out.push({ path: msg.slice(0, i), message: msg.slice(i + 2) });
+    }
+  }
   return out;
 }

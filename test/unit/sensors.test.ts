@@ -148,3 +148,21 @@ describe('IIO ADC from sysroot fixtures', () => {
     await sensor.stop();
   });
 });
+
+describe('sensorFileProblems (check-config seam)', () => {
+  it('names every IIO input whose device or channel is missing, by config path', async () => {
+    const { sensorFileProblems } = await import('../../drivers/sensors/index.js');
+    const { sensorsSchema } = await import('../../agent/config/sections/sensors.js');
+    const cfg = sensorsSchema.parse({
+      inputs: {
+        'soil-1': { type: 'iio', device: 'ads1115', channel: 0 },
+        'soil-2': { type: 'iio', device: 'ads1115', channel: 5 },
+        'soil-3': { type: 'iio', device: 'iio:device1', channel: 0 },
+        rain: { type: 'mqtt', topic: 'x' },
+      },
+    });
+    const probs = sensorFileProblems(cfg, join(fixtures, 'iio-ads1115-pi'));
+    expect(probs.map((p) => p.path)).toEqual(['sensors.inputs.soil-2.channel', 'sensors.inputs.soil-3.device']);
+    expect(probs[0]!.message).toMatch(/in_voltage5_raw does not exist/);
+  });
+});
