@@ -81,7 +81,11 @@ async function encode(width: number, height: number, fps: number, frames: number
     for (let t = 0; t < frames; t++) {
       if (!child.stdin.write(render(t))) {
         await new Promise<void>((res, rej) => {
-          child.stdin.once('drain', res);
+          const onDrain = () => {
+            child.stdin.off('error', rej);
+            res();
+          };
+          child.stdin.once('drain', onDrain);
           child.stdin.once('error', rej);
           exited.then(() => res(), rej);
         });
