@@ -17,8 +17,13 @@ export interface DayComparison {
   wetOrRain: Opening[];
   /** Openings within `margin` points above the level (the sensor's own noise), not counted as wrong. */
   borderline: Opening[];
-  /** [zone, first frame, last frame] of window spans in which the zone needed water (N+1 frames running) and got none. */
+  /**
+   * [zone, first frame, last frame] of window spans in which the zone clearly needed water (dry by more than
+   * `margin` points, not raining, N+1 frames running) and got none.
+   */
   missed: Array<[string, number, number]>;
+  /** Spans in which the zone needed water only within `margin` points of the level (the probe's noise) and got none. */
+  borderlineMissed: Array<[string, number, number]>;
   /** Window spans in which a zone needed water, and how many got water. */
   neededSpans: number;
   wateredSpans: number;
@@ -51,21 +56,29 @@ export function compareDay(
     else spans.push([t, t]);
   }
   const missed: Array<[string, number, number]> = [];
+  const borderlineMissed: Array<[string, number, number]> = [];
   let neededSpans = 0;
   let wateredSpans = 0;
   for (const z of truth.zones) {
     const name = opts.zoneName(z.id);
     for (const [a, b] of spans) {
       let run = 0;
+      let clear = 0;
       let needed = false;
+      let clearly = false;
       for (let t = a; t <= b; t++) {
         run = z.needsWater[t] ? run + 1 : 0;
+        clear = z.needsWater[t] && z.moisture[t]! < opts.belowPct - margin ? clear + 1 : 0;
         if (run > opts.runFrames) needed = true;
+        if (clear > opts.runFrames) clearly = true;
       }
       if (!needed) continue;
-      neededSpans++;
-      if (openings.some((o) => o.zone === name && o.frame >= a && o.frame <= b)) wateredSpans++;
-      else missed.push([name, a, b]);
+      const watered = openings.some((o) => o.zone === name && o.frame >= a && o.frame <= b);
+      if (clearly) {
+        neededSpans++;
+        if (watered) wateredSpans++;
+        else missed.push([name, a, b]);
+      } else if (!watered) borderlineMissed.push([name, a, b]);
     }
   }
   const zoneSeconds: Record<string, number> = {};
@@ -78,5 +91,5 @@ export function compareDay(
     open += d;
     maxOpenAtOnce = Math.max(maxOpenAtOnce, open);
   }
-  return { wetOrRain, borderline, missed, neededSpans, wateredSpans, zoneSeconds, farmSeconds, maxOpenAtOnce };
+  return { wetOrRain, borderline, missed, borderlineMissed, neededSpans, wateredSpans, zoneSeconds, farmSeconds, maxOpenAtOnce };
 }

@@ -99,8 +99,8 @@ def main():
     dry, wil, gt, gtw, light, vis, moist = (np.concatenate(v) for v in (D, Wl, G, GW_, L, V, M))
     thr = a.threshold
     if a.choose_threshold:
-        best = max((prf(dry >= t, gt)["f1"], t) for t in np.arange(0.05, 0.96, 0.01))
-        thr = round(float(best[1]), 2)
+        best = max((prf(dry >= t, gt)["f1"], t) for t in np.arange(0.05, 0.999, 0.005))
+        thr = round(float(best[1]), 3)
     pred = dry >= thr
     cp, ct = np.concatenate(P), np.concatenate(T)
     ap = {lab: round(average_precision(cp[:, k].reshape(-1), ct[:, k].reshape(-1)), 4) for k, lab in enumerate(LABELS)}

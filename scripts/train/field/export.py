@@ -28,7 +28,7 @@ def main():
     net.eval()
     model = Exported(net).eval()
     x = torch.zeros(1, 3, 120, 160)
-    torch.onnx.export(model, x, a.onnx, opset_version=13, input_names=["images"], output_names=["output0"], do_constant_folding=True, dynamo=False)
+    torch.onnx.export(model, x, a.onnx, opset_version=13, input_names=["images"], output_names=["output0"], do_constant_folding=True)
     frames, _ = load_scene(a.data, a.ka_seed)
     ka = torch.from_numpy(frames[a.ka_frame]).float().permute(2, 0, 1).unsqueeze(0) / 255.0
     os.makedirs(a.ka_dir, exist_ok=True)
