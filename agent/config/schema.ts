@@ -5,6 +5,8 @@ import { ruleSchema } from './sections/rules.js';
 import { outputsSchema } from './sections/outputs.js';
 import { eventsConfigSchema } from './sections/events.js';
 import { deviceSchema, healthSchema, pipelineSchema, trackerSchema } from './sections/service.js';
+import { sensorsSchema } from './sections/sensors.js';
+import { farmConfigIssues, irrigationSchema } from '../irrigation/config.js';
 
 /**
  * The one configuration schema (YAML at /etc/edge-agent/config.yaml). Types, defaults and the JSON Schema
@@ -23,11 +25,14 @@ export const configSchema = z
     outputs: outputsSchema.default({}),
     events: eventsConfigSchema,
     health: healthSchema,
+    sensors: sensorsSchema.optional(),
+    irrigation: irrigationSchema.optional(),
     /** Where the outbox and benchmark cache live; default /var/lib/edge-agent under systemd, ./state otherwise. */
     stateDir: z.string().optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    farmConfigIssues(cfg, ctx);
     const names = new Set<string>();
     cfg.rules.forEach((r, i) => {
       if (names.has(r.name)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'name'], message: `duplicate rule name "${r.name}"` });

@@ -24,6 +24,7 @@ interface Received {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  if (argv[0] === 'farm') return (await import('./demo-farm.js')).run(argv.slice(1)); // `demo farm`: the irrigation demo
   const { values, help } = parseCommandArgs(argv, { 'state-dir': { type: 'string' } }, usage);
   if (help) return ExitCode.ok;
   const log = createLogger({ level: 'warn' });
