@@ -5,9 +5,9 @@ import { AgentError, ExitCode } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import { loadConfigFile, type LoadedConfig } from '../../config/load.js';
 import type { SourceConfig } from '../../config/sections/source.js';
-import { Agent, type RunSummary } from '../../agent.js';
-import { demoConfigPath, demoSceneDir, DEMO_SEED } from '../../paths.js';
-import { defaultStateDir } from '../../events/registry.js';
+import type { RunSummary } from '../../agent.js';
+import { composeAgent } from '../../app/compose.js';
+import { demoConfigPath, demoSceneDir, DEMO_SEED, resolveStateDir } from '../../paths.js';
 import { installSafetyHooks } from '../../actuators/index.js';
 
 export const summary = 'run the agent (default: the built-in conveyor demo)';
@@ -55,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
     else throw new AgentError('USAGE', `--until-eof needs a file or image-folder source, the source is ${src.type}`, { fix: 'give a video file or a folder of images with --source, or drop --until-eof' });
   }
   const log = createLogger({ level: (process.env.EDGE_AGENT_LOG_LEVEL as typeof loaded.config.log.level | undefined) ?? loaded.config.log.level });
-  const stateDir = resolve(values['state-dir'] ?? (loaded.config.stateDir ? resolve(loaded.baseDir, loaded.config.stateDir) : defaultStateDir()));
+  const stateDir = resolveStateDir({ flag: values['state-dir'], configStateDir: loaded.config.stateDir, configBaseDir: loaded.baseDir });
   let simulate = values['simulate-outputs'];
   if (builtIn) {
     await ensureDemoClip(loaded, log);
@@ -65,7 +65,7 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
 
-  const agent = new Agent({
+  const agent = composeAgent({
     loaded,
     log,
     mode: untilEof ? 'lossless' : 'latest',
