@@ -23,6 +23,9 @@ import { UuidV7 } from './events/uuidv7.js';
 import type { ActionOutcome, FrameSource, ModelRef } from './types.js';
 import type { AgentDrivers } from './ports.js';
 import { Adaptation } from './adaptation.js';
+import { EventBus } from './bus.js';
+import { Tally, type TallySnapshot } from './health/tally.js';
+import { packageVersion } from './paths.js';
 import type { SelectionResult } from './select/index.js';
 
 export type { ModelChoice } from './model/host.js';
@@ -50,7 +53,11 @@ export interface RunSummary {
   fps: number;
   events: number;
   firings: number;
-  pulses: { scheduled: number; missed: number; refused: number; failed: number };
+  /** Pulse commands as returned (scheduled, missed, refused, failed) and what became of them (fired, stuck). */
+  pulses: { scheduled: number; missed: number; refused: number; failed: number; fired: number; stuck: number };
+  /** Events no sink could take (counted apart from `events`, which only counts events durably queued). */
+  eventsFailed: number;
+  restarts: TallySnapshot['restarts'];
   dropped: number;
   /** Frames the motion gate or the governor's frame-rate cap kept from inference, and the energy that saved. */
   skipped: number;
@@ -80,7 +87,10 @@ export class Agent {
   pipeline: Pipeline | undefined;
   private t0 = 0;
   private lastPulseEnd = 0;
-  private pulses = { scheduled: 0, missed: 0, refused: 0, failed: 0 };
+  /** Everything the agent reports about itself; metrics, /healthz, the summary and the MQTT status listen. */
+  readonly bus: EventBus;
+  readonly tally: Tally;
+  private readonly camera = 'default';
   private readonly ids = new UuidV7();
   private supervision: Supervision | undefined;
   private host: ModelHost | undefined;
@@ -89,6 +99,20 @@ export class Agent {
   constructor(private readonly opts: AgentOptions) {
     this.cfg = opts.loaded.config;
     this.log = opts.log;
+    this.bus = new EventBus(opts.log);
+    this.tally = new Tally(this.bus);
+    this.bus.on('restart', 'log', (p) => this.log.warn({ component: p.component, camera: p.camera }, `${p.component} restarted: ${p.reason}`));
+    this.bus.on('outputReport', 'log', ({ report }) => {
+      if (report.kind === 'stuck') this.log.error({ output: report.output, detail: report.detail }, `output ${report.output} is stuck on`);
+    });
+    if (opts.observer?.frame) {
+      const f = opts.observer.frame.bind(opts.observer);
+      this.bus.on('frame', 'observer', (p) => f(p.stagesMs));
+    }
+    if (opts.observer?.firstInference) {
+      const f = opts.observer.firstInference.bind(opts.observer);
+      this.bus.on('firstInference', 'observer', () => f());
+    }
   }
 
   get deviceId(): string {
@@ -110,8 +134,15 @@ export class Agent {
   async start(): Promise<void> {
     const cfg = this.cfg;
     mkdirSync(this.opts.stateDir, { recursive: true });
-    this.supervision = new Supervision(cfg, this.log, { outboxDepth: () => outboxDepth(this.hub) });
+    this.supervision = new Supervision(cfg, this.log, {
+      bus: this.bus,
+      outboxDepth: () => outboxDepth(this.hub),
+      thermal: this.opts.drivers.thermal,
+      build: { version: packageVersion(), node: process.versions.node, arch: process.arch },
+      onRefresh: () => this.hub?.setStatus(this.statusSummary()),
+    });
     await this.supervision.start();
+    this.supervision.health.provide(() => ({ counts: this.tally.snapshot() }));
     const manifest0 = loadManifest(configPath(this.opts.loaded, cfg.model.manifest));
     this.host = this.opts.drivers.modelHost({ manifest: manifest0, settings: cfg.model, stateDir: this.opts.stateDir, job: this.opts.mode === 'lossless' ? 'file' : 'live', log: this.log });
     this.choice = await this.host.open();
@@ -132,6 +163,8 @@ export class Agent {
       log: this.log,
       simulateJournal: this.opts.simulateOutputs,
       stallMs: cfg.pipeline.stallMs,
+      // What happens to an output after the call returned (a pulse fired, an output stuck on) goes on the bus.
+      onReport: (report) => this.bus.emit('outputReport', { report }),
       // Simulated outputs spend no real on-time: they neither read nor write the ledger.
       ...(this.opts.simulateOutputs ? {} : { ledgerDir: ledgerDir(this.opts.stateDir) }),
       ...(publish ? { publish: (topic: string, payload: string, o: { qos: 0 | 1 | 2; retain: boolean }) => publish(topic, payload, o) } : {}),
@@ -164,25 +197,20 @@ export class Agent {
       newEventId: () => this.ids.next(),
       device: this.deviceId,
       log: this.log,
-      observer: {
-        firstInference: () => {
-          sup.firstInference();
-          this.opts.observer?.firstInference?.();
-        },
-        frame: (stages) => {
-          sup.frame(stages);
-          this.opts.observer?.frame?.(stages);
-        },
-      },
+      bus: this.bus,
+      camera: this.camera,
       inferenceTimeoutMs: cfg.pipeline.inferenceTimeoutMs,
       gate: (frame) => this.adaptation?.gate(frame) ?? true,
       prefetch: this.opts.mode === 'lossless',
       reloadBackend: async () => {
-        sup.restarted('backend');
-        return this.reloadBackend();
+        this.bus.emit('restart', { component: 'backend', camera: this.camera, reason: 'inference timed out or failed repeatedly' });
+        const b = await this.reloadBackend();
+        this.bus.emit('model', { camera: this.camera, model: this.modelRef(), inferenceThread: b.runsIn?.() ?? 'main' });
+        return b;
       },
     });
     sup.attach(this.pipeline.stats, `${manifest.name}/${opened.variant.name}`, opened.backend.accelerator(), this.source.describe());
+    this.bus.emit('model', { camera: this.camera, model: modelRef, inferenceThread: opened.backend.runsIn?.() ?? 'main' });
     this.adaptation = this.buildAdaptation();
     this.adaptation.start();
     this.log.info(
@@ -233,8 +261,19 @@ export class Agent {
     });
     // The frame in flight may still be using the old session: release it a little later.
     void this.host!.release(old, 2_000);
-    this.supervision?.health.setModel(`${c.manifest.name}/${v.name}`, opened.backend.accelerator());
+    this.bus.emit('model', { camera: this.camera, model: this.modelRef(), inferenceThread: opened.backend.runsIn?.() ?? 'main' });
     this.hub?.setStatus(this.statusSummary());
+  }
+
+  /** The run summary's counts, from the bus tally (the same numbers /healthz and the MQTT status give). */
+  private counts(): Pick<RunSummary, 'events' | 'eventsFailed' | 'pulses' | 'dropped' | 'restarts'> {
+    const t = this.tally.snapshot();
+    return { events: t.events.queued, eventsFailed: t.events.failed, pulses: t.pulses, dropped: t.dropped.latest, restarts: t.restarts };
+  }
+
+  private modelRef(): ModelRef {
+    const c = this.choice!;
+    return { name: c.manifest.name, variant: c.opened.variant.name, sha256: c.opened.variant.sha256, accelerator: c.opened.backend.accelerator() };
   }
 
   /** What the retained MQTT status and /healthz say about this device. */
@@ -245,6 +284,7 @@ export class Agent {
       hardware: p ? { board: p.board.family, model: p.board.model, accelerators: p.accelerators.map((a) => a.kind + (a.bus ? `/${a.bus}` : '')) } : undefined,
       model: c ? { name: c.manifest.name, variant: c.opened.variant.name, sha256: c.opened.variant.sha256, accelerator: c.opened.backend.accelerator(), inferenceThread: c.opened.backend.runsIn?.() ?? 'main' } : undefined,
       degraded: [...(c?.degraded ? [c.degraded] : []), ...(this.adaptation?.changes.length ? [`governor: ${this.adaptation.changes.at(-1)!.reason}`] : [])],
+      counts: this.tally.snapshot(),
     };
   }
 
@@ -270,10 +310,8 @@ export class Agent {
       frames: p.stats.frames,
       seconds,
       fps: seconds > 0 ? p.stats.frames / seconds : 0,
-      events: p.stats.events,
       firings: p.stats.firings,
-      pulses: { ...this.pulses },
-      dropped: this.source?.stats().framesDropped ?? 0,
+      ...this.counts(),
       skipped: p.stats.skippedByGate,
       ...(this.adaptation?.motionStats().energySavedJ !== undefined ? { energySavedJ: this.adaptation.motionStats().energySavedJ } : {}),
       stages: p.stats.summary(),
@@ -329,6 +367,9 @@ export class Agent {
         if (drained) await drained.call(s, drainMs).catch((err: unknown) => this.log.warn({ reason: messageOf(err) }, 'events stay in the outbox for the next run'));
       }
     }
+    // The last retained status carries the final counts (the same as the run summary's).
+    this.pipeline?.syncSource();
+    this.hub?.setStatus(this.statusSummary());
     await this.hub?.stop().catch((err) => this.log.error({ err }, 'event sinks stop failed'));
     await this.pipeline?.currentBackend().close().catch(() => undefined);
     // Every session the model host opened (the running one, one being swapped out) is closed.
@@ -339,13 +380,7 @@ export class Agent {
   private outputsPort(): OutputsPort {
     const bank = this.bank!;
     const count = (o: ActionOutcome): ActionOutcome => {
-      if (o.type === 'pulse') {
-        if (o.status === 'scheduled') this.pulses.scheduled++;
-        else if (o.status === 'missed') this.pulses.missed++;
-        else if (o.status === 'refused') this.pulses.refused++;
-        else if (o.status === 'failed') this.pulses.failed++;
-      }
-      this.supervision?.actuation(o);
+      if (o.type !== 'event') this.bus.emit('actuation', { camera: this.camera, outcome: o });
       return o;
     };
     return {

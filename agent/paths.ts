@@ -63,3 +63,12 @@ export function resolveStateDir(o: { flag?: string | undefined; configStateDir?:
   if (env.INVOCATION_ID) return '/var/lib/edge-agent';
   return resolve(cwd, 'state');
 }
+
+/** The agent's version (package.json), for edge_agent_build_info and the MQTT device. */
+export function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}

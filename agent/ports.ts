@@ -22,8 +22,8 @@ export interface SourceOpenOptions {
 export interface AgentDrivers {
   openSource(cfg: SourceConfig, o: SourceOpenOptions): Promise<FrameSource>;
   modelHost(o: ModelHostOptions): ModelHost;
-  /** Hottest thermal zone (°C) and whether the board throttles now. */
-  thermal(): { tempC?: number; throttled?: boolean };
+  /** Thermal zones (°C), the hottest, and whether the board throttles now. */
+  thermal(): { zones: Array<{ zone: string; tempC: number }>; tempC?: number; throttled?: boolean };
   /** Energy per inference (J) on this board for an accelerator, latency and FLOPs. */
   energyPerInferenceJ(profile: HardwareProfile, accelerator: string, latencyMs: number, flops: number): number;
 }

@@ -93,12 +93,15 @@ export function createModelHost(o: ModelHostOptions, deps: Partial<ModelHostDeps
   return new ModelHost(o, { ...modelHostDeps(), ...deps });
 }
 
-/** Hottest thermal zone and whether the board throttles now (Pi firmware flags), read from sysfs. */
-function readThermal(): { tempC?: number; throttled?: boolean } {
-  const t = probeThermal(new Sysroot('/'), undefined);
-  const temps = t.zones.map((z) => z.tempC).filter((x): x is number => x !== null);
-  const now = t.throttled?.now;
-  return { ...(temps.length ? { tempC: Math.max(...temps) } : {}), ...(now ? { throttled: now.throttled || now.softTempLimit } : {}) };
+/** Thermal zones (by type, e.g. cpu-thermal), the hottest, and whether the board throttles now, read from sysfs under `root`. */
+export function thermalReader(root = '/'): AgentDrivers['thermal'] {
+  const sys = new Sysroot(root);
+  return () => {
+    const t = probeThermal(sys, undefined);
+    const zones = t.zones.flatMap((z) => (z.tempC === null ? [] : [{ zone: z.type || z.zone, tempC: z.tempC }]));
+    const now = t.throttled?.now;
+    return { zones, ...(zones.length ? { tempC: Math.max(...zones.map((z) => z.tempC)) } : {}), ...(now ? { throttled: now.throttled || now.softTempLimit } : {}) };
+  };
 }
 
 /** The drivers the agent runs with on this machine. */
@@ -106,7 +109,7 @@ export function agentDrivers(): AgentDrivers {
   return {
     openSource: async (cfg, o) => (await sources.get(cfg.type))(cfg, o),
     modelHost: (o) => createModelHost(o),
-    thermal: readThermal,
+    thermal: thermalReader('/'),
     energyPerInferenceJ: (profile: HardwareProfile, accelerator: string, latencyMs: number, flops: number) =>
       energyPerInferenceJ(powerClassOf(profile) ?? 'x86-desktop', latencyMs, flops, acceleratorPowerClass(profile, accelerator)),
   };

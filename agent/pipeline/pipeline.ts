@@ -9,6 +9,8 @@ import type { ActionOutcome, AnomalyEvent, Clock, Detection, Frame, FrameSource,
 import { systemClock } from '../types.js';
 import type { EventsPort, LoopObserver, OutputsPort } from './ports.js';
 import { PipelineStats } from './stats.js';
+import { InferenceTimeoutError, isInferenceTimeout } from './inference-timeout.js';
+import type { EventBus } from '../bus.js';
 
 export interface PipelineDeps {
   source: FrameSource;
@@ -35,6 +37,10 @@ export interface PipelineDeps {
   prefetch?: boolean;
   /** Optional gate: returns false to skip inference on this frame (motion gating). */
   gate?: (frame: Frame) => boolean;
+  /** Where the loop reports frames, drops, firings, events and restarts (metrics, /healthz, summary, status listen). */
+  bus?: EventBus;
+  /** The camera this loop serves (events, metrics and topics carry it); "default" for the single `source:` form. */
+  camera?: string;
 }
 
 interface Prepared {
@@ -73,6 +79,8 @@ export class Pipeline {
   private firstDone = false;
   private consecutiveFailures = 0;
   private lastDetections: readonly TrackedDetection[] = [];
+  private readonly camera: string;
+  private seen = { dropped: 0, restarts: 0 };
   rulesRef: RuleEngine;
 
   constructor(private readonly d: PipelineDeps) {
@@ -80,6 +88,17 @@ export class Pipeline {
     this.log = (d.log ?? silentLogger).child({ component: 'pipeline' });
     this.backend = d.backend;
     this.rulesRef = d.rules;
+    this.camera = d.camera ?? 'default';
+  }
+
+  /** Reports the frames the source dropped (latest frame wins) and its restarts since the last look. */
+  syncSource(): void {
+    const bus = this.d.bus;
+    if (!bus) return;
+    const st = this.d.source.stats();
+    if (st.framesDropped > this.seen.dropped) bus.emit('framesDropped', { camera: this.camera, reason: 'latest', count: st.framesDropped - this.seen.dropped });
+    for (let i = this.seen.restarts; i < st.restarts; i++) bus.emit('restart', { component: 'source', camera: this.camera, reason: 'the camera process stopped or stalled' });
+    this.seen = { dropped: Math.max(this.seen.dropped, st.framesDropped), restarts: Math.max(this.seen.restarts, st.restarts) };
   }
 
   /**
@@ -116,6 +135,14 @@ export class Pipeline {
    * returns, so it goes from one inference to the next without waiting for the round trip through this thread.
    */
   async run(): Promise<void> {
+    try {
+      await this.loop();
+    } finally {
+      this.syncSource();
+    }
+  }
+
+  private async loop(): Promise<void> {
     const inflight: Array<Promise<Inferred>> = [];
     let next: Prepared | null = null;
     let ended = false;
@@ -193,11 +220,13 @@ export class Pipeline {
   private async take(): Promise<Prepared | null> {
     const t0 = this.clock.now();
     const frame = await this.d.source.next();
+    this.syncSource();
     if (!frame) return null;
     const tCapture = this.clock.now() - t0;
     this.stats.stages.capture.add(tCapture);
     if (this.d.gate && !this.d.gate(frame)) {
       this.stats.skippedByGate++;
+      this.d.bus?.emit('framesDropped', { camera: this.camera, reason: 'motion', count: 1 });
       return { frame, tCapture, input: null, tPre: 0 };
     }
     if (this.backend.packsFrames?.()) {
@@ -259,7 +288,7 @@ export class Pipeline {
   private async withDeadline<T>(p: Promise<T>, t0: number): Promise<T> {
     const ms = this.d.inferenceTimeoutMs;
     if (!ms) return p;
-    const late = (): AgentError => new AgentError('BACKEND_FAILED', `inference took longer than ${ms} ms`, { fix: 'the accelerator may be hung; the backend is restarted' });
+    const late = (): AgentError => new InferenceTimeoutError(ms);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, rej) => {
       timer = setTimeout(() => rej(late()), ms);
@@ -270,7 +299,7 @@ export class Pipeline {
   }
 
   private async onInferenceError(err: unknown, backend: InferenceBackend): Promise<void> {
-    const timeout = /longer than/.test(messageOf(err));
+    const timeout = isInferenceTimeout(err);
     if (timeout) this.stats.inferenceTimeouts++;
     else this.stats.inferenceErrors++;
     if (backend !== this.backend) {
@@ -324,16 +353,18 @@ export class Pipeline {
     if (r.outputs && !this.firstDone) {
       this.firstDone = true;
       this.d.observer?.firstInference?.();
+      this.d.bus?.emit('firstInference', { camera: this.camera });
     }
-    this.d.observer?.frame?.(
-      r.outputs
-        ? { capture: r.tCapture, preprocess: r.tPre, inference: r.tInfer, decode: tDecoded - tStart, track: tTracked - tDecoded, rules: tEnd - tTracked, total: tEnd - frame.captureMono }
-        : {},
-    );
+    const stagesMs: Record<string, number> = r.outputs
+      ? { capture: r.tCapture, preprocess: r.tPre, inference: r.tInfer, decode: tDecoded - tStart, track: tTracked - tDecoded, rules: tEnd - tTracked, total: tEnd - frame.captureMono }
+      : {};
+    this.d.observer?.frame?.(stagesMs);
+    this.d.bus?.emit('frame', { camera: this.camera, stagesMs });
   }
 
   private async act(f: Firing, frame: Frame, r: Inferred): Promise<void> {
     this.stats.firings++;
+    this.d.bus?.emit('firing', { camera: this.camera, rule: f.rule.name, label: f.label });
     const reason = `rule ${f.rule.name}: ${f.label} ${f.score.toFixed(2)}${f.trackId !== null ? ` track ${f.trackId}` : ''} frame ${frame.seq}`;
     const outcomes: ActionOutcome[] = [];
     let wantsEvent = false;
@@ -377,12 +408,18 @@ export class Pipeline {
       actions: [...outcomes, { type: 'event', status: 'queued' }],
       ...(this.d.device ? { device: this.d.device } : {}),
     };
+    let outcome: Extract<ActionOutcome, { type: 'event' }>;
     try {
-      await this.d.events.emit(ev, { frame, geometry: this.d.decodeCtx.geometry });
-      this.stats.events++;
+      const o = (await this.d.events.emit(ev, { frame, geometry: this.d.decodeCtx.geometry })) as Extract<ActionOutcome, { type: 'event' }> | undefined;
+      // A port that resolves without an outcome queued it (the hub always says; a plain sink throws when it cannot).
+      outcome = o && o.type === 'event' ? o : { type: 'event', status: 'queued' };
     } catch (err) {
-      this.log.error({ err, event: ev.id }, 'event could not be queued');
+      outcome = { type: 'event', status: 'failed', detail: messageOf(err) };
     }
+    // Only events some sink durably took count as written: "queued" must never hide an event every sink refused.
+    if (outcome.status === 'queued') this.stats.events++;
+    else this.log.error({ event: ev.id, detail: outcome.detail }, 'event could not be queued by any sink');
+    this.d.bus?.emit('event', { camera: this.camera, eventId: ev.id, outcome });
   }
 }
 

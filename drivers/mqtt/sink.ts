@@ -207,7 +207,8 @@ export class MqttEventSink implements AgentEventSink {
     const client = this.client;
     if (client) {
       if (this.connected) {
-        await this.publish(this.topics.status, this.offlinePayload('stopped'), { qos: 1, retain: true, timeoutMs: 2_000 }).catch(() => undefined);
+        // The last word keeps the device status (model, final counts) beside state offline.
+        await this.publish(this.topics.status, this.offlinePayload('stopped', true), { qos: 1, retain: true, timeoutMs: 2_000 }).catch(() => undefined);
       }
       await Promise.race([client.endAsync(false), new Promise((r) => setTimeout(r, 2_000))]).catch(() => undefined);
       if (client.connected) await client.endAsync(true).catch(() => undefined);
@@ -218,8 +219,8 @@ export class MqttEventSink implements AgentEventSink {
     await this.outbox?.stop();
   }
 
-  private offlinePayload(reason: string): string {
-    return JSON.stringify({ state: 'offline', device: this.opts.deviceId, reason });
+  private offlinePayload(reason: string, withStatus = false): string {
+    return JSON.stringify({ ...(withStatus ? { ...this.status, ts: new Date(this.clock.wall()).toISOString() } : {}), state: 'offline', device: this.opts.deviceId, reason });
   }
 
   private connect(): void {
