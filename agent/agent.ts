@@ -45,6 +45,8 @@ export interface AgentOptions {
   observer?: LoopObserver;
   /** The drivers (agent/app/compose.ts composeAgent() gives this machine's). */
   drivers: AgentDrivers;
+  /** Where output drivers find /sys and /dev (tests: a sysroot folder honest to the kernel's sysfs GPIO layout). */
+  outputRoots?: { sysRoot?: string; devRoot?: string };
 }
 
 export interface RunSummary {
@@ -58,6 +60,8 @@ export interface RunSummary {
   /** Events no sink could take (counted apart from `events`, which only counts events durably queued). */
   eventsFailed: number;
   restarts: TallySnapshot['restarts'];
+  /** Events each sink failed to take, by sink type. */
+  sinkFailures: Record<string, number>;
   dropped: number;
   /** Frames the motion gate or the governor's frame-rate cap kept from inference, and the energy that saved. */
   skipped: number;
@@ -155,6 +159,7 @@ export class Agent {
     // Sinks first: a networked (MQTT) relay output publishes through the event sink's connection.
     const events = { ...cfg.events, ...(cfg.events.jsonl ? { jsonl: configPath(this.opts.loaded, cfg.events.jsonl) } : {}) };
     this.hub = await createEventHub(events, { deviceId: this.deviceId, deviceName: cfg.device.name, stateDir: this.opts.stateDir, log: this.log }, { mqttUrl: this.opts.mqttUrl, eventsOut: this.opts.eventsOut });
+    this.hub.onSinkFailure((sink, eventId, detail) => this.bus.emit('sinkFailed', { sink, eventId, detail }));
     await this.hub.start();
     this.hub.setStatus(this.statusSummary());
     const publish = this.hub.publisher();
@@ -165,6 +170,7 @@ export class Agent {
       stallMs: cfg.pipeline.stallMs,
       // What happens to an output after the call returned (a pulse fired, an output stuck on) goes on the bus.
       onReport: (report) => this.bus.emit('outputReport', { report }),
+      ...(this.opts.outputRoots ? { driverContext: this.opts.outputRoots } : {}),
       // Simulated outputs spend no real on-time: they neither read nor write the ledger.
       ...(this.opts.simulateOutputs ? {} : { ledgerDir: ledgerDir(this.opts.stateDir) }),
       ...(publish ? { publish: (topic: string, payload: string, o: { qos: 0 | 1 | 2; retain: boolean }) => publish(topic, payload, o) } : {}),
@@ -266,9 +272,14 @@ export class Agent {
   }
 
   /** The run summary's counts, from the bus tally (the same numbers /healthz and the MQTT status give). */
-  private counts(): Pick<RunSummary, 'events' | 'eventsFailed' | 'pulses' | 'dropped' | 'restarts'> {
+  private counts(): Pick<RunSummary, 'events' | 'eventsFailed' | 'pulses' | 'dropped' | 'restarts' | 'sinkFailures'> {
     const t = this.tally.snapshot();
-    return { events: t.events.queued, eventsFailed: t.events.failed, pulses: t.pulses, dropped: t.dropped.latest, restarts: t.restarts };
+    return { events: t.events.queued, eventsFailed: t.events.failed, pulses: t.pulses, dropped: t.dropped.latest, restarts: t.restarts, sinkFailures: t.sinkFailures };
+  }
+
+  /** http://host:port of /healthz and /metrics while running (health.enabled). */
+  healthUrl(): string | undefined {
+    return this.supervision?.health.url();
   }
 
   private modelRef(): ModelRef {

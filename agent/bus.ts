@@ -25,6 +25,8 @@ export interface BusEvents {
   outputReport: { report: ActuationReport };
   /** An anomaly event handed to the sinks, and whether at least one durably queued it. */
   event: { camera: string; eventId: string; outcome: EventOutcome };
+  /** One sink could not take an event (the others may have). */
+  sinkFailed: { sink: string; eventId: string; detail: string };
   /** A component restarted: source (camera process), backend (inference session), sink (event transport). */
   restart: { component: 'source' | 'backend' | 'sink'; camera?: string; reason: string };
   /** The model variant running changed (start, governor switch). */

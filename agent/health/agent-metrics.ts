@@ -39,6 +39,8 @@ export interface AgentMetrics {
   actuations: Counter<'output' | 'result'>;
   /** Anomaly events by result: queued (durably, by at least one sink) or failed (no sink took it). */
   events: Counter<'result'>;
+  /** Events a sink failed to take, by sink type (the others may have queued it). */
+  sinkFailures: Counter<'sink'>;
   /** Restarts of a component (source, backend, sink). */
   restarts: Counter<'component'>;
   /** SoC / accelerator temperatures, by thermal zone name. */
@@ -80,6 +82,7 @@ export function registerAgentMetrics(r: MetricsRegistry, lastFrameAgeS: () => nu
       labelNames: ['output', 'result'],
     }),
     events: r.counter({ name: 'edge_agent_events_total', help: 'Anomaly events by result: queued (durably, by at least one sink), failed (no sink took it).', labelNames: ['result'] }),
+    sinkFailures: r.counter({ name: 'edge_agent_sink_failures_total', help: 'Events a sink failed to take, by sink (jsonl, mqtt); the other sinks may have queued them.', labelNames: ['sink'] }),
     restarts: r.counter({ name: 'edge_agent_restarts_total', help: 'Component restarts (source, backend, sink).', labelNames: ['component'] }),
     temperature: r.gauge({ name: 'edge_agent_temperature_celsius', help: 'Temperature by thermal zone, degrees Celsius.', labelNames: ['zone'] }),
     listenerFailures: r.counter({ name: 'edge_agent_listener_failures_total', help: 'Event-bus listeners that threw, by component (the agent went on).', labelNames: ['component'] }),

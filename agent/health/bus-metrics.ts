@@ -14,6 +14,7 @@ export function metricsFromBus(bus: EventBus, health: Health): () => void {
       if (report.kind === 'fired' || report.kind === 'stuck' || report.kind === 'recovered') m.actuations.inc({ output: report.output, result: report.kind });
     }),
     bus.on('event', 'metrics', (p) => m.events.inc({ result: p.outcome.status === 'queued' ? 'queued' : 'failed' })),
+    bus.on('sinkFailed', 'metrics', (p) => m.sinkFailures.inc({ sink: p.sink })),
     bus.on('restart', 'metrics', (p) => m.restarts.inc({ component: p.component })),
     bus.on('model', 'metrics', (p) => health.setModel(`${p.model.name}/${p.model.variant}`, p.model.accelerator ?? 'unknown')),
     bus.on('thermal', 'metrics', (p) => {

@@ -19,6 +19,8 @@ export interface TallySnapshot {
   /** Anomaly events: queued (by at least one sink, durably) or failed (no sink took it). */
   events: { queued: number; failed: number };
   restarts: { source: number; backend: number; sink: number };
+  /** Events each sink failed to take, by sink type. */
+  sinkFailures: Record<string, number>;
   cameras: Record<string, CameraTally>;
 }
 
@@ -35,6 +37,7 @@ export class Tally {
     holds: { on: 0, refused: 0, failed: 0 },
     events: { queued: 0, failed: 0 },
     restarts: { source: 0, backend: 0, sink: 0 },
+    sinkFailures: {},
     cameras: {},
   };
 
@@ -67,6 +70,9 @@ export class Tally {
         this.s.events.queued++;
         cam(p.camera).events++;
       } else this.s.events.failed++;
+    });
+    bus.on('sinkFailed', 'tally', (p) => {
+      this.s.sinkFailures[p.sink] = (this.s.sinkFailures[p.sink] ?? 0) + 1;
     });
     bus.on('restart', 'tally', (p) => {
       this.s.restarts[p.component]++;

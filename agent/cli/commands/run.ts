@@ -135,12 +135,17 @@ function restartsText(r: RunSummary['restarts']): string {
   return parts.length ? `; restarts: ${parts.join(', ')}` : '';
 }
 
+function sinkText(f: RunSummary['sinkFailures']): string {
+  const parts = Object.entries(f).map(([s, n]) => `${s} ${n}`);
+  return parts.length ? `; events a sink failed: ${parts.join(', ')}` : '';
+}
+
 export function formatSummary(r: RunSummary): string {
   const s = r.stages;
   const f = (x: number): string => x.toFixed(1);
   const lines = [
     `processed ${r.frames} frames from ${r.source} in ${r.seconds.toFixed(1)} s (${r.fps.toFixed(1)} fps), model ${r.model.name}/${r.model.variant} on ${r.model.accelerator} (inference in the ${r.inferenceThread} thread)`,
-    `anomalies: ${r.firings}; events written: ${r.events}${r.eventsFailed ? ` (${r.eventsFailed} refused by every sink)` : ''}; output pulses: ${r.pulses.scheduled} scheduled, ${r.pulses.fired} fired, ${r.pulses.missed} missed, ${r.pulses.refused} refused, ${r.pulses.failed} failed${r.pulses.stuck ? `, ${r.pulses.stuck} stuck` : ''}; frames dropped: ${r.dropped}${restartsText(r.restarts)}${r.skipped ? `; inferences skipped (motion gate / frame-rate cap): ${r.skipped}${r.energySavedJ !== undefined ? `, saving about ${r.energySavedJ.toFixed(1)} J` : ''}` : ''}`,
+    `anomalies: ${r.firings}; events written: ${r.events}${r.eventsFailed ? ` (${r.eventsFailed} refused by every sink)` : ''}; output pulses: ${r.pulses.scheduled} scheduled, ${r.pulses.fired} fired, ${r.pulses.missed} missed, ${r.pulses.refused} refused, ${r.pulses.failed} failed${r.pulses.stuck ? `, ${r.pulses.stuck} stuck` : ''}; frames dropped: ${r.dropped}${restartsText(r.restarts)}${sinkText(r.sinkFailures)}${r.skipped ? `; inferences skipped (motion gate / frame-rate cap): ${r.skipped}${r.energySavedJ !== undefined ? `, saving about ${r.energySavedJ.toFixed(1)} J` : ''}` : ''}`,
     `latency ms p50/p99: ${r.packing === 'inference thread' ? 'preprocess in the inference thread (counted in inference)' : `preprocess ${f(s.preprocess.p50)}/${f(s.preprocess.p99)}`}, inference ${f(s.inference.p50)}/${f(s.inference.p99)}, decode ${f(s.decode.p50)}/${f(s.decode.p99)}, rules ${f(s.rules.p50)}/${f(s.rules.p99)}, capture-to-decision ${f(s.decision.p50)}/${f(s.decision.p99)}`,
   ];
   return `${lines.join('\n')}\n`;
