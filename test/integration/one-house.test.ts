@@ -10,6 +10,7 @@ import type { RunSummary } from '../../agent/agent.js';
 import type { BackendFactory } from '../../agent/model/open-variant.js';
 import { mosquittoAvailable, startBroker, subscribe, type Broker, type Subscription } from '../../drivers/mqtt/broker.js';
 import { writeScene } from '../../scripts/demo-scene/index.js';
+import { docJsonBlock, docMetricsTable, keyPaths } from '../helpers/docs.js';
 
 /**
  * The agent tells one story (issue #17): a demo run with a dropped frame, a fired pulse, a stuck output, a backend
@@ -29,6 +30,8 @@ describe.skipIf(!ready)('one house: metrics, /healthz, run summary and MQTT stat
   let broker: Broker;
   let sub: Subscription;
   const statuses: Array<Record<string, unknown>> = [];
+  const events: Array<Record<string, unknown>> = [];
+  let evSub: Subscription;
   let summary: RunSummary;
   let metrics: string;
   let healthz: { frames: number; counts: Record<string, any> };
@@ -41,6 +44,7 @@ describe.skipIf(!ready)('one house: metrics, /healthz, run summary and MQTT stat
     sub = await subscribe(broker.url, 'house/house-1/status', (m) => {
       if (m.payload.length) statuses.push(JSON.parse(m.payload.toString()) as Record<string, unknown>);
     });
+    evSub = await subscribe(broker.url, 'house/house-1/events', (m) => events.push(JSON.parse(m.payload.toString()) as Record<string, unknown>));
     // A sysfs GPIO tree: one 58-line chip at base 512 (as on a Pi 4 with kernel 6.6), line 17 already exported.
     const gpio = join(dir, 'sys', 'class', 'gpio');
     mkdirSync(join(gpio, 'gpiochip512'), { recursive: true });
@@ -134,6 +138,7 @@ describe.skipIf(!ready)('one house: metrics, /healthz, run summary and MQTT stat
 
   afterAll(async () => {
     await sub?.close();
+    await evSub?.close();
     await broker?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -189,5 +194,19 @@ describe.skipIf(!ready)('one house: metrics, /healthz, run summary and MQTT stat
     expect(c.restarts).toEqual(summary.restarts);
     expect(c.events.queued).toBe(summary.events);
     expect(c.sinkFailures).toEqual(summary.sinkFailures);
+  });
+
+  it('docs/install.md lists exactly the metrics a real run exposes, with their types', () => {
+    const real = Object.fromEntries([...metrics.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+    expect(docMetricsTable(readFileSync(join(root, 'docs', 'install.md'), 'utf8'))).toEqual(real);
+  });
+
+  it('docs/mqtt.md shows the status and event payloads a real run publishes (same fields)', () => {
+    const doc = readFileSync(join(root, 'docs', 'mqtt.md'), 'utf8');
+    const online = statuses.find((s) => s.state === 'online')!;
+    expect(keyPaths(docJsonBlock(doc, '### Status', 0))).toEqual(keyPaths(online));
+    expect(keyPaths(docJsonBlock(doc, '### Status', 1))).toEqual(keyPaths(finalStatus()));
+    expect(events.length).toBeGreaterThan(0);
+    expect(keyPaths(docJsonBlock(doc, '### Event payload', 0))).toEqual(keyPaths(events[0]!));
   });
 });
