@@ -11,6 +11,7 @@ import type { EventsPort, LoopObserver, OutputsPort } from './ports.js';
 import { PipelineStats } from './stats.js';
 import { InferenceTimeoutError, isInferenceTimeout } from './inference-timeout.js';
 import type { EventBus } from '../bus.js';
+import { createRunner, type InferenceRunner } from './runner.js';
 
 export interface PipelineDeps {
   source: FrameSource;
@@ -75,7 +76,8 @@ export class Pipeline {
   private readonly clock: Clock;
   private readonly log: Logger;
   private stopping = false;
-  private backend: InferenceBackend;
+  /** How inference runs on the current backend (inline or queued in its thread), picked when it is opened. */
+  private runner: InferenceRunner;
   private firstDone = false;
   private consecutiveFailures = 0;
   private lastDetections: readonly TrackedDetection[] = [];
@@ -86,7 +88,7 @@ export class Pipeline {
   constructor(private readonly d: PipelineDeps) {
     this.clock = d.clock ?? systemClock;
     this.log = (d.log ?? silentLogger).child({ component: 'pipeline' });
-    this.backend = d.backend;
+    this.runner = createRunner(d.backend, d.packer, d.inputName);
     this.rulesRef = d.rules;
     this.camera = d.camera ?? 'default';
   }
@@ -107,8 +109,8 @@ export class Pipeline {
    */
   swapModel(m: { backend: InferenceBackend; packer: TensorPacker; model: ModelRef }): InferenceBackend {
     const old = this.backend;
-    this.backend = m.backend;
     this.d.packer = m.packer;
+    this.runner = createRunner(m.backend, m.packer, this.d.inputName);
     this.d.model = m.model;
     return old;
   }
@@ -120,6 +122,10 @@ export class Pipeline {
 
   currentBackend(): InferenceBackend {
     return this.backend;
+  }
+
+  private get backend(): InferenceBackend {
+    return this.runner.backend;
   }
 
   /** Detections of the last processed frame (for status and snapshots). */
@@ -164,7 +170,7 @@ export class Pipeline {
       }
       if (this.d.prefetch && inflight.length) {
         // Files: up to `depth` calls queued at the backend, and the frame after them read (and packed) meanwhile.
-        const depth = Math.max(1, Math.min(2, this.backend.maxInFlight?.() ?? 1));
+        const depth = this.runner.depth;
         while (!next) {
           try {
             next = await takeNext();
@@ -200,7 +206,7 @@ export class Pipeline {
 
   /** Whether the backend runs its calls in this thread (then nothing can overlap them). */
   private inline(): boolean {
-    return this.backend.runsIn?.() === 'main';
+    return this.runner.mode === 'inline';
   }
 
   /** Decode, track, rules and events for an inferred frame, then its buffer goes back to the source. */
@@ -229,14 +235,9 @@ export class Pipeline {
       this.d.bus?.emit('framesDropped', { camera: this.camera, reason: 'motion', count: 1 });
       return { frame, tCapture, input: null, tPre: 0 };
     }
-    if (this.backend.packsFrames?.()) {
-      // The backend packs it in its own thread; a frame that does not fit is still the source's error, raised here.
-      this.d.packer.check(frame);
-      return { frame, tCapture, input: 'frame', tPre: 0 };
-    }
     const t1 = this.clock.now();
-    const input = this.d.packer.pack(frame);
-    return { frame, tCapture, input, tPre: this.clock.now() - t1 };
+    const input = this.runner.prepare(frame);
+    return { frame, tCapture, input, tPre: input === 'frame' ? 0 : this.clock.now() - t1 };
   }
 
   /**
@@ -249,8 +250,9 @@ export class Pipeline {
     const { frame, tCapture, input, tPre } = p;
     if (!input) return { frame, tCapture, outputs: null, tPre: 0, tInfer: 0 };
     let t1 = this.clock.now();
-    const backend = this.backend;
-    const call = this.call(backend, input, frame);
+    const runner = this.runner;
+    const backend = runner.backend;
+    const call = runner.infer(input, frame);
     if (after) {
       call.catch(() => undefined); // handled below; not unhandled while the call before it finishes
       await after.then(
@@ -269,15 +271,6 @@ export class Pipeline {
       await this.onInferenceError(err, backend);
       return { frame, tCapture, outputs: null, tPre, tInfer: this.clock.now() - t1 };
     }
-  }
-
-  /**
-   * Starts the backend's call for a frame: its packed tensor, or the frame itself for a backend that packs. A frame
-   * taken for such a backend is packed here when the backend that runs it does not (a swap or a reload in between).
-   */
-  private call(backend: InferenceBackend, input: InputData | 'frame', frame: Frame): Promise<Record<string, OutputTensor>> {
-    if (input === 'frame' && backend.runFrame && backend.packsFrames?.()) return backend.runFrame(frame);
-    return backend.run({ [this.d.inputName]: input === 'frame' ? this.d.packer.pack(frame) : input });
   }
 
   /**
@@ -313,7 +306,7 @@ export class Pipeline {
     if ((timeout || this.consecutiveFailures >= 3) && this.d.reloadBackend) {
       this.log.warn('restarting the inference backend');
       try {
-        this.backend = await this.d.reloadBackend();
+        this.runner = createRunner(await this.d.reloadBackend(), this.d.packer, this.d.inputName);
         this.stats.backendRestarts++;
         this.consecutiveFailures = 0;
       } catch (e) {
