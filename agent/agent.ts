@@ -158,7 +158,14 @@ export class Agent {
 
     // Sinks first: a networked (MQTT) relay output publishes through the event sink's connection.
     const events = { ...cfg.events, ...(cfg.events.jsonl ? { jsonl: configPath(this.opts.loaded, cfg.events.jsonl) } : {}) };
-    this.hub = await createEventHub(events, { deviceId: this.deviceId, deviceName: cfg.device.name, stateDir: this.opts.stateDir, log: this.log }, { mqttUrl: this.opts.mqttUrl, eventsOut: this.opts.eventsOut });
+    this.hub = await createEventHub(events, {
+        deviceId: this.deviceId,
+        deviceName: cfg.device.name,
+        stateDir: this.opts.stateDir,
+        log: this.log,
+        swVersion: packageVersion(),
+        onReconnect: (sink) => this.bus.emit('restart', { component: 'sink', reason: `${sink} reconnected to its broker` }),
+      }, { mqttUrl: this.opts.mqttUrl, eventsOut: this.opts.eventsOut });
     this.hub.onSinkFailure((sink, eventId, detail) => this.bus.emit('sinkFailed', { sink, eventId, detail }));
     await this.hub.start();
     this.hub.setStatus(this.statusSummary());

@@ -58,6 +58,7 @@ export const transports = new Registry<SinkFactory>('event transport').register(
     log: ctx.log,
     ...(ctx.clock ? { clock: ctx.clock } : {}),
     ...(ctx.env ? { env: ctx.env } : {}),
+    ...(ctx.onReconnect ? { onReconnect: () => ctx.onReconnect!('mqtt') } : {}),
   });
 });
 // The event hub asks each registered sink type in turn; the transports join it here, once.

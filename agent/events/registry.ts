@@ -17,6 +17,8 @@ export interface EventSinkContext {
   clock?: Clock;
   swVersion?: string;
   env?: NodeJS.ProcessEnv;
+  /** A transport that lost its connection and has it back (counted as a sink restart). */
+  onReconnect?: (sink: string) => void;
 }
 
 /** Command-line overrides of `events`: `run --mqtt URL` and `run --events-out FILE`. */

@@ -40,6 +40,8 @@ export interface MqttSinkOptions {
   window?: number;
   /** The retained stats message is republished at most this often. */
   statsIntervalMs?: number;
+  /** Called when the connection comes back after being lost (the agent counts it as a sink restart). */
+  onReconnect?: () => void;
 }
 
 export interface MqttSinkStats {
@@ -262,6 +264,13 @@ export class MqttEventSink implements AgentEventSink {
     this.connected = true;
     this.gen++;
     this.s.connects++;
+    if (this.s.connects > 1) {
+      try {
+        this.opts.onReconnect?.();
+      } catch (err) {
+        this.log.warn({ err }, 'the reconnect listener failed');
+      }
+    }
     this.log.info({ url: this.currentUrl(), clientId: this.conn!.clientId, afterFailedAttempts: this.attempts || undefined, queued: this.outbox?.stats().queued }, 'connected to the MQTT broker');
     this.attempts = 0;
     this.lastProblem = undefined;
