@@ -140,6 +140,7 @@ export class Agent {
     mkdirSync(this.opts.stateDir, { recursive: true });
     this.supervision = new Supervision(cfg, this.log, {
       bus: this.bus,
+      notifier: this.opts.drivers.notifier(this.log),
       outboxDepth: () => outboxDepth(this.hub),
       thermal: this.opts.drivers.thermal,
       build: { version: packageVersion(), node: process.versions.node, arch: process.arch },

@@ -5,11 +5,13 @@ import type { BuildInfo } from './health/agent-metrics.js';
 import { metricsFromBus } from './health/bus-metrics.js';
 import type { EventBus } from './bus.js';
 import type { PipelineStats } from './pipeline/stats.js';
-import { createNotifier, type Notifier } from '../drivers/systemd/notify.js';
-import { Watchdog } from '../drivers/systemd/watchdog.js';
+import { Watchdog } from './health/watchdog.js';
+import type { Notifier } from './ports.js';
 
 export interface SupervisionOptions {
   bus: EventBus;
+  /** systemd's notifier (the composition root's sd_notify driver; a no-op outside systemd). */
+  notifier: Notifier;
   outboxDepth?: () => number | undefined;
   /** Thermal zones now (the composition root's sysfs reader). */
   thermal?: () => { zones: Array<{ zone: string; tempC: number }>; throttled?: boolean };
@@ -39,7 +41,7 @@ export class Supervision {
 
   constructor(cfg: AgentConfig, log: Logger, opts: SupervisionOptions) {
     this.health = new Health({ listen: cfg.health.listen, enabled: cfg.health.enabled, stallMs: cfg.pipeline.stallMs, log, ...(opts.build ? { build: opts.build } : {}) });
-    this.notifier = createNotifier({ log });
+    this.notifier = opts.notifier;
     this.watchdog = new Watchdog({ notifier: this.notifier, alive: () => this.starting || this.health.flowing(), log });
     this.outboxDepth = opts.outboxDepth ?? (() => undefined);
     this.bus = opts.bus;

@@ -13,6 +13,7 @@ import { registerSinkType, type SinkFactory } from '../events/registry.js';
 import { Agent, type AgentOptions } from '../agent.js';
 import { StatefulBackend } from '../../drivers/inference/tflite/stateful.js';
 import { allowedCpus } from '../../drivers/inference/affinity.js';
+import { createNotifier } from '../../drivers/systemd/notify.js';
 import { probeThermal } from '../../drivers/probe/thermal.js';
 import { Sysroot } from '../../drivers/probe/sysroot.js';
 import { acceleratorPowerClass, energyPerInferenceJ, powerClassOf } from '../../drivers/probe/power.js';
@@ -111,6 +112,7 @@ export function agentDrivers(): AgentDrivers {
     openSource: async (cfg, o) => (await sources.get(cfg.type))(cfg, o),
     modelHost: (o) => createModelHost(o),
     thermal: thermalReader('/'),
+    notifier: (log) => createNotifier({ log }),
     energyPerInferenceJ: (profile: HardwareProfile, accelerator: string, latencyMs: number, flops: number) =>
       energyPerInferenceJ(powerClassOf(profile) ?? 'x86-desktop', latencyMs, flops, acceleratorPowerClass(profile, accelerator)),
   };
