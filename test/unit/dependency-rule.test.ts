@@ -18,7 +18,8 @@ describe('the dependency rule (issue #17): drivers use agent ports only; the dae
   it('the project passes (known violations that predate the rule are listed and may only shrink)', () => {
     const known = join(root, '.dependency-cruiser-known-violations.json');
     const r = cruise(root, ['agent', 'drivers', 'scripts', '--ignore-known', known]);
-    expect(r.out).toContain('no dependency violations found');
+    // Errors fail (exit status); the composition-root rule only warns for now.
+    expect(r.out).not.toMatch(/^\s*error /m);
     expect(r.status).toBe(0);
     // The baseline is small and names only drivers -> agent imports still to be moved behind ports.
     const list = createRequire(import.meta.url)(known) as Array<{ from: string; to: string; rule: { name: string } }>;
@@ -38,6 +39,9 @@ describe('the dependency rule (issue #17): drivers use agent ports only; the dae
         'agent/daemon.ts': "import { tool } from '../scripts/tool.js';\nexport const t = tool;\n",
         'agent/cli/commands/lazy.ts': "export async function run() { return (await import('../../../scripts/tool.js')).tool; }\n",
         'agent/cli/commands/eager.ts': "import { tool } from '../../../scripts/tool.js';\nexport const t = tool;\n",
+        'drivers/gpio.ts': 'export const line = 17;\n',
+        'agent/policy.ts': "import { line } from '../drivers/gpio.js';\nexport const l = line;\n",
+        'agent/app/compose.ts': "import { line } from '../../drivers/gpio.js';\nexport const l = line;\n",
         'tsconfig.json': JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true } }),
       };
       for (const [f, text] of Object.entries(files)) {
@@ -51,7 +55,9 @@ describe('the dependency rule (issue #17): drivers use agent ports only; the dae
       expect(r.out).toContain('cli-loads-tools-lazily: agent/cli/commands/eager.ts → scripts/tool.ts');
       expect(r.out).not.toContain('drivers/good.ts');
       expect(r.out).not.toContain('commands/lazy.ts');
-      expect(r.out).toMatch(/3 dependency violations/);
+      expect(r.out).toContain('warn only-the-composition-root-names-drivers: agent/policy.ts → drivers/gpio.ts');
+      expect(r.out).not.toContain('agent/app/compose.ts →');
+      expect(r.out).toMatch(/4 dependency violations \(3 errors, 1 warnings\)/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
