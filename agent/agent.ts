@@ -166,6 +166,7 @@ export class Agent {
         log: this.log,
         swVersion: packageVersion(),
         onReconnect: (sink) => this.bus.emit('restart', { component: 'sink', reason: `${sink} reconnected to its broker` }),
+        onDelivered: (sink, eventId) => this.bus.emit('eventDelivered', { sink, eventId }),
       }, { mqttUrl: this.opts.mqttUrl, eventsOut: this.opts.eventsOut });
     this.hub.onSinkFailure((sink, eventId, detail) => this.bus.emit('sinkFailed', { sink, eventId, detail }));
     await this.hub.start();

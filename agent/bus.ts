@@ -1,5 +1,5 @@
 import { silentLogger, type Logger } from './log.js';
-import type { ActionOutcome, ModelRef } from './types.js';
+import type { ActionOutcome, ModelRef, TrackedDetection } from './types.js';
 import type { ActuationReport } from './actuators/channel.js';
 
 type EventOutcome = Extract<ActionOutcome, { type: 'event' }>;
@@ -25,6 +25,13 @@ export interface BusEvents {
   outputReport: { report: ActuationReport };
   /** An anomaly event handed to the sinks, and whether at least one durably queued it. */
   event: { camera: string; eventId: string; outcome: EventOutcome };
+  /** A broker acknowledged an event: it is delivered upstream and left the outbox. */
+  eventDelivered: { sink: string; eventId: string };
+  /**
+   * What the loop decided on one inferred frame: the tracked detections (boxes normalised 0..1) and the rules that
+   * fired. The latest per camera is what a status page shows.
+   */
+  decision: { camera: string; seq: number; captureTs: number; detections: readonly TrackedDetection[]; firings: string[] };
   /** One sink could not take an event (the others may have). */
   sinkFailed: { sink: string; eventId: string; detail: string };
   /** A component restarted: source (camera process), backend (inference session), sink (event transport). */

@@ -60,6 +60,7 @@ export const transports = new Registry<SinkFactory>('event transport').register(
     ...(ctx.clock ? { clock: ctx.clock } : {}),
     ...(ctx.env ? { env: ctx.env } : {}),
     ...(ctx.onReconnect ? { onReconnect: () => ctx.onReconnect!('mqtt') } : {}),
+    ...(ctx.onDelivered ? { onDelivered: (kind: 'event' | 'snapshot', key: string) => kind === 'event' && ctx.onDelivered!('mqtt', key) } : {}),
   });
 });
 // The event hub asks each registered sink type in turn; the transports join it here, once.

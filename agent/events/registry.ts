@@ -19,6 +19,8 @@ export interface EventSinkContext {
   env?: NodeJS.ProcessEnv;
   /** A transport that lost its connection and has it back (counted as a sink restart). */
   onReconnect?: (sink: string) => void;
+  /** A transport's broker acknowledged an event (it left the outbox). */
+  onDelivered?: (sink: string, eventId: string) => void;
 }
 
 /** Command-line overrides of `events`: `run --mqtt URL` and `run --events-out FILE`. */

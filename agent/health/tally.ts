@@ -16,8 +16,8 @@ export interface TallySnapshot {
   /** Output commands as returned (scheduled, missed, refused, failed) and what became of them later (fired, stuck). */
   pulses: { scheduled: number; missed: number; refused: number; failed: number; fired: number; stuck: number };
   holds: { on: number; refused: number; failed: number };
-  /** Anomaly events: queued (by at least one sink, durably) or failed (no sink took it). */
-  events: { queued: number; failed: number };
+  /** Anomaly events: queued (by at least one sink, durably) or failed (no sink took it); delivered: acknowledged by a broker. */
+  events: { queued: number; failed: number; delivered: number };
   restarts: { source: number; backend: number; sink: number };
   /** Events each sink failed to take, by sink type. */
   sinkFailures: Record<string, number>;
@@ -35,7 +35,7 @@ export class Tally {
     firings: 0,
     pulses: { scheduled: 0, missed: 0, refused: 0, failed: 0, fired: 0, stuck: 0 },
     holds: { on: 0, refused: 0, failed: 0 },
-    events: { queued: 0, failed: 0 },
+    events: { queued: 0, failed: 0, delivered: 0 },
     restarts: { source: 0, backend: 0, sink: 0 },
     sinkFailures: {},
     cameras: {},
@@ -70,6 +70,9 @@ export class Tally {
         this.s.events.queued++;
         cam(p.camera).events++;
       } else this.s.events.failed++;
+    });
+    bus.on('eventDelivered', 'tally', () => {
+      this.s.events.delivered++;
     });
     bus.on('sinkFailed', 'tally', (p) => {
       this.s.sinkFailures[p.sink] = (this.s.sinkFailures[p.sink] ?? 0) + 1;

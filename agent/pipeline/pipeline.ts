@@ -331,6 +331,7 @@ export class Pipeline {
     const firings = r.outputs
       ? this.rulesRef.evaluate({ ptsMs: frame.ptsMs, wallMs: frame.captureWall, detections: tracked, endedTracks: this.d.tracker.ended() })
       : [];
+    if (r.outputs) this.d.bus?.emit('decision', { camera: this.camera, seq: frame.seq, captureTs: frame.captureWall, detections: tracked, firings: firings.map((f) => f.rule.name) });
     for (const f of firings) await this.act(f, frame, r);
     const tEnd = this.clock.now();
     if (r.outputs) {

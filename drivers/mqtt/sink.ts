@@ -42,6 +42,8 @@ export interface MqttSinkOptions {
   statsIntervalMs?: number;
   /** Called when the connection comes back after being lost (the agent counts it as a sink restart). */
   onReconnect?: () => void;
+  /** Called when the broker acknowledged an event or snapshot (PUBACK) and it left the outbox. */
+  onDelivered?: (kind: 'event' | 'snapshot', key: string) => void;
 }
 
 export interface MqttSinkStats {
@@ -329,7 +331,7 @@ export class MqttEventSink implements AgentEventSink {
           if (gen !== this.gen || !this.connected) break;
           this.inflight.add(e.seq);
           const topic = e.kind === 'event' ? this.topics.events : this.topics.snapshot(e.key);
-          this.client.publish(topic, payload, { qos: 1 }, (err) => this.onPuback(gen, e.seq, err));
+          this.client.publish(topic, payload, { qos: 1 }, (err) => this.onPuback(gen, e.seq, err, e.kind, e.key));
         }
       } while (this.pumpAgain);
     } finally {
@@ -337,7 +339,7 @@ export class MqttEventSink implements AgentEventSink {
     }
   }
 
-  private onPuback(gen: number, seq: number, err: Error | undefined): void {
+  private onPuback(gen: number, seq: number, err: Error | undefined, kind: 'event' | 'snapshot', key: string): void {
     if (gen === this.gen) this.inflight.delete(seq);
     if (err) {
       this.log.debug({ err, seq }, 'publish not acknowledged; it stays queued');
@@ -346,6 +348,11 @@ export class MqttEventSink implements AgentEventSink {
     if (this.outbox?.ack(seq)) {
       this.s.delivered++;
       this.statsDirty = true;
+      try {
+        this.opts.onDelivered?.(kind, key);
+      } catch (err) {
+        this.log.warn({ err }, 'the delivery listener failed');
+      }
     }
     void this.pump();
   }

@@ -36,6 +36,8 @@ describe.skipIf(!ready)('one house: metrics, /healthz, run summary and MQTT stat
   let metrics: string;
   let healthz: { frames: number; counts: Record<string, any> };
   let stuckAt = -1;
+  const decisions = new Map<string, { seq: number; n: number }>();
+  const delivered: string[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'one-house-'));
@@ -100,6 +102,9 @@ describe.skipIf(!ready)('one house: metrics, /healthz, run summary and MQTT stat
       outputRoots: { sysRoot: join(dir, 'sys') },
       drivers: { modelHost: (o) => createModelHost(o, { createBackend: hanging }) },
     });
+    // What a status page would listen to: the latest decision per camera, and events delivered upstream.
+    agent.bus.on('decision', 'test', (d) => decisions.set(d.camera, { seq: d.seq, n: (decisions.get(d.camera)?.n ?? 0) + 1 }));
+    agent.bus.on('eventDelivered', 'test', (d) => delivered.push(d.eventId));
     // The gate's second switch-on: its value file becomes a folder, so the switch-off fails and the output is stuck.
     let ons = 0;
     let last = '0';
@@ -159,6 +164,13 @@ describe.skipIf(!ready)('one house: metrics, /healthz, run summary and MQTT stat
     expect(summary.sinkFailures.jsonl).toBe(summary.events);
     // The stuck gate refuses the pulses after it.
     expect(summary.pulses.refused).toBeGreaterThan(0);
+  });
+
+  it('the bus tells a status page the latest decision per camera and which events reached the broker', () => {
+    expect(decisions.get('default')!.n).toBe(metric('edge_agent_inferences_total'));
+    expect(decisions.get('default')!.seq).toBeGreaterThan(0);
+    expect(new Set(delivered)).toEqual(new Set(events.map((e) => e.id)));
+    expect(finalStatus().counts.events.delivered).toBe(delivered.length);
   });
 
   it('metrics say what the run summary says', () => {
