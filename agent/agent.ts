@@ -1,19 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Logger } from './log.js';
-import { AgentError, isAgentError, messageOf } from './errors.js';
+import { AgentError, messageOf } from './errors.js';
 import type { AgentConfig } from './config/schema.js';
 import { estimateDecisionLatencyMs, pulseDelayWarnings } from './actuators/delay-check.js';
 import { configPath, loadConfigFile, loadConfigFileOffThread, type LoadedConfig } from './config/load.js';
-import { loadManifest, manifestPath, variantInput, type LoadedManifest, type VariantSpec } from './model/manifest.js';
-import { decoderThreads, packInInferenceThread, resolveInferenceThread, resolvePinning, type InferenceThreadChoice, type PinChoice } from './model/inference-thread.js';
-import { allowedCpus } from '../drivers/inference/affinity.js';
-import { openVariant, type BackendFactory, type OpenedVariant, type OpenOptions } from './model/open-variant.js';
+import { loadManifest, variantInput, type LoadedManifest, type VariantSpec } from './model/manifest.js';
+import { decoderThreads } from './model/inference-thread.js';
+import type { ModelHost, ModelChoice } from './model/host.js';
 import { TensorPacker } from './preprocess/tensor.js';
 import { inputSize } from './preprocess/geometry.js';
 import { prepareDecoder } from './decode/index.js';
-import { feedbackPairs } from './decode/common.js';
-import { StatefulBackend } from '../drivers/inference/tflite/stateful.js';
 import { IouTracker } from './tracker/tracker.js';
 import { RuleEngine } from './rules/engine.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -25,14 +22,14 @@ import { createEventHub } from './events/registry.js';
 import { Supervision } from './supervision.js';
 import { UuidV7 } from './events/uuidv7.js';
 import type { ActionOutcome, FrameSource, ModelRef } from './types.js';
-import { createSource } from '../drivers/camera/index.js';
-import { createBackend } from '../drivers/inference/registry.js';
-import { acceleratorPowerClass, energyPerInferenceJ, powerClassOf } from '../drivers/probe/index.js';
-import { Sysroot } from '../drivers/probe/sysroot.js';
-import { probeThermal } from '../drivers/probe/thermal.js';
+import type { AgentDrivers } from './ports.js';
 import { Adaptation } from './adaptation.js';
-import { verifyWalk, walkCandidates, type HardwareProfile, type SelectionResult } from './select/index.js';
-import { chooseVariant } from './model/choose.js';
+import { EventBus } from './bus.js';
+import { Tally, type TallySnapshot } from './health/tally.js';
+import { packageVersion } from './paths.js';
+import type { SelectionResult } from './select/index.js';
+
+export type { ModelChoice } from './model/host.js';
 
 export interface AgentOptions {
   loaded: LoadedConfig;
@@ -47,15 +44,10 @@ export interface AgentOptions {
   mqttUrl?: string;
   stateDir: string;
   observer?: LoopObserver;
-}
-
-export interface ModelChoice {
-  manifest: LoadedManifest;
-  profile: HardwareProfile;
-  opened: OpenedVariant;
-  /** Variants tried before the one running, with the reason each was passed over. */
-  passedOver: Array<{ variant: string; reason: string }>;
-  degraded?: string;
+  /** The drivers (agent/app/compose.ts composeAgent() gives this machine's). */
+  drivers: AgentDrivers;
+  /** Where output drivers find /sys and /dev (tests: a sysroot folder honest to the kernel's sysfs GPIO layout). */
+  outputRoots?: { sysRoot?: string; devRoot?: string };
 }
 
 export interface RunSummary {
@@ -64,7 +56,13 @@ export interface RunSummary {
   fps: number;
   events: number;
   firings: number;
-  pulses: { scheduled: number; missed: number; refused: number; failed: number };
+  /** Pulse commands as returned (scheduled, missed, refused, failed) and what became of them (fired, stuck). */
+  pulses: { scheduled: number; missed: number; refused: number; failed: number; fired: number; stuck: number };
+  /** Events no sink could take (counted apart from `events`, which only counts events durably queued). */
+  eventsFailed: number;
+  restarts: TallySnapshot['restarts'];
+  /** Events each sink failed to take, by sink type. */
+  sinkFailures: Record<string, number>;
   dropped: number;
   /** Frames the motion gate or the governor's frame-rate cap kept from inference, and the energy that saved. */
   skipped: number;
@@ -94,17 +92,32 @@ export class Agent {
   pipeline: Pipeline | undefined;
   private t0 = 0;
   private lastPulseEnd = 0;
-  private pulses = { scheduled: 0, missed: 0, refused: 0, failed: 0 };
+  /** Everything the agent reports about itself; metrics, /healthz, the summary and the MQTT status listen. */
+  readonly bus: EventBus;
+  readonly tally: Tally;
+  private readonly camera = 'default';
   private readonly ids = new UuidV7();
   private supervision: Supervision | undefined;
-  private backendFactory: BackendFactory = createBackend;
-  private inferenceThread: InferenceThreadChoice = { thread: 'worker', reason: 'default' };
-  private pinning: PinChoice = { reason: 'not resolved yet' };
+  private host: ModelHost | undefined;
   private adaptation: Adaptation | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.cfg = opts.loaded.config;
     this.log = opts.log;
+    this.bus = new EventBus(opts.log);
+    this.tally = new Tally(this.bus);
+    this.bus.on('restart', 'log', (p) => this.log.warn({ component: p.component, camera: p.camera }, `${p.component} restarted: ${p.reason}`));
+    this.bus.on('outputReport', 'log', ({ report }) => {
+      if (report.kind === 'stuck') this.log.error({ output: report.output, detail: report.detail }, `output ${report.output} is stuck on`);
+    });
+    if (opts.observer?.frame) {
+      const f = opts.observer.frame.bind(opts.observer);
+      this.bus.on('frame', 'observer', (p) => f(p.stagesMs));
+    }
+    if (opts.observer?.firstInference) {
+      const f = opts.observer.firstInference.bind(opts.observer);
+      this.bus.on('firstInference', 'observer', () => f());
+    }
   }
 
   get deviceId(): string {
@@ -125,17 +138,28 @@ export class Agent {
 
   async start(): Promise<void> {
     const cfg = this.cfg;
-    // H22: a state folder that cannot be used (a file, read-only, full) must not stop the line; the outbox reports it.
+    // A state folder that cannot be used (a file, read-only, full) must not stop the line; the outbox reports it.
     try {
       mkdirSync(this.opts.stateDir, { recursive: true });
     } catch (err) {
       this.log.warn({ stateDir: this.opts.stateDir, code: (err as NodeJS.ErrnoException).code }, 'state folder unusable: events not durable and output limits not remembered until it is');
     }
-    this.supervision = new Supervision(cfg, this.log, { outboxDepth: () => outboxDepth(this.hub) });
+    this.supervision = new Supervision(cfg, this.log, {
+      bus: this.bus,
+      notifier: this.opts.drivers.notifier(this.log),
+      outboxDepth: () => outboxDepth(this.hub),
+      thermal: this.opts.drivers.thermal,
+      build: { version: packageVersion(), node: process.versions.node, arch: process.arch },
+      onRefresh: () => this.hub?.setStatus(this.statusSummary()),
+    });
     await this.supervision.start();
-    this.choice = await this.openModel();
+    this.supervision.health.provide(() => ({ counts: this.tally.snapshot() }));
+    const manifest0 = loadManifest(configPath(this.opts.loaded, cfg.model.manifest));
+    this.host = this.opts.drivers.modelHost({ manifest: manifest0, settings: cfg.model, stateDir: this.opts.stateDir, job: this.opts.mode === 'lossless' ? 'file' : 'live', log: this.log });
+    this.choice = await this.host.open();
+    this.selection = this.host.selection;
     // FLOPs feed only the energy the motion gate saves: counted (reading the ONNX graphs) only when it is on.
-    if (cfg.pipeline.motionGate.enabled) await countMissingFlops(this.choice.manifest);
+    if (cfg.pipeline.motionGate.enabled) for (const v of this.choice.manifest.variants) await this.host.flopsOf(v.name);
     const { opened, manifest } = this.choice;
     // H22: a pulse delay the decision cannot meet would make every pulse "missed": say so at start, with the number.
     for (const w of pulseDelayWarnings(cfg.rules, estimateDecisionLatencyMs(opened.knownAnswer?.latencyMs))) this.log.warn({ rule: w.rule, output: w.output, delayMs: w.delayMs, latencyMs: w.latencyMs }, w.message);
@@ -143,7 +167,16 @@ export class Agent {
 
     // Sinks first: a networked (MQTT) relay output publishes through the event sink's connection.
     const events = { ...cfg.events, ...(cfg.events.jsonl ? { jsonl: configPath(this.opts.loaded, cfg.events.jsonl) } : {}) };
-    this.hub = await createEventHub(events, { deviceId: this.deviceId, deviceName: cfg.device.name, stateDir: this.opts.stateDir, log: this.log }, { mqttUrl: this.opts.mqttUrl, eventsOut: this.opts.eventsOut });
+    this.hub = await createEventHub(events, {
+        deviceId: this.deviceId,
+        deviceName: cfg.device.name,
+        stateDir: this.opts.stateDir,
+        log: this.log,
+        swVersion: packageVersion(),
+        onReconnect: (sink) => this.bus.emit('restart', { component: 'sink', reason: `${sink} reconnected to its broker` }),
+        onDelivered: (sink, eventId) => this.bus.emit('eventDelivered', { sink, eventId }),
+      }, { mqttUrl: this.opts.mqttUrl, eventsOut: this.opts.eventsOut });
+    this.hub.onSinkFailure((sink, eventId, detail) => this.bus.emit('sinkFailed', { sink, eventId, detail }));
     await this.hub.start();
     this.hub.setStatus(this.statusSummary());
     const publish = this.hub.publisher();
@@ -152,6 +185,9 @@ export class Agent {
       log: this.log,
       simulateJournal: this.opts.simulateOutputs,
       stallMs: cfg.pipeline.stallMs,
+      // What happens to an output after the call returned (a pulse fired, an output stuck on) goes on the bus.
+      onReport: (report) => this.bus.emit('outputReport', { report }),
+      ...(this.opts.outputRoots ? { driverContext: this.opts.outputRoots } : {}),
       // Simulated outputs spend no real on-time: they neither read nor write the ledger.
       ...(this.opts.simulateOutputs ? {} : { ledgerDir: ledgerDir(this.opts.stateDir) }),
       ...(publish ? { publish: (topic: string, payload: string, o: { qos: 0 | 1 | 2; retain: boolean }) => publish(topic, payload, o) } : {}),
@@ -161,7 +197,7 @@ export class Agent {
     // Paths in the config are relative to the config file, like every other path in it.
     const src = cfg.source.type === 'file' ? { ...cfg.source, path: configPath(this.opts.loaded, cfg.source.path) } : cfg.source.type === 'images' ? { ...cfg.source, dir: configPath(this.opts.loaded, cfg.source.dir) } : cfg.source;
     const decoding = decoderThreads(cfg.model.threads, opened.backend.runsIn?.() ?? 'main');
-    this.source = createSource(src, { input: opened.input, mode: this.opts.mode, log: this.log, decoderThreads: decoding, planar: opened.input.layout === 'NCHW' });
+    this.source = await this.opts.drivers.openSource(src, { input: opened.input, mode: this.opts.mode, log: this.log, decoderThreads: decoding, planar: opened.input.layout === 'NCHW' });
     await this.source.start();
     const geometry = this.source.geometry();
     const { width, height } = inputSize(opened.input);
@@ -184,25 +220,20 @@ export class Agent {
       newEventId: () => this.ids.next(),
       device: this.deviceId,
       log: this.log,
-      observer: {
-        firstInference: () => {
-          sup.firstInference();
-          this.opts.observer?.firstInference?.();
-        },
-        frame: (stages) => {
-          sup.frame(stages);
-          this.opts.observer?.frame?.(stages);
-        },
-      },
+      bus: this.bus,
+      camera: this.camera,
       inferenceTimeoutMs: cfg.pipeline.inferenceTimeoutMs,
       gate: (frame) => this.adaptation?.gate(frame) ?? true,
       prefetch: this.opts.mode === 'lossless',
       reloadBackend: async () => {
-        sup.restarted('backend');
-        return this.reloadBackend();
+        this.bus.emit('restart', { component: 'backend', camera: this.camera, reason: 'inference timed out or failed repeatedly' });
+        const b = await this.reloadBackend();
+        this.bus.emit('model', { camera: this.camera, model: this.modelRef(), inferenceThread: b.runsIn?.() ?? 'main' });
+        return b;
       },
     });
     sup.attach(this.pipeline.stats, `${manifest.name}/${opened.variant.name}`, opened.backend.accelerator(), this.source.describe());
+    this.bus.emit('model', { camera: this.camera, model: modelRef, inferenceThread: opened.backend.runsIn?.() ?? 'main' });
     this.adaptation = this.buildAdaptation();
     this.adaptation.start();
     this.log.info(
@@ -221,7 +252,6 @@ export class Agent {
     });
     // Heaviest first: by accuracy, then by latency (slowest first).
     const byWeight = [...runnable].sort((a, b) => weight(c.manifest, b) - weight(c.manifest, a));
-    const power = powerClassOf(c.profile) ?? 'x86-desktop';
     return new Adaptation({
       cfg: this.cfg,
       log: this.log,
@@ -229,12 +259,12 @@ export class Agent {
       variants: byWeight.length ? byWeight : [c.opened.variant.name],
       running: c.opened.variant.name,
       switchVariant: (name) => this.switchVariant(name),
-      thermal: () => readThermal(),
+      thermal: () => this.opts.drivers.thermal(),
       energyPerInferenceJ: () => {
         const v = this.choice!.opened.variant;
         const ms = this.pipeline!.stats.stages.inference.mean();
-        const flops = v.flops ?? flopsCache.get(v.sha256);
-        return flops && ms ? energyPerInferenceJ(power, ms, flops, acceleratorPowerClass(c.profile, v.accelerator)) : undefined;
+        const flops = this.host!.knownFlops(v.name);
+        return flops && ms ? this.opts.drivers.energyPerInferenceJ(c.profile, v.accelerator, ms, flops) : undefined;
       },
       sourceFps: this.source?.fps(),
     });
@@ -245,18 +275,33 @@ export class Agent {
     const c = this.choice!;
     const v = c.manifest.variants.find((x) => x.name === name);
     if (!v) throw new AgentError('INTERNAL', `variant ${name} vanished from the manifest`);
-    const opened = await openVariant(c.manifest, v, this.openOptions(this.cfg.model.verify));
+    const { opened } = await this.host!.swap(name);
     const info = opened.backend.inputs().find((i) => i.name === opened.input.name);
     const old = this.pipeline!.swapModel({
       backend: opened.backend,
       packer: new TensorPacker(opened.input, { quant: info?.quant }),
       model: { name: c.manifest.name, variant: v.name, sha256: v.sha256, accelerator: opened.backend.accelerator() },
     });
-    c.opened = opened;
     // The frame in flight may still be using the old session: release it a little later.
-    setTimeout(() => void old.close().catch(() => undefined), 2_000).unref();
-    this.supervision?.health.setModel(`${c.manifest.name}/${v.name}`, opened.backend.accelerator());
+    void this.host!.release(old, 2_000);
+    this.bus.emit('model', { camera: this.camera, model: this.modelRef(), inferenceThread: opened.backend.runsIn?.() ?? 'main' });
     this.hub?.setStatus(this.statusSummary());
+  }
+
+  /** The run summary's counts, from the bus tally (the same numbers /healthz and the MQTT status give). */
+  private counts(): Pick<RunSummary, 'events' | 'eventsFailed' | 'pulses' | 'dropped' | 'restarts' | 'sinkFailures'> {
+    const t = this.tally.snapshot();
+    return { events: t.events.queued, eventsFailed: t.events.failed, pulses: t.pulses, dropped: t.dropped.latest, restarts: t.restarts, sinkFailures: t.sinkFailures };
+  }
+
+  /** http://host:port of /healthz and /metrics while running (health.enabled). */
+  healthUrl(): string | undefined {
+    return this.supervision?.health.url();
+  }
+
+  private modelRef(): ModelRef {
+    const c = this.choice!;
+    return { name: c.manifest.name, variant: c.opened.variant.name, sha256: c.opened.variant.sha256, accelerator: c.opened.backend.accelerator() };
   }
 
   /** What the retained MQTT status and /healthz say about this device. */
@@ -267,6 +312,7 @@ export class Agent {
       hardware: p ? { board: p.board.family, model: p.board.model, accelerators: p.accelerators.map((a) => a.kind + (a.bus ? `/${a.bus}` : '')) } : undefined,
       model: c ? { name: c.manifest.name, variant: c.opened.variant.name, sha256: c.opened.variant.sha256, accelerator: c.opened.backend.accelerator(), inferenceThread: c.opened.backend.runsIn?.() ?? 'main' } : undefined,
       degraded: [...(c?.degraded ? [c.degraded] : []), ...(this.adaptation?.changes.length ? [`governor: ${this.adaptation.changes.at(-1)!.reason}`] : [])],
+      counts: this.tally.snapshot(),
     };
   }
 
@@ -292,10 +338,8 @@ export class Agent {
       frames: p.stats.frames,
       seconds,
       fps: seconds > 0 ? p.stats.frames / seconds : 0,
-      events: p.stats.events,
       firings: p.stats.firings,
-      pulses: { ...this.pulses },
-      dropped: this.source?.stats().framesDropped ?? 0,
+      ...this.counts(),
       skipped: p.stats.skippedByGate,
       ...(this.adaptation?.motionStats().energySavedJ !== undefined ? { energySavedJ: this.adaptation.motionStats().energySavedJ } : {}),
       stages: p.stats.summary(),
@@ -352,22 +396,20 @@ export class Agent {
         if (drained) await drained.call(s, drainMs).catch((err: unknown) => this.log.warn({ reason: messageOf(err) }, 'events stay in the outbox for the next run'));
       }
     }
+    // The last retained status carries the final counts (the same as the run summary's).
+    this.pipeline?.syncSource();
+    this.hub?.setStatus(this.statusSummary());
     await this.hub?.stop().catch((err) => this.log.error({ err }, 'event sinks stop failed'));
     await this.pipeline?.currentBackend().close().catch(() => undefined);
-    if (!this.pipeline) await this.choice?.opened.backend.close().catch(() => undefined);
+    // Every session the model host opened (the running one, one being swapped out) is closed.
+    await this.host?.close().catch(() => undefined);
     await this.supervision?.stop().catch(() => undefined);
   }
 
   private outputsPort(): OutputsPort {
     const bank = this.bank!;
     const count = (o: ActionOutcome): ActionOutcome => {
-      if (o.type === 'pulse') {
-        if (o.status === 'scheduled') this.pulses.scheduled++;
-        else if (o.status === 'missed') this.pulses.missed++;
-        else if (o.status === 'refused') this.pulses.refused++;
-        else if (o.status === 'failed') this.pulses.failed++;
-      }
-      this.supervision?.actuation(o);
+      if (o.type !== 'event') this.bus.emit('actuation', { camera: this.camera, outcome: o });
       return o;
     };
     return {
@@ -380,89 +422,10 @@ export class Agent {
     };
   }
 
-  /**
-   * Detects the hardware, scores every variant with U = alpha*accuracy - beta*latency (measured latency from the
-   * bench cache when there is one), then opens the best candidate and proves it with the known-answer check,
-   * falling back to the next one loudly (log, status, retained MQTT status) when it cannot run.
-   */
-  private async openModel(): Promise<ModelChoice> {
-    const manifest = loadManifest(configPath(this.opts.loaded, this.cfg.model.manifest));
-    this.backendFactory = statefulFactory(feedbackPairs(manifest.decoder));
-    this.inferenceThread = resolveInferenceThread(this.cfg.model.inferenceThread, undefined, this.opts.mode === 'lossless' ? 'file' : 'live');
-    this.pinning = resolvePinning(this.cfg.model.pinInferenceThread, this.inferenceThread.thread, this.cfg.model.threads, allowedCpus());
-    const forced = this.cfg.model.variant;
-    if (forced && !manifest.variants.some((v) => v.name === forced)) failVariant(manifest, forced);
-    const { profile, selection, fileErrors } = await chooseVariant(manifest, { selection: this.cfg.model.selection, stateDir: this.opts.stateDir, only: forced, log: this.log });
-    for (const v of selection.variants) this.log.info({ variant: v.name, eligible: v.eligible, score: v.score, latencyMs: v.latencyMs, latencySource: v.latencySource }, `variant ${v.name}: ${v.reason}`);
-    this.log.info(selection.summary);
-    this.selection = selection;
-    if (!selection.selected) {
-      // Every file missing or corrupt: the first file's own error names the file and the fix best.
-      const candidates = selection.variants.map((v) => v.name);
-      if (candidates.length && candidates.every((n) => fileErrors.has(n))) throw fileErrors.get(candidates[0]!);
-      throw new AgentError('MODEL_INVALID', `no variant of model ${manifest.name} can run here: ${selection.summary}`, { fix: 'run `edge-agent doctor` to see why each variant was rejected' });
-    }
-    let opened: OpenedVariant | undefined;
-    let firstError: unknown;
-    const walk = await verifyWalk(walkCandidates(selection), async (c) => {
-      const v = manifest.variants.find((x) => x.name === c.name)!;
-      opened = await openVariant(manifest, v, this.openOptions(this.cfg.model.verify)).catch((err: unknown) => {
-        firstError ??= err;
-        throw err;
-      });
-      return { ok: true, latencyMs: opened.knownAnswer?.latencyMs };
-    });
-    const passedOver = walk.attempts.filter((a) => !a.ok).map((a) => ({ variant: a.name, reason: a.reason ?? 'failed' }));
-    if (!walk.running || !opened) {
-      // Nothing started: the first candidate's own error says what is wrong with this model and how to fix it.
-      if (isAgentError(firstError)) throw firstError;
-      throw new AgentError('MODEL_INVALID', `no variant of model ${manifest.name} could be started: ${walk.degraded?.reason ?? 'none tried'}`, {
-        fix: 'run `edge-agent doctor` to see why each variant was rejected',
-      });
-    }
-    if (opened.variant.name !== walk.running) {
-      // A later attempt was "too slow": the walk moved on but this session belongs to an earlier candidate.
-      await opened.backend.close().catch(() => undefined);
-      opened = await openVariant(manifest, manifest.variants.find((x) => x.name === walk.running)!, this.openOptions(false));
-    }
-    const degraded = walk.degraded?.reason;
-    if (degraded) this.log.warn({ wanted: walk.degraded!.wanted, running: walk.running }, degraded);
-    this.logInferenceThread(opened);
-    return { manifest, opened, passedOver, degraded, profile };
-  }
-
-  /** Says which thread the opened backend really runs its calls in (and the CPU it is pinned to), and why. */
-  private logInferenceThread(opened: OpenedVariant): void {
-    const runs = opened.backend.runsIn?.() ?? 'main';
-    const pin = this.pinning;
-    const pinned = opened.backend.pinnedCpu?.();
-    const setting = this.cfg.model.pinInferenceThread;
-    if (pinned !== undefined) this.log.info({ inferenceCpu: pinned }, `inference thread pinned to CPU ${pinned} (${pin.reason})`);
-    else if (pin.cpu !== undefined && opened.variant.runtime !== 'onnxruntime') this.log.info(`inference thread not pinned (model.pinInferenceThread applies to ONNX Runtime's worker, not the ${opened.variant.runtime} runtime's own thread)`);
-    else if (pin.cpu === undefined && (runs === 'worker' || setting !== 'auto')) this.log.info(`inference thread not pinned (${pin.reason})`);
-    const wanted = this.inferenceThread;
-    if (runs === wanted.thread) this.log.info({ inferenceThread: runs }, `inference runs in the ${runs} thread (${wanted.reason})`);
-    else if (opened.variant.runtime !== 'onnxruntime') this.log.info({ inferenceThread: runs }, `inference runs in the ${runs} thread (the ${opened.variant.runtime} runtime's own; model.inferenceThread applies to ONNX Runtime)`);
-    else this.log.warn({ inferenceThread: runs, wanted: wanted.thread }, `inference runs in the ${runs} thread, not the ${wanted.thread} thread asked for (${wanted.reason}): the compiled worker is missing, run \`npm run build\``);
-  }
-
-  private openOptions(verify: boolean): OpenOptions {
-    return { threads: this.cfg.model.threads, verify, edgetpuDevice: this.cfg.model.edgetpuDevice, thread: this.inferenceThread.thread, pinCpu: this.pinning.cpu, packInBackend: packInInferenceThread(), log: this.log, createBackend: this.backendFactory };
-  }
-
   private async reloadBackend() {
-    const c = this.choice!;
-    const fresh = await openVariant(c.manifest, c.opened.variant, this.openOptions(false));
-    const old = this.pipeline?.currentBackend();
-    // The old session may still be stuck in a call; release it in the background.
-    void old?.close().catch(() => undefined);
-    c.opened = fresh;
-    return fresh.backend;
+    return this.host!.reload();
   }
-}
 
-function failVariant(m: LoadedManifest, name: string): never {
-  throw new AgentError('CONFIG_INVALID', `model.variant "${name}" is not in ${m.path}`, { fix: `use one of: ${m.variants.map((v) => v.name).join(', ')}` });
 }
 
 function outboxDepth(hub: EventHub | undefined): number | undefined {
@@ -470,42 +433,8 @@ function outboxDepth(hub: EventHub | undefined): number | undefined {
   return typeof mqtt?.outbox?.queued === 'number' ? mqtt.outbox.queued : undefined;
 }
 
-/** Recurrent models (LSTM state outputs fed back as inputs, named in decoder.params.feedback) get the state wrapper. */
-function statefulFactory(pairs: Array<[string, string]>): BackendFactory {
-  if (!pairs.length) return createBackend;
-  return async (runtime, log) => new StatefulBackend(await createBackend(runtime, log), pairs);
-}
-
 function weight(m: LoadedManifest, name: string): number {
   const v: VariantSpec | undefined = m.variants.find((x) => x.name === name);
   const lat = Object.values(v?.latencyMs ?? {})[0] ?? 0;
   return (v?.accuracy?.mAP50 ?? 0) * 1000 + lat;
-}
-
-/** Hottest thermal zone and whether the board throttles now (Pi firmware flags), read from sysfs. */
-function readThermal(): { tempC?: number; throttled?: boolean } {
-  const t = probeThermal(new Sysroot('/'), undefined);
-  const temps = t.zones.map((z) => z.tempC).filter((x): x is number => x !== null);
-  const now = t.throttled?.now;
-  return { ...(temps.length ? { tempC: Math.max(...temps) } : {}), ...(now ? { throttled: now.throttled || now.softTempLimit } : {}) };
-}
-
-/** FLOPs counted from an ONNX graph when the manifest does not give them (for the energy estimate), by sha256. */
-const flopsCache = new Map<string, number | undefined>();
-
-/**
- * Counts the FLOPs of the ONNX variants whose manifest entry has none, once at start. The ONNX reader
- * (protobufjs and the ONNX schema, a few MB of heap) is loaded only when some variant needs it.
- */
-async function countMissingFlops(m: LoadedManifest): Promise<void> {
-  const missing = m.variants.filter((v) => v.flops === undefined && v.runtime === 'onnxruntime' && !flopsCache.has(v.sha256));
-  if (!missing.length) return;
-  const { countFlops } = await import('../drivers/onnx/flops.js');
-  for (const v of missing) {
-    try {
-      flopsCache.set(v.sha256, countFlops(manifestPath(m, v.file)).total);
-    } catch {
-      flopsCache.set(v.sha256, undefined);
-    }
-  }
 }

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 let root: string | undefined;
@@ -46,4 +46,29 @@ export const DEMO_SEED = 4242;
 /** Where the bundled demo clip is generated (deterministically, from DEMO_SEED) the first time it is needed. */
 export function demoSceneDir(): string {
   return join(packageRoot(), '.cache', 'demo', `seed-${DEMO_SEED}`);
+}
+
+/**
+ * The state folder (outbox, bench cache, output ledger), resolved the same way by every command: --state-dir,
+ * else the config's stateDir (relative to the config file), else $STATE_DIRECTORY (systemd StateDirectory=),
+ * else /var/lib/edge-agent under systemd, else ./state.
+ */
+export function resolveStateDir(o: { flag?: string | undefined; configStateDir?: string | undefined; configBaseDir?: string | undefined; env?: NodeJS.ProcessEnv; cwd?: string } = {}): string {
+  const env = o.env ?? process.env;
+  const cwd = o.cwd ?? process.cwd();
+  if (o.flag) return resolve(cwd, o.flag);
+  if (o.configStateDir) return resolve(o.configBaseDir ?? cwd, o.configStateDir);
+  const fromSystemd = env.STATE_DIRECTORY?.split(':')[0];
+  if (fromSystemd) return fromSystemd;
+  if (env.INVOCATION_ID) return '/var/lib/edge-agent';
+  return resolve(cwd, 'state');
+}
+
+/** The agent's version (package.json), for edge_agent_build_info and the MQTT device. */
+export function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }

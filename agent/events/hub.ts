@@ -17,12 +17,18 @@ export class EventHub {
   private readonly failures = new Map<string, number>();
   private emitted = 0;
   private started: AgentEventSink[] = [];
+  private failureHook: ((sink: string, eventId: string, detail: string) => void) | undefined;
 
   constructor(
     readonly sinks: AgentEventSink[],
     log: Logger = silentLogger,
   ) {
     this.log = log.child({ component: 'events' });
+  }
+
+  /** Called for each sink that fails an event (the agent puts it on its bus). */
+  onSinkFailure(fn: (sink: string, eventId: string, detail: string) => void): void {
+    this.failureHook = fn;
   }
 
   /** Starts every sink; a start failure (bad config, missing secret file) is fatal and stops those started. */
@@ -48,6 +54,11 @@ export class EventHub {
         } catch (err) {
           this.failures.set(s.type, (this.failures.get(s.type) ?? 0) + 1);
           this.log.error({ err, sink: s.type, eventId: ev.id, failures: this.failures.get(s.type) }, `event sink ${s.type} failed; other sinks continue`);
+          try {
+            this.failureHook?.(s.type, ev.id, messageOf(err));
+          } catch {
+            // the hook is a bus emit, itself fault-bounded
+          }
           throw err;
         }
       }),

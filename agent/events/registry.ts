@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { Clock } from '../types.js';
 import { mqttConfigSchema, type EventsConfig, type MqttConfig } from '../config/sections/events.js';
 import { EventHub } from './hub.js';
+import { resolveStateDir } from '../paths.js';
 import { JsonlSink } from './jsonl-sink.js';
 import type { AgentEventSink } from './types.js';
 
@@ -16,6 +17,10 @@ export interface EventSinkContext {
   clock?: Clock;
   swVersion?: string;
   env?: NodeJS.ProcessEnv;
+  /** A transport that lost its connection and has it back (counted as a sink restart). */
+  onReconnect?: (sink: string) => void;
+  /** A transport's broker acknowledged an event (it left the outbox). */
+  onDelivered?: (sink: string, eventId: string) => void;
 }
 
 /** Command-line overrides of `events`: `run --mqtt URL` and `run --events-out FILE`. */
@@ -35,22 +40,7 @@ export function registerSinkType(type: string, factory: SinkFactory): void {
 }
 
 registerSinkType('jsonl', async (cfg, ctx) => (cfg.jsonl ? new JsonlSink({ file: cfg.jsonl, log: ctx.log }) : undefined));
-registerSinkType('mqtt', async (cfg, ctx) => {
-  if (!cfg.mqtt) return undefined;
-  // Lazy: the MQTT client is loaded only when a broker is configured.
-  const { MqttEventSink } = await import('../../drivers/mqtt/sink.js');
-  return new MqttEventSink({
-    mqtt: cfg.mqtt,
-    outbox: cfg.outbox,
-    stateDir: ctx.stateDir,
-    deviceId: ctx.deviceId,
-    ...(ctx.deviceName ? { deviceName: ctx.deviceName } : {}),
-    ...(ctx.swVersion ? { swVersion: ctx.swVersion } : {}),
-    log: ctx.log,
-    ...(ctx.clock ? { clock: ctx.clock } : {}),
-    ...(ctx.env ? { env: ctx.env } : {}),
-  });
-});
+// Transports that are drivers (MQTT) are registered by the composition root (agent/app/compose.ts).
 
 /** The `events` config with the command-line overrides applied (--mqtt replaces the broker URL(s) only). */
 export function applyEventOverrides(cfg: EventsConfig, o: EventOverrides): EventsConfig {
@@ -85,8 +75,5 @@ export async function createEventHub(cfg: EventsConfig, ctx: EventSinkContext, o
  * service (systemd sets INVOCATION_ID), else ./state under the working folder.
  */
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string {
-  const fromSystemd = env.STATE_DIRECTORY?.split(':')[0];
-  if (fromSystemd) return fromSystemd;
-  if (env.INVOCATION_ID) return '/var/lib/edge-agent';
-  return path.resolve(cwd, 'state');
+  return resolveStateDir({ env, cwd });
 }

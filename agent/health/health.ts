@@ -13,10 +13,10 @@
  */
 import { systemClock, type ActionOutcome, type Clock } from '../types.js';
 import { silentLogger, type Logger } from '../log.js';
-import { registerAgentMetrics, type AgentMetrics } from './agent-metrics.js';
+import { registerAgentMetrics, type AgentMetrics, type BuildInfo } from './agent-metrics.js';
+import { HealthServer, type Route } from './server.js';
 import { Liveness, type LivenessSnapshot } from './liveness.js';
 import { MetricsRegistry } from './metrics.js';
-import { HealthServer } from './server.js';
 
 export interface HealthOptions {
   /** host:port (config health.listen); default 127.0.0.1:9464. Port 0: any free port. */
@@ -27,6 +27,8 @@ export interface HealthOptions {
   stallMs: number;
   clock?: Clock;
   log?: Logger;
+  /** edge_agent_build_info labels (version from package.json). */
+  build?: BuildInfo;
 }
 
 export class Health {
@@ -37,6 +39,7 @@ export class Health {
   private readonly clock: Clock;
   private readonly startedAt: number;
   private info: Record<string, unknown> = {};
+  private providers: Array<() => Record<string, unknown>> = [];
 
   constructor(opts: HealthOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -44,10 +47,14 @@ export class Health {
     this.startedAt = now();
     this.registry = new MetricsRegistry(now);
     this.liveness = new Liveness(opts.stallMs, now);
-    this.metrics = registerAgentMetrics(this.registry, () => {
-      const age = this.liveness.snapshot().lastFrameAgeMs;
-      return age === undefined ? Infinity : age / 1000;
-    });
+    this.metrics = registerAgentMetrics(
+      this.registry,
+      () => {
+        const age = this.liveness.snapshot().lastFrameAgeMs;
+        return age === undefined ? Infinity : age / 1000;
+      },
+      opts.build,
+    );
     const log = (opts.log ?? silentLogger).child({ component: 'health' });
     this.server =
       opts.enabled === false
@@ -66,7 +73,7 @@ export class Health {
   /**
    * Call once per frame that went through the whole loop, with its per-stage times in ms when known
    * (e.g. { capture, preprocess, inference, decode, track, rules, total }). An `inference` time also counts
-   * one inference and feeds edge_agent_inference_ms.
+   * one inference and feeds edge_agent_inference_seconds. Metrics are in seconds (Prometheus base units).
    */
   frame(stagesMs?: Readonly<Record<string, number | undefined>>): void {
     this.liveness.frame();
@@ -74,10 +81,10 @@ export class Health {
     if (!stagesMs) return;
     for (const [stage, ms] of Object.entries(stagesMs)) {
       if (ms === undefined || !Number.isFinite(ms)) continue;
-      this.metrics.stageLatency.observe(ms, { stage });
+      this.metrics.stageLatency.observe(ms / 1000, { stage });
       if (stage === 'inference') {
         this.metrics.inferences.inc();
-        this.metrics.inferenceMs.observe(ms);
+        this.metrics.inferenceSeconds.observe(ms / 1000);
       }
     }
   }
@@ -95,6 +102,11 @@ export class Health {
     this.setInfo({ variant, accelerator });
   }
 
+  /** Adds a GET route to the endpoint (the status page); no-op when the endpoint is disabled. */
+  route(path: string, handler: Route): void {
+    this.server?.route(path, handler);
+  }
+
   /** True while frames flow (a frame within stallMs, not stopping): the watchdog's condition. */
   flowing(): boolean {
     return this.liveness.flowing();
@@ -103,6 +115,11 @@ export class Health {
   /** /healthz turns 503 from now on (shutdown in progress). */
   stopping(): void {
     this.liveness.stopping();
+  }
+
+  /** Fields computed at each /healthz request (the agent's tally of frames, drops, pulses, events, restarts). */
+  provide(fn: () => Record<string, unknown>): void {
+    this.providers.push(fn);
   }
 
   /** Extra fields for /healthz (variant, accelerator, source...). Merged into the previous ones. */
@@ -138,6 +155,7 @@ export class Health {
       fps: Math.round(s.fps * 100) / 100,
       uptimeS: Math.round((this.clock.now() - this.startedAt) / 1000),
       ...this.info,
+      ...Object.assign({}, ...this.providers.map((p) => p())),
     };
     return [s.status === 'ok' ? 200 : 503, body];
   }

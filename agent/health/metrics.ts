@@ -26,12 +26,12 @@ export interface SummaryOptions<L extends string> extends MetricOptions<L> {
 interface Metric {
   readonly name: string;
   readonly help: string;
-  readonly type: 'counter' | 'gauge' | 'summary';
+  readonly type: 'counter' | 'gauge' | 'summary' | 'histogram';
   render(now: number): string[];
 }
 
 abstract class Labelled<L extends string, S> implements Metric {
-  abstract readonly type: 'counter' | 'gauge' | 'summary';
+  abstract readonly type: 'counter' | 'gauge' | 'summary' | 'histogram';
   readonly name: string;
   readonly help: string;
   protected readonly labelNames: readonly L[];
@@ -183,6 +183,74 @@ export class Summary<L extends string = never> extends Labelled<L, SummaryState>
   }
 }
 
+export interface HistogramOptions<L extends string> extends MetricOptions<L> {
+  /** Upper bounds of the buckets, ascending (the +Inf bucket is added). */
+  buckets: readonly number[];
+}
+
+/**
+ * A Prometheus histogram: cumulative bucket counts (`_bucket{le=...}`), `_sum` and `_count`, all-time. Unlike a
+ * summary it aggregates across devices (histogram_quantile() over a fleet) and costs O(buckets) per observation.
+ */
+export class Histogram<L extends string = never> extends Labelled<L, { counts: Float64Array; sum: number; count: number }> {
+  readonly type = 'histogram' as const;
+  readonly buckets: readonly number[];
+
+  constructor(opts: HistogramOptions<L>) {
+    super(opts);
+    if ((opts.labelNames ?? []).includes('le' as L)) throw new AgentError('INTERNAL', `histogram ${opts.name} cannot use the label "le"`);
+    for (let i = 1; i < opts.buckets.length; i++) {
+      if (!(opts.buckets[i]! > opts.buckets[i - 1]!)) throw new AgentError('INTERNAL', `histogram ${opts.name}: buckets must ascend`);
+    }
+    this.buckets = opts.buckets;
+    if (this.labelNames.length === 0) this.state(undefined);
+  }
+
+  protected initial(): { counts: Float64Array; sum: number; count: number } {
+    return { counts: new Float64Array(this.buckets.length), sum: 0, count: 0 };
+  }
+
+  observe(value: number, labels?: Labels<L>): void {
+    const s = this.state(labels);
+    // Non-cumulative here (one increment); rendered cumulative.
+    for (let i = 0; i < this.buckets.length; i++) {
+      if (value <= this.buckets[i]!) {
+        s.counts[i]!++;
+        break;
+      }
+    }
+    s.sum += value;
+    s.count++;
+  }
+
+  /** Observations so far with value <= `le` (a bucket bound), or all of them for +Inf. */
+  countAtMost(le: number, labels?: Labels<L>): number {
+    const s = this.state(labels);
+    let n = 0;
+    for (let i = 0; i < this.buckets.length && this.buckets[i]! <= le; i++) n += s.counts[i]!;
+    return le === Infinity ? s.count : n;
+  }
+
+  count(labels?: Labels<L>): number {
+    return this.state(labels).count;
+  }
+
+  render(): string[] {
+    const out: string[] = [];
+    for (const s of this.series.values()) {
+      let cum = 0;
+      for (let i = 0; i < this.buckets.length; i++) {
+        cum += s.state.counts[i]!;
+        out.push(sampleLine(`${this.name}_bucket`, [...s.labels, ['le', String(this.buckets[i])]], cum));
+      }
+      out.push(sampleLine(`${this.name}_bucket`, [...s.labels, ['le', '+Inf']], s.state.count));
+      out.push(sampleLine(`${this.name}_sum`, s.labels, s.state.sum));
+      out.push(sampleLine(`${this.name}_count`, s.labels, s.state.count));
+    }
+    return out;
+  }
+}
+
 interface SummaryState {
   values: Float64Array;
   times: Float64Array;
@@ -214,6 +282,10 @@ export class MetricsRegistry {
 
   summary<L extends string = never>(opts: SummaryOptions<L>): Summary<L> {
     return this.add(new Summary<L>(opts, this.now));
+  }
+
+  histogram<L extends string = never>(opts: HistogramOptions<L>): Histogram<L> {
+    return this.add(new Histogram<L>(opts));
   }
 
   /** The whole registry in the Prometheus text format 0.0.4 (ends with a line feed). */

@@ -16,6 +16,9 @@ export interface HealthRoutes {
   metrics(): string;
 }
 
+/** An extra GET route (the status page plugs in here): status code, content type and body. */
+export type Route = () => { status: number; type: string; body: string | Buffer };
+
 /** Splits "host:port" (health.listen). Port 0 picks a free port (tests). */
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(.+):(\d+)$/.exec(listen);
@@ -28,6 +31,7 @@ export function parseListen(listen: string): { host: string; port: number } {
 
 export class HealthServer {
   private server: Server | undefined;
+  private readonly extra = new Map<string, Route>();
 
   constructor(
     private readonly listen: string,
@@ -57,6 +61,12 @@ export class HealthServer {
     server.unref();
     this.server = server;
     this.log.info({ url: this.url() }, 'health endpoint listening');
+  }
+
+  /** Adds a GET route (e.g. /status for the status page); /healthz and /metrics stay as they are. */
+  route(path: string, handler: Route): void {
+    if (path === '/healthz' || path === '/metrics') throw new AgentError('INTERNAL', `route ${path} is built in`);
+    this.extra.set(path, handler);
   }
 
   /** http://host:port of the running server (with the real port when listen used port 0). */
@@ -89,8 +99,11 @@ export class HealthServer {
         this.send(req, res, code, 'application/json', `${JSON.stringify(body)}\n`);
       } else if (path === '/metrics') {
         this.send(req, res, 200, CONTENT_TYPE, this.routes.metrics());
+      } else if (path && this.extra.has(path)) {
+        const r = this.extra.get(path)!();
+        this.send(req, res, r.status, r.type, r.body);
       } else if (path === '/') {
-        this.send(req, res, 200, 'text/plain; charset=utf-8', 'edge-agent: /healthz /metrics\n');
+        this.send(req, res, 200, 'text/plain; charset=utf-8', `edge-agent: ${['/healthz', '/metrics', ...this.extra.keys()].join(' ')}\n`);
       } else {
         this.send(req, res, 404, 'text/plain; charset=utf-8', 'not found: try /healthz or /metrics\n');
       }
@@ -100,7 +113,7 @@ export class HealthServer {
     }
   }
 
-  private send(req: IncomingMessage, res: ServerResponse, code: number, type: string, body: string): void {
+  private send(req: IncomingMessage, res: ServerResponse, code: number, type: string, body: string | Buffer): void {
     res.writeHead(code, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
     res.end(req.method === 'HEAD' ? undefined : body);
   }

@@ -1,9 +1,13 @@
 import type { Logger } from '../log.js';
 import { messageOf } from '../errors.js';
 import { verifyVariantFile, type LoadedManifest } from './manifest.js';
-import { packageRoot } from '../paths.js';
-import { benchCachePath, readBenchCache, selectVariant, type HardwareProfile, type SelectionConfig, type SelectionResult } from '../select/index.js';
-import { detectCapabilities, probe } from '../../drivers/probe/index.js';
+import { benchCachePath, readBenchCache, selectVariant, type Capabilities, type HardwareProfile, type SelectionConfig, type SelectionResult } from '../select/index.js';
+
+/** The hardware profile and the runtimes/accelerators really usable here (probed by the drivers, given in). */
+export interface HardwareInfo {
+  profile: HardwareProfile;
+  capabilities: Capabilities;
+}
 
 export interface Choice {
   profile: HardwareProfile;
@@ -14,12 +18,11 @@ export interface Choice {
 
 /**
  * Scores every variant here: the hardware profile, the runtimes and accelerators really usable, each variant's
- * file checked against its sha256, latency from this device's bench cache when measured. The same choice for
- * `run`, `detect` and `doctor`.
+ * file checked against its sha256, latency from this device's bench cache when measured. Used by the model host,
+ * so `run`, `detect`, `bench` and `doctor` make the same choice. The hardware is probed by the caller.
  */
-export async function chooseVariant(manifest: LoadedManifest, o: { selection: SelectionConfig; stateDir?: string; only?: string; log: Logger }): Promise<Choice> {
-  const profile = probe('/');
-  const capabilities = await detectCapabilities(profile, { packageRoot: packageRoot() });
+export async function chooseVariant(manifest: LoadedManifest, o: { selection: SelectionConfig; stateDir?: string; only?: string; log: Logger; hardware: HardwareInfo }): Promise<Choice> {
+  const { profile, capabilities } = o.hardware;
   const cacheFile = o.stateDir ? benchCachePath(o.stateDir) : undefined;
   const benchCache = cacheFile ? readBenchCache(cacheFile, (msg) => o.log.warn({ file: cacheFile }, msg)) : undefined;
   const unavailable: Record<string, string> = {};

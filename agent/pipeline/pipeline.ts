@@ -9,6 +9,9 @@ import type { ActionOutcome, AnomalyEvent, Clock, Detection, Frame, FrameSource,
 import { systemClock } from '../types.js';
 import type { EventsPort, LoopObserver, OutputsPort } from './ports.js';
 import { PipelineStats } from './stats.js';
+import { InferenceTimeoutError, isInferenceTimeout } from './inference-timeout.js';
+import type { EventBus } from '../bus.js';
+import { createRunner, type InferenceRunner } from './runner.js';
 
 export interface PipelineDeps {
   source: FrameSource;
@@ -35,6 +38,10 @@ export interface PipelineDeps {
   prefetch?: boolean;
   /** Optional gate: returns false to skip inference on this frame (motion gating). */
   gate?: (frame: Frame) => boolean;
+  /** Where the loop reports frames, drops, firings, events and restarts (metrics, /healthz, summary, status listen). */
+  bus?: EventBus;
+  /** The camera this loop serves (events, metrics and topics carry it); "default" for the single `source:` form. */
+  camera?: string;
 }
 
 interface Prepared {
@@ -69,17 +76,31 @@ export class Pipeline {
   private readonly clock: Clock;
   private readonly log: Logger;
   private stopping = false;
-  private backend: InferenceBackend;
+  /** How inference runs on the current backend (inline or queued in its thread), picked when it is opened. */
+  private runner: InferenceRunner;
   private firstDone = false;
   private consecutiveFailures = 0;
   private lastDetections: readonly TrackedDetection[] = [];
+  private readonly camera: string;
+  private seen = { dropped: 0, restarts: 0 };
   rulesRef: RuleEngine;
 
   constructor(private readonly d: PipelineDeps) {
     this.clock = d.clock ?? systemClock;
     this.log = (d.log ?? silentLogger).child({ component: 'pipeline' });
-    this.backend = d.backend;
+    this.runner = createRunner(d.backend, d.packer, d.inputName);
     this.rulesRef = d.rules;
+    this.camera = d.camera ?? 'default';
+  }
+
+  /** Reports the frames the source dropped (latest frame wins) and its restarts since the last look. */
+  syncSource(): void {
+    const bus = this.d.bus;
+    if (!bus) return;
+    const st = this.d.source.stats();
+    if (st.framesDropped > this.seen.dropped) bus.emit('framesDropped', { camera: this.camera, reason: 'latest', count: st.framesDropped - this.seen.dropped });
+    for (let i = this.seen.restarts; i < st.restarts; i++) bus.emit('restart', { component: 'source', camera: this.camera, reason: 'the camera process stopped or stalled' });
+    this.seen = { dropped: Math.max(this.seen.dropped, st.framesDropped), restarts: Math.max(this.seen.restarts, st.restarts) };
   }
 
   /**
@@ -88,8 +109,8 @@ export class Pipeline {
    */
   swapModel(m: { backend: InferenceBackend; packer: TensorPacker; model: ModelRef }): InferenceBackend {
     const old = this.backend;
-    this.backend = m.backend;
     this.d.packer = m.packer;
+    this.runner = createRunner(m.backend, m.packer, this.d.inputName);
     this.d.model = m.model;
     return old;
   }
@@ -101,6 +122,10 @@ export class Pipeline {
 
   currentBackend(): InferenceBackend {
     return this.backend;
+  }
+
+  private get backend(): InferenceBackend {
+    return this.runner.backend;
   }
 
   /** Detections of the last processed frame (for status and snapshots). */
@@ -116,6 +141,14 @@ export class Pipeline {
    * returns, so it goes from one inference to the next without waiting for the round trip through this thread.
    */
   async run(): Promise<void> {
+    try {
+      await this.loop();
+    } finally {
+      this.syncSource();
+    }
+  }
+
+  private async loop(): Promise<void> {
     const inflight: Array<Promise<Inferred>> = [];
     let next: Prepared | null = null;
     let ended = false;
@@ -137,7 +170,7 @@ export class Pipeline {
       }
       if (this.d.prefetch && inflight.length) {
         // Files: up to `depth` calls queued at the backend, and the frame after them read (and packed) meanwhile.
-        const depth = Math.max(1, Math.min(2, this.backend.maxInFlight?.() ?? 1));
+        const depth = this.runner.depth;
         while (!next) {
           try {
             next = await takeNext();
@@ -173,7 +206,7 @@ export class Pipeline {
 
   /** Whether the backend runs its calls in this thread (then nothing can overlap them). */
   private inline(): boolean {
-    return this.backend.runsIn?.() === 'main';
+    return this.runner.mode === 'inline';
   }
 
   /** Decode, track, rules and events for an inferred frame, then its buffer goes back to the source. */
@@ -193,21 +226,18 @@ export class Pipeline {
   private async take(): Promise<Prepared | null> {
     const t0 = this.clock.now();
     const frame = await this.d.source.next();
+    this.syncSource();
     if (!frame) return null;
     const tCapture = this.clock.now() - t0;
     this.stats.stages.capture.add(tCapture);
     if (this.d.gate && !this.d.gate(frame)) {
       this.stats.skippedByGate++;
+      this.d.bus?.emit('framesDropped', { camera: this.camera, reason: 'motion', count: 1 });
       return { frame, tCapture, input: null, tPre: 0 };
     }
-    if (this.backend.packsFrames?.()) {
-      // The backend packs it in its own thread; a frame that does not fit is still the source's error, raised here.
-      this.d.packer.check(frame);
-      return { frame, tCapture, input: 'frame', tPre: 0 };
-    }
     const t1 = this.clock.now();
-    const input = this.d.packer.pack(frame);
-    return { frame, tCapture, input, tPre: this.clock.now() - t1 };
+    const input = this.runner.prepare(frame);
+    return { frame, tCapture, input, tPre: input === 'frame' ? 0 : this.clock.now() - t1 };
   }
 
   /**
@@ -220,8 +250,9 @@ export class Pipeline {
     const { frame, tCapture, input, tPre } = p;
     if (!input) return { frame, tCapture, outputs: null, tPre: 0, tInfer: 0 };
     let t1 = this.clock.now();
-    const backend = this.backend;
-    const call = this.call(backend, input, frame);
+    const runner = this.runner;
+    const backend = runner.backend;
+    const call = runner.infer(input, frame);
     if (after) {
       call.catch(() => undefined); // handled below; not unhandled while the call before it finishes
       await after.then(
@@ -243,15 +274,6 @@ export class Pipeline {
   }
 
   /**
-   * Starts the backend's call for a frame: its packed tensor, or the frame itself for a backend that packs. A frame
-   * taken for such a backend is packed here when the backend that runs it does not (a swap or a reload in between).
-   */
-  private call(backend: InferenceBackend, input: InputData | 'frame', frame: Frame): Promise<Record<string, OutputTensor>> {
-    if (input === 'frame' && backend.runFrame && backend.packsFrames?.()) return backend.runFrame(frame);
-    return backend.run({ [this.d.inputName]: input === 'frame' ? this.d.packer.pack(frame) : input });
-  }
-
-  /**
    * Rejects when the call is not done `inferenceTimeoutMs` after `t0`. A call running in this thread cannot be
    * interrupted by a timer (it blocks the thread, and settles before any timer can run), so its duration is also
    * checked when it returns: a late answer counts as a timeout too and is not used.
@@ -259,7 +281,7 @@ export class Pipeline {
   private async withDeadline<T>(p: Promise<T>, t0: number): Promise<T> {
     const ms = this.d.inferenceTimeoutMs;
     if (!ms) return p;
-    const late = (): AgentError => new AgentError('BACKEND_FAILED', `inference took longer than ${ms} ms`, { fix: 'the accelerator may be hung; the backend is restarted' });
+    const late = (): AgentError => new InferenceTimeoutError(ms);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, rej) => {
       timer = setTimeout(() => rej(late()), ms);
@@ -270,7 +292,7 @@ export class Pipeline {
   }
 
   private async onInferenceError(err: unknown, backend: InferenceBackend): Promise<void> {
-    const timeout = /longer than/.test(messageOf(err));
+    const timeout = isInferenceTimeout(err);
     if (timeout) this.stats.inferenceTimeouts++;
     else this.stats.inferenceErrors++;
     if (backend !== this.backend) {
@@ -284,7 +306,7 @@ export class Pipeline {
     if ((timeout || this.consecutiveFailures >= 3) && this.d.reloadBackend) {
       this.log.warn('restarting the inference backend');
       try {
-        this.backend = await this.d.reloadBackend();
+        this.runner = createRunner(await this.d.reloadBackend(), this.d.packer, this.d.inputName);
         this.stats.backendRestarts++;
         this.consecutiveFailures = 0;
       } catch (e) {
@@ -309,6 +331,7 @@ export class Pipeline {
     const firings = r.outputs
       ? this.rulesRef.evaluate({ ptsMs: frame.ptsMs, wallMs: frame.captureWall, detections: tracked, endedTracks: this.d.tracker.ended() })
       : [];
+    if (r.outputs) this.d.bus?.emit('decision', { camera: this.camera, seq: frame.seq, captureTs: frame.captureWall, detections: tracked, firings: firings.map((f) => f.rule.name) });
     for (const f of firings) await this.act(f, frame, r);
     const tEnd = this.clock.now();
     if (r.outputs) {
@@ -324,16 +347,18 @@ export class Pipeline {
     if (r.outputs && !this.firstDone) {
       this.firstDone = true;
       this.d.observer?.firstInference?.();
+      this.d.bus?.emit('firstInference', { camera: this.camera });
     }
-    this.d.observer?.frame?.(
-      r.outputs
-        ? { capture: r.tCapture, preprocess: r.tPre, inference: r.tInfer, decode: tDecoded - tStart, track: tTracked - tDecoded, rules: tEnd - tTracked, total: tEnd - frame.captureMono }
-        : {},
-    );
+    const stagesMs: Record<string, number> = r.outputs
+      ? { capture: r.tCapture, preprocess: r.tPre, inference: r.tInfer, decode: tDecoded - tStart, track: tTracked - tDecoded, rules: tEnd - tTracked, total: tEnd - frame.captureMono }
+      : {};
+    this.d.observer?.frame?.(stagesMs);
+    this.d.bus?.emit('frame', { camera: this.camera, stagesMs });
   }
 
   private async act(f: Firing, frame: Frame, r: Inferred): Promise<void> {
     this.stats.firings++;
+    this.d.bus?.emit('firing', { camera: this.camera, rule: f.rule.name, label: f.label });
     const reason = `rule ${f.rule.name}: ${f.label} ${f.score.toFixed(2)}${f.trackId !== null ? ` track ${f.trackId}` : ''} frame ${frame.seq}`;
     const outcomes: ActionOutcome[] = [];
     let wantsEvent = false;
@@ -379,12 +404,18 @@ export class Pipeline {
       actions: [...outcomes, { type: 'event', status: 'queued' }],
       ...(this.d.device ? { device: this.d.device } : {}),
     };
+    let outcome: Extract<ActionOutcome, { type: 'event' }>;
     try {
-      await this.d.events.emit(ev, { frame, geometry: this.d.decodeCtx.geometry, snapshot: wantsSnapshot });
-      this.stats.events++;
+      const o = (await this.d.events.emit(ev, { frame, geometry: this.d.decodeCtx.geometry, snapshot: wantsSnapshot })) as Extract<ActionOutcome, { type: 'event' }> | undefined;
+      // A port that resolves without an outcome queued it (the hub always says; a plain sink throws when it cannot).
+      outcome = o && o.type === 'event' ? o : { type: 'event', status: 'queued' };
     } catch (err) {
-      this.log.error({ err, event: ev.id }, 'event could not be queued');
+      outcome = { type: 'event', status: 'failed', detail: messageOf(err) };
     }
+    // Only events some sink durably took count as written: "queued" must never hide an event every sink refused.
+    if (outcome.status === 'queued') this.stats.events++;
+    else this.log.error({ event: ev.id, detail: outcome.detail }, 'event could not be queued by any sink');
+    this.d.bus?.emit('event', { camera: this.camera, eventId: ev.id, outcome });
   }
 }
 

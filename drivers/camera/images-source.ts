@@ -4,7 +4,7 @@ import type { SourceConfig } from '../../agent/config/sections/source.js';
 import { AgentError, messageOf } from '../../agent/errors.js';
 import type { Logger } from '../../agent/log.js';
 import { silentLogger } from '../../agent/log.js';
-import { FrameSlot } from '../../agent/pipeline/frame-slot.js';
+import { FrameSlot } from './frame-slot.js';
 import { computeGeometry, inputSize } from '../../agent/preprocess/geometry.js';
 import { systemClock, type Clock, type Frame, type FrameSource, type Geometry, type SourceStats } from '../../agent/types.js';
 import type { SourceOptions } from './process-source.js';

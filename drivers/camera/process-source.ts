@@ -6,7 +6,7 @@ import { AgentError } from '../../agent/errors.js';
 import type { Logger } from '../../agent/log.js';
 import { silentLogger } from '../../agent/log.js';
 import type { ManifestInput } from '../../agent/model/manifest-schema.js';
-import { FrameSlot } from '../../agent/pipeline/frame-slot.js';
+import { FrameSlot } from './frame-slot.js';
 import { computeGeometry, inputSize } from '../../agent/preprocess/geometry.js';
 import { systemClock, type Clock, type Frame, type FrameSource, type Geometry, type PixelFormat, type SourceStats } from '../../agent/types.js';
 import { Backoff } from './backoff.js';

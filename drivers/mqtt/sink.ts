@@ -40,6 +40,10 @@ export interface MqttSinkOptions {
   window?: number;
   /** The retained stats message is republished at most this often. */
   statsIntervalMs?: number;
+  /** Called when the connection comes back after being lost (the agent counts it as a sink restart). */
+  onReconnect?: () => void;
+  /** Called when the broker acknowledged an event or snapshot (PUBACK) and it left the outbox. */
+  onDelivered?: (kind: 'event' | 'snapshot', key: string) => void;
 }
 
 export interface MqttSinkStats {
@@ -207,7 +211,8 @@ export class MqttEventSink implements AgentEventSink {
     const client = this.client;
     if (client) {
       if (this.connected) {
-        await this.publish(this.topics.status, this.offlinePayload('stopped'), { qos: 1, retain: true, timeoutMs: 2_000 }).catch(() => undefined);
+        // The last word keeps the device status (model, final counts) beside state offline.
+        await this.publish(this.topics.status, this.offlinePayload('stopped', true), { qos: 1, retain: true, timeoutMs: 2_000 }).catch(() => undefined);
       }
       await Promise.race([client.endAsync(false), new Promise((r) => setTimeout(r, 2_000))]).catch(() => undefined);
       if (client.connected) await client.endAsync(true).catch(() => undefined);
@@ -218,8 +223,8 @@ export class MqttEventSink implements AgentEventSink {
     await this.outbox?.stop();
   }
 
-  private offlinePayload(reason: string): string {
-    return JSON.stringify({ state: 'offline', device: this.opts.deviceId, reason });
+  private offlinePayload(reason: string, withStatus = false): string {
+    return JSON.stringify({ ...(withStatus ? { ...this.status, ts: new Date(this.clock.wall()).toISOString() } : {}), state: 'offline', device: this.opts.deviceId, reason });
   }
 
   private connect(): void {
@@ -261,6 +266,13 @@ export class MqttEventSink implements AgentEventSink {
     this.connected = true;
     this.gen++;
     this.s.connects++;
+    if (this.s.connects > 1) {
+      try {
+        this.opts.onReconnect?.();
+      } catch (err) {
+        this.log.warn({ err }, 'the reconnect listener failed');
+      }
+    }
     this.log.info({ url: this.currentUrl(), clientId: this.conn!.clientId, afterFailedAttempts: this.attempts || undefined, queued: this.outbox?.stats().queued }, 'connected to the MQTT broker');
     this.attempts = 0;
     this.lastProblem = undefined;
@@ -319,7 +331,7 @@ export class MqttEventSink implements AgentEventSink {
           if (gen !== this.gen || !this.connected) break;
           this.inflight.add(e.seq);
           const topic = e.kind === 'event' ? this.topics.events : this.topics.snapshot(e.key);
-          this.client.publish(topic, payload, { qos: 1 }, (err) => this.onPuback(gen, e.seq, err));
+          this.client.publish(topic, payload, { qos: 1 }, (err) => this.onPuback(gen, e.seq, err, e.kind, e.key));
         }
       } while (this.pumpAgain);
     } finally {
@@ -327,7 +339,7 @@ export class MqttEventSink implements AgentEventSink {
     }
   }
 
-  private onPuback(gen: number, seq: number, err: Error | undefined): void {
+  private onPuback(gen: number, seq: number, err: Error | undefined, kind: 'event' | 'snapshot', key: string): void {
     if (gen === this.gen) this.inflight.delete(seq);
     if (err) {
       this.log.debug({ err, seq }, 'publish not acknowledged; it stays queued');
@@ -336,6 +348,11 @@ export class MqttEventSink implements AgentEventSink {
     if (this.outbox?.ack(seq)) {
       this.s.delivered++;
       this.statsDirty = true;
+      try {
+        this.opts.onDelivered?.(kind, key);
+      } catch (err) {
+        this.log.warn({ err }, 'the delivery listener failed');
+      }
     }
     void this.pump();
   }

@@ -9,26 +9,9 @@ import type { Logger } from '../../agent/log.js';
 import { silentLogger } from '../../agent/log.js';
 import { UnixDatagramTransport, type NotifyTransport } from './notify-socket.js';
 
-export interface Notifier {
-  /** True when NOTIFY_SOCKET was set and usable (we run under systemd Type=notify). */
-  readonly enabled: boolean;
-  /** READY=1 with a status line. Call once the pipeline has produced its first inference. */
-  ready(status?: string): void;
-  /** WATCHDOG=1. Call only while frames flow (see startWatchdog). */
-  watchdog(): void;
-  /** STATUS=<one line>, shown by `systemctl status`. */
-  status(text: string): void;
-  /** STOPPING=1 (plus an optional status). */
-  stopping(status?: string): void;
-  /** RELOADING=1 at the start of a SIGHUP reload; follow with ready() when done. */
-  reloading(status?: string): void;
-  /** EXTEND_TIMEOUT_USEC: asks for more time during a long start-up or shutdown step. */
-  extendTimeout(ms: number): void;
-  /** How often to ping: half of WATCHDOG_USEC, or undefined when the unit has no watchdog for us. */
-  watchdogIntervalMs(): number | undefined;
-  /** Closes the socket. */
-  close(): void;
-}
+/** The service-manager port (agent/ports.ts) this driver implements over sd_notify(3). */
+export type { Notifier } from '../../agent/ports.js';
+import type { Notifier } from '../../agent/ports.js';
 
 export interface NotifierOptions {
   env?: NodeJS.ProcessEnv;

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadManifest } from '../../agent/model/manifest.js';
 import type { InferenceBackend, InputData } from '../../agent/types.js';
-import { ImageDetector, variantUsable } from '../../drivers/image/detector.js';
+import { ImageDetector, variantUsable } from '../../agent/app/image-detector.js';
 import { probeImage, readImageForModel } from '../../drivers/image/read.js';
 import { StatefulBackend } from '../../drivers/inference/tflite/stateful.js';
 import { packageRoot } from '../../agent/paths.js';

@@ -22,7 +22,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Agent } from '../../agent/agent.js';
+import { composeAgent } from '../../agent/app/compose.js';
 import { loadConfigFile, type LoadedConfig } from '../../agent/config/load.js';
 import { AgentError } from '../../agent/errors.js';
 import { createLogger } from '../../agent/log.js';
@@ -325,7 +325,7 @@ async function e2eChild(cfgPath: string, variant: string | undefined, video: str
   loaded.config = { ...c, source: { ...c.source, pace: live ? 'realtime' : 'fast', loop: false, ...(video ? { path: resolve(video) } : {}) }, model: { ...c.model, threads: 1, ...(variant ? { variant } : {}) }, health: { ...c.health, enabled: false } };
   const state = mkdtempSync(join(tmpdir(), 'edge-agent-bench-'));
   const log = createLogger({ level: 'warn', pretty: false });
-  const agent = new Agent({ loaded, log, mode: live ? 'latest' : 'lossless', stateDir: state, simulateOutputs: join(state, 'outputs.jsonl') });
+  const agent = composeAgent({ loaded, log, mode: live ? 'latest' : 'lossless', stateDir: state, simulateOutputs: join(state, 'outputs.jsonl') });
   try {
     await agent.start();
     const cpu0 = process.cpuUsage();

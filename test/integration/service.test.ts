@@ -281,9 +281,10 @@ describe('edge-agent run as a systemd service', () => {
       expect(value(/^edge_agent_fps (\S+)$/m)).toBeGreaterThan(5); // a 15 fps clip, paced in real time
       expect(value(/^edge_agent_fps (\S+)$/m)).toBeLessThan(20);
       expect(value(/^edge_agent_inferences_total (\S+)$/m)).toBeGreaterThan(10);
-      expect(value(/^edge_agent_stage_latency_ms\{stage="inference",quantile="0.5"\} (\S+)$/m)).toBeGreaterThan(0);
-      expect(value(/^edge_agent_inference_ms\{quantile="0.5"\} (\S+)$/m)).toBeGreaterThan(0);
-      expect(text).toMatch(/^edge_agent_accelerator_info\{kind="cpu",variant="(conveyor-demo\/)?student-fp32"\} 1$/m);
+      expect(value(/^edge_agent_stage_latency_seconds_sum\{stage="inference"\} (\S+)$/m)).toBeGreaterThan(0);
+      expect(value(/^edge_agent_inference_seconds_sum (\S+)$/m)).toBeGreaterThan(0);
+      expect(value(/^edge_agent_inference_seconds_count (\S+)$/m)).toBeGreaterThan(10);
+      expect(text).toMatch(/^edge_agent_accelerator_info\{kind="cpu",variant="(conveyor-demo\/)?student-(fp32|int8)"\} 1$/m);
       expect(value(/^edge_agent_actuations_total\{output="gate",result="scheduled"\} (\S+)$/m)).toBeGreaterThan(0);
       run.proc.kill('SIGTERM');
       expect((await run.exit).code).toBe(0);

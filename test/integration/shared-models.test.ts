@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ImageDetector, type PixelDetection } from '../../drivers/image/detector.js';
+import { ImageDetector, type PixelDetection } from '../../agent/app/image-detector.js';
 
 /**
  * The detections listed in ../shared/models/README.md, checked on the real models through the same path the

@@ -12,6 +12,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { sampleEvent } from '../../agent/events/sample.js';
 import { applyEventOverrides, createEventHub, defaultStateDir } from '../../agent/events/registry.js';
+// The MQTT transport is registered by the composition root (it names the concrete driver).
+import '../../agent/app/compose.js';
 import type { AgentEventSink } from '../../agent/events/types.js';
 import { eventsConfigSchema } from '../../agent/config/sections/events.js';
 import { discoveryMessages } from '../../drivers/mqtt/discovery.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FrameSlot } from '../../agent/pipeline/frame-slot.js';
+import { FrameSlot } from '../../drivers/camera/frame-slot.js';
 import type { Frame } from '../../agent/types.js';
 
 const f = (seq: number): Frame => ({ seq, captureMono: seq, captureWall: seq, ptsMs: seq, width: 1, height: 1, format: 'rgb24', data: new Uint8Array(3) });

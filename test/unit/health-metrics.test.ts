@@ -87,7 +87,7 @@ describe('the agent metric set', () => {
   it('registers every documented name once, with the right types', () => {
     const r = new MetricsRegistry(() => 0);
     const m = registerAgentMetrics(r, () => 1.5);
-    for (const stage of STAGES) m.stageLatency.observe(3, { stage });
+    for (const stage of STAGES) m.stageLatency.observe(0.003, { stage });
     m.acceleratorInfo.set(1, { kind: 'cpu', variant: 'ssd-fp32' });
     m.temperature.set(48.3, { zone: 'cpu-thermal' });
     m.restarts.inc({ component: 'source' });
@@ -97,18 +97,26 @@ describe('the agent metric set', () => {
     expect(types).toEqual({
       edge_agent_fps: 'gauge',
       edge_agent_frames_total: 'counter',
-      edge_agent_stage_latency_ms: 'summary',
+      edge_agent_stage_latency_seconds: 'histogram',
       edge_agent_frames_dropped_total: 'counter',
       edge_agent_inferences_total: 'counter',
-      edge_agent_inference_ms: 'summary',
+      edge_agent_inference_seconds: 'histogram',
       edge_agent_accelerator_info: 'gauge',
       edge_agent_outbox_depth: 'gauge',
       edge_agent_actuations_total: 'counter',
+      edge_agent_events_total: 'counter',
+      edge_agent_sink_failures_total: 'counter',
       edge_agent_restarts_total: 'counter',
       edge_agent_temperature_celsius: 'gauge',
+      edge_agent_listener_failures_total: 'counter',
       edge_agent_last_frame_age_seconds: 'gauge',
+      edge_agent_build_info: 'gauge',
     });
-    for (const stage of STAGES) expect(text).toContain(`edge_agent_stage_latency_ms{stage="${stage}",quantile="0.5"} 3\n`);
+    for (const stage of STAGES) {
+      expect(text).toContain(`edge_agent_stage_latency_seconds_bucket{stage="${stage}",le="0.0025"} 0\n`);
+      expect(text).toContain(`edge_agent_stage_latency_seconds_bucket{stage="${stage}",le="0.005"} 1\n`);
+    }
+    expect(text).toMatch(/^edge_agent_build_info\{version="[^"]+",node="[^"]+",arch="[^"]+"\} 1$/m);
     expect(text).toContain('edge_agent_accelerator_info{kind="cpu",variant="ssd-fp32"} 1\n');
     expect(text).toContain('edge_agent_last_frame_age_seconds 1.5\n');
     // Every non-comment line is "name{labels} value" with a parseable value.

@@ -67,8 +67,8 @@ describe('health endpoint over real HTTP', () => {
       clock.t += 50;
       h.frame();
       h.metrics.inferences.inc();
-      h.metrics.inferenceMs.observe(10 + i);
-      h.metrics.stageLatency.observe(2, { stage: 'capture' });
+      h.metrics.inferenceSeconds.observe((10 + i) / 1000);
+      h.metrics.stageLatency.observe(0.002, { stage: 'capture' });
     }
     h.metrics.outboxDepth.set(3);
     h.metrics.actuations.inc({ output: 'gate', result: 'ok' });
@@ -79,9 +79,14 @@ describe('health endpoint over real HTTP', () => {
     expect(text).toContain('edge_agent_fps 20\n');
     expect(text).toContain('edge_agent_frames_total 20\n');
     expect(text).toContain('edge_agent_inferences_total 20\n');
-    expect(text).toContain('edge_agent_inference_ms{quantile="0.5"} 19\n');
-    expect(text).toContain('edge_agent_inference_ms_sum 390\n');
-    expect(text).toContain('edge_agent_stage_latency_ms{stage="capture",quantile="0.99"} 2\n');
+    // 10..29 ms: 1 at or under 10 ms, 16 at or under 25 ms, all 20 at or under 50 ms; the sum is 0.39 s.
+    expect(text).toContain('edge_agent_inference_seconds_bucket{le="0.01"} 1\n');
+    expect(text).toContain('edge_agent_inference_seconds_bucket{le="0.025"} 16\n');
+    expect(text).toContain('edge_agent_inference_seconds_bucket{le="0.05"} 20\n');
+    expect(text).toContain('edge_agent_inference_seconds_bucket{le="+Inf"} 20\n');
+    expect(Number(/^edge_agent_inference_seconds_sum (\S+)$/m.exec(text)?.[1])).toBeCloseTo(0.39, 9);
+    expect(text).toContain('edge_agent_stage_latency_seconds_bucket{stage="capture",le="0.001"} 0\n');
+    expect(text).toContain('edge_agent_stage_latency_seconds_bucket{stage="capture",le="0.0025"} 20\n');
     expect(text).toContain('edge_agent_outbox_depth 3\n');
     expect(text).toContain('edge_agent_actuations_total{output="gate",result="ok"} 1\n');
     expect(text).toContain('edge_agent_last_frame_age_seconds 0\n');
@@ -103,9 +108,12 @@ describe('health endpoint over real HTTP', () => {
     expect(text).toContain('edge_agent_accelerator_info{kind="cpu",variant="fp32"} 1\n');
     expect(text).not.toContain('variant="int8"');
     expect(text).toContain('edge_agent_inferences_total 4\n');
-    expect(text).toContain('edge_agent_inference_ms{quantile="0.5"} 20\n');
-    expect(text).toContain('edge_agent_stage_latency_ms{stage="inference",quantile="0.99"} 40\n');
-    expect(text).toContain('edge_agent_stage_latency_ms_count{stage="capture"} 4\n');
+    // Inference 10, 20, 30, 40 ms: two at or under 25 ms, all four at or under 50 ms.
+    expect(text).toContain('edge_agent_inference_seconds_bucket{le="0.025"} 2\n');
+    expect(text).toContain('edge_agent_inference_seconds_bucket{le="0.05"} 4\n');
+    expect(text).toContain('edge_agent_stage_latency_seconds_bucket{stage="inference",le="0.025"} 2\n');
+    expect(text).toContain('edge_agent_stage_latency_seconds_bucket{stage="inference",le="0.05"} 4\n');
+    expect(text).toContain('edge_agent_stage_latency_seconds_count{stage="capture"} 4\n');
     expect(text).not.toContain('stage="track"');
     expect(text).toContain('edge_agent_actuations_total{output="gate",result="scheduled"} 1\n');
     expect(text).toContain('edge_agent_actuations_total{output="gate",result="refused"} 1\n');

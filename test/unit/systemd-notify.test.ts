@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { NotifyReceiver as Receiver } from '../helpers/notify-receiver.js';
 import { createNotifier, watchdogUsec } from '../../drivers/systemd/notify.js';
 import { encodeSockaddr } from '../../drivers/systemd/notify-socket.js';
-import { Watchdog } from '../../drivers/systemd/watchdog.js';
+import { Watchdog } from '../../agent/health/watchdog.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => cleanups.splice(0).forEach((f) => f()));

@@ -1,24 +1,25 @@
 import { parseCommandArgs } from '../args.js';
 import { AgentError, ExitCode, messageOf } from '../../errors.js';
 import { createLogger } from '../../log.js';
-import { loadManifest, manifestPath, type LoadedManifest, type VariantSpec } from '../../model/manifest.js';
-import { countFlops } from '../../../drivers/onnx/flops.js';
+import { loadManifest, type LoadedManifest, type VariantSpec } from '../../model/manifest.js';
 import { resolveInferenceThread } from '../../model/inference-thread.js';
-import { openVariant } from '../../model/open-variant.js';
-import { defaultStateDir } from '../../events/registry.js';
-import { packageRoot } from '../../paths.js';
-import { benchCachePath, hardwareFingerprint, recordBench, runnable } from '../../select/index.js';
+import type { ModelHost } from '../../model/host.js';
+import { packageRoot, resolveStateDir } from '../../paths.js';
+import { configPath, loadConfigFile } from '../../config/load.js';
+import { modelConfigSchema } from '../../config/sections/model.js';
+import { benchCachePath, hardwareFingerprint, recordBench, runnable, type SelectionConfig } from '../../select/index.js';
 import type { InferenceBackend, InputData } from '../../types.js';
-import { createBackend } from '../../../drivers/inference/registry.js';
-import { acceleratorPowerClass, detectCapabilities, energyPerInferenceJ, powerClassOf, probe } from '../../../drivers/probe/index.js';
-import { join, resolve } from 'node:path';
+import { agentDrivers, createModelHost, probeHardware } from '../../app/compose.js';
+import { join } from 'node:path';
 
 export const summary = 'measure every variant of a model here; cache the latencies used for selection';
 
 const usage = `
-usage: edge-agent bench [--model MANIFEST] [--runs N] [--threads N] [--inference-thread auto|main|worker] [--state-dir DIR] [--json]
+usage: edge-agent bench [--config FILE] [--model MANIFEST] [--runs N] [--threads N] [--inference-thread auto|main|worker]
+                        [--state-dir DIR] [--json]
 
-  --model MANIFEST  model manifest or folder (default: the bundled conveyor demo model)
+  --config FILE     take model.manifest, model.threads, model.selection (alpha, beta) and stateDir from FILE
+  --model MANIFEST  model manifest or folder (default: the config's, else the bundled conveyor demo model)
   --runs N          timed inferences per variant after 20 warm-up runs (default 200)
   --threads N       inference threads (default 1)
   --inference-thread auto|main|worker
@@ -31,7 +32,7 @@ usage: edge-agent bench [--model MANIFEST] [--runs N] [--threads N] [--inference
   --json            print the results as JSON
 
 Latency is the backend call alone (median and p99). Utility U = alpha*mAP50 - beta*latency_ms with the
-default alpha 100, beta 1. Energy per inference E = P_static*t + P_dynamic*FLOPs uses the board's power class.
+config's model.selection alpha and beta (default 100 and 1). Energy per inference E = P_static*t + P_dynamic*FLOPs uses the board's power class.
 `;
 
 export interface BenchRow {
@@ -54,12 +55,13 @@ export interface BenchRow {
 export async function run(argv: string[]): Promise<number> {
   const { values, help } = parseCommandArgs(
     argv,
-    { model: { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean' }, 'inference-thread': { type: 'string' }, frames: { type: 'string' } },
+    { config: { type: 'string' }, model: { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean' }, 'inference-thread': { type: 'string' }, frames: { type: 'string' } },
     usage,
   );
   if (help) return ExitCode.ok;
+  const loaded = values.config ? loadConfigFile(values.config) : undefined;
   const runs = positiveInt(values.runs, 'runs', 200);
-  const threads = positiveInt(values.threads, 'threads', 1);
+  const threads = positiveInt(values.threads, 'threads', loaded?.config.model.threads ?? 1);
   const threadSetting = values['inference-thread'] ?? 'auto';
   if (threadSetting !== 'auto' && threadSetting !== 'main' && threadSetting !== 'worker') {
     throw new AgentError('USAGE', `--inference-thread must be auto, main or worker, not "${threadSetting}"`, { fix: 'pass --inference-thread auto, main or worker' });
@@ -69,11 +71,12 @@ export async function run(argv: string[]): Promise<number> {
   const autoThread = resolveInferenceThread('auto').thread;
   const cache = thread === autoThread;
   const log = createLogger({ level: (process.env.EDGE_AGENT_LOG_LEVEL as 'info' | undefined) ?? 'warn' });
-  const manifest = loadManifest(values.model ?? join(packageRoot(), 'models', 'conveyor-demo'));
-  const stateDir = resolve(values['state-dir'] ?? defaultStateDir());
-  const rows = await benchManifest(manifest, { runs, threads, stateDir, log, thread, cache, progress: !values.json && Boolean(process.stderr.isTTY) });
+  const manifest = loadManifest(values.model ?? (loaded ? configPath(loaded, loaded.config.model.manifest) : join(packageRoot(), 'models', 'conveyor-demo')));
+  const stateDir = resolveStateDir({ flag: values['state-dir'], configStateDir: loaded?.config.stateDir, configBaseDir: loaded?.baseDir });
+  const selection = loaded?.config.model.selection ?? modelConfigSchema.parse({ manifest: manifest.path }).selection;
+  const rows = await benchManifest(manifest, { runs, threads, stateDir, log, thread, cache, selection, progress: !values.json && Boolean(process.stderr.isTTY) });
   const { benchAgreements, formatAgreements } = await import('../../select/agreement-bench.js');
-  const agreement = values.frames ? await benchAgreements(manifest, { dir: values.frames, stateDir, fingerprint: hardwareFingerprint(probe('/')), cache }) : undefined;
+  const agreement = values.frames ? await benchAgreements(manifest, { dir: values.frames, stateDir, fingerprint: hardwareFingerprint((await probeHardware()).profile), cache }) : undefined;
   if (values.json) process.stdout.write(`${JSON.stringify({ model: manifest.name, cached: cache, rows, ...(agreement ? { agreement } : {}) }, null, 1)}\n`);
   else {
     process.stdout.write(formatBench(manifest.name, rows));
@@ -85,49 +88,46 @@ export async function run(argv: string[]): Promise<number> {
 
 export async function benchManifest(
   manifest: LoadedManifest,
-  o: { runs: number; threads: number; stateDir: string; log: ReturnType<typeof createLogger>; progress?: boolean; alpha?: number; beta?: number; thread?: 'worker' | 'main'; cache?: boolean },
+  o: { runs: number; threads: number; stateDir: string; log: ReturnType<typeof createLogger>; progress?: boolean; selection?: SelectionConfig; thread?: 'worker' | 'main'; cache?: boolean; host?: ModelHost },
 ): Promise<BenchRow[]> {
-  const profile = probe('/');
-  const caps = await detectCapabilities(profile, { packageRoot: packageRoot() });
+  // The config's utility weights (model.selection), the schema's defaults when no config is given.
+  const selection = o.selection ?? modelConfigSchema.parse({ manifest: manifest.path }).selection;
+  const host = o.host ?? createModelHost({ manifest, settings: modelConfigSchema.parse({ manifest: manifest.path, threads: o.threads, selection }), stateDir: o.stateDir, job: 'live', log: o.log });
+  const { profile, capabilities: caps } = await host.hardware();
   const fp = hardwareFingerprint(profile);
-  const power = powerClassOf(profile) ?? 'x86-desktop';
-  const alpha = o.alpha ?? 100;
-  const beta = o.beta ?? 1;
+  const energyOf = agentDrivers().energyPerInferenceJ;
+  const { alpha, beta } = selection;
   const rows: BenchRow[] = [];
-  for (const v of manifest.variants) {
-    const flops = v.flops ?? countedFlops(manifest, v);
+  try {
+    for (const v of manifest.variants) await benchVariant(v);
+  } finally {
+    if (!o.host) await host.close();
+  }
+  return rows;
+
+  async function benchVariant(v: VariantSpec): Promise<void> {
+    const flops = await host.flopsOf(v.name);
     const base = { variant: v.name, runtime: v.runtime, accelerator: v.accelerator, precision: v.precision, mAP50: v.accuracy?.mAP50 ?? null, flops: flops ?? null };
     const usable = runnable(caps, v.runtime, v.accelerator);
     if (!usable.usable) {
       rows.push({ ...base, ranOn: null, medianMs: null, p99Ms: null, utility: null, energyMJ: null, skipped: usable.reason ?? 'cannot run here' });
-      continue;
+      return;
     }
     let backend: InferenceBackend | undefined;
     try {
-      const opened = await openVariant(manifest, v, { threads: o.threads, verify: true, log: o.log, createBackend, thread: o.thread ?? resolveInferenceThread('auto').thread });
+      const opened = await host.openVariant(v.name, { verify: true, thread: o.thread ?? resolveInferenceThread('auto').thread });
       backend = opened.backend;
       const times = await timeRuns(backend, opened.input.name, inputFor(opened.input.shape, backend), o.runs, o.progress ? v.name : undefined);
       const median = pct(times, 50);
       const p99 = pct(times, 99);
       if (o.cache ?? true) recordBench(benchCachePath(o.stateDir), fp, v.sha256, { variant: v.name, medianMs: median, p99Ms: p99, runs: times.length, measuredAt: new Date().toISOString(), accelerator: backend.accelerator() });
-      const energy = flops !== undefined ? energyPerInferenceJ(power, median, flops, acceleratorPowerClass(profile, v.accelerator)) * 1000 : null;
+      const energy = flops !== undefined ? energyOf(profile, v.accelerator, median, flops) * 1000 : null;
       rows.push({ ...base, ranOn: backend.accelerator(), thread: backend.runsIn?.() ?? 'main', medianMs: median, p99Ms: p99, utility: v.accuracy?.mAP50 !== undefined ? alpha * v.accuracy.mAP50 - beta * median : null, energyMJ: energy });
     } catch (err) {
       rows.push({ ...base, ranOn: null, medianMs: null, p99Ms: null, utility: null, energyMJ: null, skipped: messageOf(err) });
     } finally {
-      await backend?.close().catch(() => undefined);
+      if (backend) await host.release(backend);
     }
-  }
-  return rows;
-}
-
-/** FLOPs counted from the ONNX graph when the manifest does not give them (TFLite graphs are not counted). */
-function countedFlops(m: LoadedManifest, v: VariantSpec): number | undefined {
-  if (v.runtime !== 'onnxruntime') return undefined;
-  try {
-    return countFlops(manifestPath(m, v.file)).total;
-  } catch {
-    return undefined;
   }
 }
 

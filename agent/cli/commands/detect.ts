@@ -2,7 +2,8 @@ import { AgentError } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import { parseCommandArgs } from '../args.js';
 import { loadManifest } from '../../model/manifest.js';
-import { defaultStateDir } from '../../events/registry.js';
+import { resolveStateDir } from '../../paths.js';
+import { modelConfigSchema } from '../../config/sections/model.js';
 
 export const summary = 'run a model on one image and print the detections (optionally draw them into a PNG)';
 
@@ -51,19 +52,21 @@ export async function run(argv: string[]): Promise<number> {
 
   const log = createLogger({ level: (process.env.EDGE_AGENT_LOG_LEVEL as 'info' | undefined) ?? 'warn' }).child({ component: 'detect' });
   // Loaded here so that --help and usage errors never load a native runtime.
-  const { ImageDetector } = await import('../../../drivers/image/detector.js');
-  const { chooseVariant } = await import('../../model/choose.js');
+  const { ImageDetector } = await import('../../app/image-detector.js');
+  const { createModelHost } = await import('../../app/compose.js');
   const manifest = loadManifest(values.model);
+  const settings = modelConfigSchema.parse({ manifest: manifest.path, threads, ...(values.device ? { edgetpuDevice: values.device } : {}) });
+  const host = createModelHost({ manifest, settings, stateDir: resolveStateDir(), job: 'file', log });
   let variant = values.variant;
   if (!variant) {
-    const { selection, fileErrors } = await chooseVariant(manifest, { selection: { alpha: 100, beta: 1 }, stateDir: defaultStateDir(), log });
-    // H22: every variant's file missing or unreadable is a missing input (66, the file's own error), not "unavailable" (69).
+    const { selection, fileErrors } = await host.choose();
+    // Every variant's file missing or unreadable is a missing input (66, the file's own error), not "unavailable" (69).
     const candidates = selection.variants.map((v) => v.name);
     if (!selection.selected && candidates.length && candidates.every((n) => fileErrors.has(n))) throw fileErrors.get(candidates[0]!);
     if (!selection.selected) throw new AgentError('BACKEND_UNAVAILABLE', `no variant of model ${manifest.name} can run here: ${selection.summary}`, { fix: 'run `edge-agent doctor --model ...` to see why each variant was rejected' });
     variant = selection.selected;
   }
-  const det = await ImageDetector.open({ manifest, variant, threshold, threads, edgetpuDevice: values.device, log });
+  const det = await ImageDetector.open({ manifest, variant, threshold, host, log });
   try {
     const r = await det.detectFile(values.image);
     const round = (v: number, d = 1): number => Math.round(v * 10 ** d) / 10 ** d;
@@ -100,5 +103,6 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } finally {
     await det.close();
+    await host.close();
   }
 }

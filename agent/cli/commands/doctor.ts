@@ -5,14 +5,17 @@ import { resolve } from 'node:path';
 import { parseCommandArgs } from '../args.js';
 import { AgentError, messageOf } from '../../errors.js';
 import { configPath, loadConfigFile } from '../../config/load.js';
-import { loadManifest, verifyVariantFile, type LoadedManifest } from '../../model/manifest.js';
+import { loadManifest, type LoadedManifest } from '../../model/manifest.js';
+import { modelConfigSchema } from '../../config/sections/model.js';
+import { silentLogger } from '../../log.js';
+import { createModelHost } from '../../app/compose.js';
 import { benchCachePath, hardwareFingerprint, readBenchCache } from '../../select/bench-cache.js';
 import { formatDoctorReport, type DoctorReport } from '../../select/doctor-report.js';
 import { selectVariant, type SelectionConfig } from '../../select/select.js';
 import { probe, type ProbeCommands } from '../../../drivers/probe/probe.js';
 import { detectCapabilities } from '../../../drivers/probe/capabilities.js';
 import { listVideoDevices } from '../../../drivers/camera/v4l2-devices.js';
-import { packageRoot } from '../../paths.js';
+import { packageRoot, resolveStateDir } from '../../paths.js';
 
 export const summary = 'detect the board and accelerators, check what can run here, and explain the model variant choice';
 
@@ -66,21 +69,14 @@ export async function run(argv: string[]): Promise<number> {
   const profile = probe(root, root === '/' ? realCommands() : {});
   const capabilities = await detectCapabilities(profile, { packageRoot: packageRoot() });
 
-  const stateDir = values['state-dir'] ?? (loadedConfig?.config.stateDir ? configPath(loadedConfig, loadedConfig.config.stateDir) : undefined) ?? process.env.STATE_DIRECTORY?.split(':')[0] ?? resolve('state');
+  const stateDir = resolveStateDir({ flag: values['state-dir'], configStateDir: loadedConfig?.config.stateDir, configBaseDir: loadedConfig?.baseDir });
   const benchCache = readBenchCache(benchCachePath(stateDir), (p) => problems.push(p));
 
-  const unavailable: Record<string, string> = {};
-  if (manifest) {
-    for (const v of manifest.variants) {
-      try {
-        await verifyVariantFile(manifest, v);
-      } catch (err) {
-        unavailable[v.name] = err instanceof AgentError ? err.message : messageOf(err);
-      }
-    }
-  }
   const fingerprint = hardwareFingerprint(profile);
-  const result = selectVariant({ profile, capabilities, variants: manifest?.variants ?? [], selection, benchCache, fingerprint, unavailable });
+  // The same choice as `run` and `detect`: through the model host, on the hardware probed here (or under --sysroot).
+  const result = manifest
+    ? (await createModelHost({ manifest, settings: modelConfigSchema.parse({ manifest: manifest.path, selection }), stateDir, job: 'live', log: silentLogger }, { hardware: async () => ({ profile, capabilities }) }).choose()).selection
+    : selectVariant({ profile, capabilities, variants: [], selection, benchCache, fingerprint, unavailable: {} });
 
   const report: DoctorReport = {
     root,

@@ -5,9 +5,9 @@ import { AgentError, ExitCode } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import { loadConfigFile, type LoadedConfig } from '../../config/load.js';
 import type { SourceConfig } from '../../config/sections/source.js';
-import { Agent, type RunSummary } from '../../agent.js';
-import { demoConfigPath, demoSceneDir, DEMO_SEED } from '../../paths.js';
-import { defaultStateDir } from '../../events/registry.js';
+import type { RunSummary } from '../../agent.js';
+import { composeAgent } from '../../app/compose.js';
+import { demoConfigPath, demoSceneDir, DEMO_SEED, resolveStateDir } from '../../paths.js';
 import { installSafetyHooks } from '../../actuators/index.js';
 
 export const summary = 'run the agent (default: the built-in conveyor demo)';
@@ -59,7 +59,7 @@ export async function run(argv: string[]): Promise<number> {
     else throw new AgentError('USAGE', `--until-eof needs a file or image-folder source, the source is ${src.type}`, { fix: 'give a video file or a folder of images with --source, or drop --until-eof' });
   }
   const log = createLogger({ level: (process.env.EDGE_AGENT_LOG_LEVEL as typeof loaded.config.log.level | undefined) ?? loaded.config.log.level });
-  const stateDir = resolve(values['state-dir'] ?? (loaded.config.stateDir ? resolve(loaded.baseDir, loaded.config.stateDir) : defaultStateDir()));
+  const stateDir = resolveStateDir({ flag: values['state-dir'], configStateDir: loaded.config.stateDir, configBaseDir: loaded.baseDir });
   let simulate = values['simulate-outputs'];
   if (builtIn) {
     await ensureDemoClip(loaded, log);
@@ -69,7 +69,7 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
 
-  const agent = new Agent({
+  const agent = composeAgent({
     loaded,
     log,
     mode: untilEof ? 'lossless' : 'latest',
@@ -132,12 +132,22 @@ async function ensureDemoClip(loaded: LoadedConfig, log: ReturnType<typeof creat
   src.path = video;
 }
 
+function restartsText(r: RunSummary['restarts']): string {
+  const parts = Object.entries(r).filter(([, n]) => n > 0).map(([c, n]) => `${c} ${n}`);
+  return parts.length ? `; restarts: ${parts.join(', ')}` : '';
+}
+
+function sinkText(f: RunSummary['sinkFailures']): string {
+  const parts = Object.entries(f).map(([s, n]) => `${s} ${n}`);
+  return parts.length ? `; events a sink failed: ${parts.join(', ')}` : '';
+}
+
 export function formatSummary(r: RunSummary): string {
   const s = r.stages;
   const f = (x: number): string => x.toFixed(1);
   const lines = [
     `processed ${r.frames} frames from ${r.source} in ${r.seconds.toFixed(1)} s (${r.fps.toFixed(1)} fps), model ${r.model.name}/${r.model.variant} on ${r.model.accelerator} (inference in the ${r.inferenceThread} thread)`,
-    `anomalies: ${r.firings}; events written: ${r.events}; output pulses: ${r.pulses.scheduled} scheduled, ${r.pulses.missed} missed, ${r.pulses.refused} refused, ${r.pulses.failed} failed; frames dropped: ${r.dropped}${r.skipped ? `; inferences skipped (motion gate / frame-rate cap): ${r.skipped}${r.energySavedJ !== undefined ? `, saving about ${r.energySavedJ.toFixed(1)} J` : ''}` : ''}`,
+    `anomalies: ${r.firings}; events written: ${r.events}${r.eventsFailed ? ` (${r.eventsFailed} refused by every sink)` : ''}; output pulses: ${r.pulses.scheduled} scheduled, ${r.pulses.fired} fired, ${r.pulses.missed} missed, ${r.pulses.refused} refused, ${r.pulses.failed} failed${r.pulses.stuck ? `, ${r.pulses.stuck} stuck` : ''}; frames dropped: ${r.dropped}${restartsText(r.restarts)}${sinkText(r.sinkFailures)}${r.skipped ? `; inferences skipped (motion gate / frame-rate cap): ${r.skipped}${r.energySavedJ !== undefined ? `, saving about ${r.energySavedJ.toFixed(1)} J` : ''}` : ''}`,
     `latency ms p50/p99: ${r.packing === 'inference thread' ? 'preprocess in the inference thread (counted in inference)' : `preprocess ${f(s.preprocess.p50)}/${f(s.preprocess.p99)}`}, inference ${f(s.inference.p50)}/${f(s.inference.p99)}, decode ${f(s.decode.p50)}/${f(s.decode.p99)}, rules ${f(s.rules.p50)}/${f(s.rules.p99)}, capture-to-decision ${f(s.decision.p50)}/${f(s.decision.p99)}`,
   ];
   return `${lines.join('\n')}\n`;

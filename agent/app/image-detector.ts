@@ -1,14 +1,16 @@
-import { AgentError, messageOf } from '../../agent/errors.js';
-import { feedbackPairs, prepareDecoder, type DecodeContext, type DecodeFn } from '../../agent/decode/index.js';
-import { silentLogger, type Logger } from '../../agent/log.js';
-import { findVariant, loadManifest, type DecoderSpec, type LoadedManifest, type VariantSpec } from '../../agent/model/manifest.js';
-import { openVariant, type OpenedVariant } from '../../agent/model/open-variant.js';
-import { inputSize } from '../../agent/preprocess/geometry.js';
-import { TensorPacker } from '../../agent/preprocess/tensor.js';
-import type { AcceleratorKind, Detection, Geometry, InferenceBackend } from '../../agent/types.js';
-import { createBackend } from '../inference/registry.js';
-import { StatefulBackend } from '../inference/tflite/stateful.js';
-import { probeImage, readImageForModel } from './read.js';
+import { AgentError, messageOf } from '../errors.js';
+import { prepareDecoder, type DecodeContext, type DecodeFn } from '../decode/index.js';
+import { silentLogger, type Logger } from '../log.js';
+import { findVariant, loadManifest, type DecoderSpec, type LoadedManifest, type VariantSpec } from '../model/manifest.js';
+import type { OpenedVariant } from '../model/open-variant.js';
+import type { ModelHost } from '../model/host.js';
+import { modelConfigSchema } from '../config/sections/model.js';
+import { resolveStateDir } from '../paths.js';
+import { inputSize } from '../preprocess/geometry.js';
+import { TensorPacker } from '../preprocess/tensor.js';
+import type { AcceleratorKind, Detection, Geometry, InferenceBackend } from '../types.js';
+import { createModelHost } from './compose.js';
+import { probeImage, readImageForModel } from '../../drivers/image/read.js';
 
 /** A detection with its box in source-image pixels. */
 export interface PixelDetection extends Detection {
@@ -41,19 +43,21 @@ export interface DetectorOptions {
   threads?: number;
   edgetpuDevice?: string;
   log?: Logger;
+  /** The model host to open through (default: one for this manifest with the config defaults, closed with the detector). */
+  host?: ModelHost;
 }
 
 /** Whether a variant can run on this machine, with the reason when not (a quick check of its runtime library). */
 export async function variantUsable(v: VariantSpec): Promise<string | undefined> {
   try {
     if (v.runtime === 'tflite') {
-      (await import('../inference/tflite/capi.js')).loadTfliteApi();
+      (await import('../../drivers/inference/tflite/capi.js')).loadTfliteApi();
       if (v.accelerator === 'edgetpu') {
-        const etpu = (await import('../inference/tflite/edgetpu.js')).loadEdgeTpuApi();
+        const etpu = (await import('../../drivers/inference/tflite/edgetpu.js')).loadEdgeTpuApi();
         if (etpu.listDevices().length === 0) return 'no Edge TPU device found';
       }
     } else if (v.runtime === 'onnxruntime') {
-      await (await import('../inference/onnxruntime.js')).loadOrt();
+      await (await import('../../drivers/inference/onnxruntime.js')).loadOrt();
       if (v.accelerator === 'edgetpu') return 'edgetpu variants need the tflite runtime';
     }
     return undefined;
@@ -74,6 +78,8 @@ export class ImageDetector {
     private readonly packer: TensorPacker,
     private readonly decode: DecodeFn,
     private readonly spec: DecoderSpec,
+    private readonly host: ModelHost,
+    private readonly ownsHost: boolean,
   ) {}
 
   static async open(o: DetectorOptions): Promise<ImageDetector> {
@@ -97,20 +103,15 @@ export class ImageDetector {
     }
     const spec: DecoderSpec = o.threshold === undefined ? m.decoder : { ...m.decoder, scoreThreshold: o.threshold, classThresholds: {} };
     const decode = prepareDecoder(spec, m.labels);
-    const pairs = feedbackPairs(spec);
-    const opened = await openVariant(m, variant, {
-      threads: o.threads ?? 1,
-      verify: false,
-      edgetpuDevice: o.edgetpuDevice,
-      log,
-      createBackend: async (runtime, l) => {
-        const b = await createBackend(runtime, l);
-        return pairs.length ? new StatefulBackend(b, pairs) : b;
-      },
+    // Opened through the model host: recurrent state, thread and session bookkeeping as in the agent.
+    const host = o.host ?? createModelHost({ manifest: m, settings: modelConfigSchema.parse({ manifest: m.path, threads: o.threads ?? 1, ...(o.edgetpuDevice ? { edgetpuDevice: o.edgetpuDevice } : {}) }), stateDir: resolveStateDir(), job: 'file', log });
+    const opened = await host.openVariant(variant.name, { verify: false, thread: 'backend' }).catch(async (err: unknown) => {
+      if (!o.host) await host.close();
+      throw err;
     });
     const info = opened.backend.inputs().find((i) => i.name === opened.input.name);
     const packer = new TensorPacker(opened.input, { quant: info?.quant, buffers: 1 });
-    return new ImageDetector(m, opened, packer, decode, spec);
+    return new ImageDetector(m, opened, packer, decode, spec, host, !o.host);
   }
 
   get backend(): InferenceBackend {
@@ -166,7 +167,8 @@ export class ImageDetector {
     };
   }
 
-  close(): Promise<void> {
-    return this.opened.backend.close();
+  async close(): Promise<void> {
+    await this.host.release(this.opened.backend);
+    if (this.ownsHost) await this.host.close();
   }
 }

@@ -3,9 +3,9 @@
  * frame loop stops the pings and systemd restarts the service (WatchdogSec= + Restart=on-failure), which is
  * the point of having a watchdog. A timer that pinged unconditionally would only prove the event loop runs.
  */
-import type { Logger } from '../../agent/log.js';
-import { silentLogger } from '../../agent/log.js';
-import type { Notifier } from './notify.js';
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
+import type { Notifier } from '../ports.js';
 
 export interface WatchdogOptions {
   notifier: Notifier;

@@ -1,4 +1,4 @@
-import type { Frame } from '../types.js';
+import type { Frame } from '../../agent/types.js';
 
 /**
  * A one-frame mailbox between a source and the pipeline: no queue, ever.
