@@ -5,6 +5,7 @@ import { ruleSchema } from './sections/rules.js';
 import { outputsSchema } from './sections/outputs.js';
 import { eventsConfigSchema } from './sections/events.js';
 import { deviceSchema, healthSchema, pipelineSchema, trackerSchema } from './sections/service.js';
+import { statusSchema } from './sections/status.js';
 
 /**
  * The one configuration schema (YAML at /etc/edge-agent/config.yaml). Types, defaults and the JSON Schema
@@ -23,6 +24,7 @@ export const configSchema = z
     outputs: outputsSchema.default({}),
     events: eventsConfigSchema,
     health: healthSchema,
+    status: statusSchema,
     /** Where the outbox and benchmark cache live; default /var/lib/edge-agent under systemd, ./state otherwise. */
     stateDir: z.string().optional(),
   })
