@@ -52,7 +52,7 @@ export class StatusFeed implements StatusSource, StatusInputs {
     this.clock = o.clock ?? systemClock;
     this.ownsEncoder = !o.encoder;
     this.encoder = o.encoder ?? new SnapshotEncoder();
-    for (const c of o.cameras) this.live.set(c.name, new LiveView(this.encoder, this.clock, o.maxFps ?? 5, (err) => this.log.warn({ err, camera: c.name }, 'live picture could not be encoded')));
+    for (const c of o.cameras) this.live.set(c.name, new LiveView(this.encoder, this.clock, o.maxFps ?? 3, (err) => this.log.warn({ err, camera: c.name }, 'live picture could not be encoded')));
     this.outputViews = Object.entries(o.outputs).map(([name, c]) => ({
       name,
       driver: c.driver.type,

@@ -175,6 +175,7 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
     expect(lamp()).toHaveLength(1);
     expect(lamp()[0]!.reason).toContain('status page test by operator@');
     await expect.poll(() => page.textContent('#outputs'), { timeout: 5_000 }).toMatch(/fired.*: status page test by operator@/);
+    await expect.poll(() => page.textContent('#outputs'), { timeout: 5_000 }).toMatch(/test_lamp inactive.*1 actuation, 0 refused/s);
     await shot('outputs');
   });
 

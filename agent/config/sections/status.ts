@@ -17,13 +17,13 @@ export const statusSchema = z
       .regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]{16,}\$[A-Za-z0-9_-]{32,}$/, 'an scrypt hash as printed by `node dist/agent/status/password.js`, not the password itself')
       .optional(),
     /** Live picture frames per second at most, per camera (JPEG encoding costs CPU only while someone watches). */
-    maxFps: z.number().positive().max(30).default(5),
+    maxFps: z.number().positive().max(30).default(3),
     /** How many recent events the page keeps and shows. */
     recentEvents: z.number().int().positive().max(500).default(50),
     /** A login lasts this long. */
     sessionHours: z.number().positive().max(24 * 30).default(12),
   })
   .strict()
-  .default({ enabled: true, maxFps: 5, recentEvents: 50, sessionHours: 12 });
+  .default({ enabled: true, maxFps: 3, recentEvents: 50, sessionHours: 12 });
 
 export type StatusConfig = z.infer<typeof statusSchema>;

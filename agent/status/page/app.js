@@ -259,6 +259,8 @@ function renderEvents() {
 
 // ---- outputs ---------------------------------------------------------------------------------------------------
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 function renderOutputs() {
   const list = $('output-list');
   const focused = document.activeElement && document.activeElement.id;
@@ -270,7 +272,7 @@ function renderOutputs() {
       return el('article', { class: 'output', 'aria-labelledby': id('h') },
         el('h3', { id: id('h') }, `${o.name} `, el('span', { class: `level-${o.level}` }, o.level)),
         el('p', {}, `${o.driver}; at most ${o.maxOnMs} ms on, ${o.minOffMs} ms off between; on today ${(o.onTodayMs / 1000).toFixed(1)} s${budget}.`),
-        el('p', {}, `${o.actuations} actuations, ${o.refused} refused by the safety layer, ${o.missed} missed, ${o.failures} failures.`),
+        el('p', {}, `${plural(o.actuations, 'actuation')}, ${o.refused} refused by the safety layer, ${o.missed} missed, ${plural(o.failures, 'failure')}.`),
         el('form', { class: 'test', 'data-output': o.name, onsubmit: (ev) => testOutput(ev, o) },
           el('label', { for: id('mode') }, 'Test '),
           el('select', { id: id('mode') }, el('option', { value: 'pulse' }, 'pulse'), el('option', { value: 'hold' }, 'hold')),
@@ -316,8 +318,9 @@ function renderZoneForm() {
 }
 
 function renderYaml() {
-  const pts = zone.points.map((p) => `[${p[0].toFixed(3)}, ${p[1].toFixed(3)}]`).join(', ');
-  $('zone-yaml').value = `zone:\n  polygon: [${pts}]\n  test: ${$('zone-test').value}\n`;
+  // One point a line: the YAML stays readable in the narrow box and in the config.
+  const pts = zone.points.map((p) => `    - [${p[0].toFixed(3)}, ${p[1].toFixed(3)}]`).join('\n');
+  $('zone-yaml').value = `zone:\n  polygon:${pts ? `\n${pts}` : ' []'}\n  test: ${$('zone-test').value}\n`;
   drawZoneCanvas();
 }
 
