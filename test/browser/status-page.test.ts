@@ -127,6 +127,8 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
       expect(boxColour(((x1 + x2) / 2) * w, y), 'inside the box is the picture, not the outline').toBe(false);
       void x2;
     }
+    // A firing stays on screen for a few seconds (banner and red box): wait for one for the screenshot.
+    await expect.poll(() => page.textContent('#fired-main'), { timeout: 60_000 }).toMatch(/^Rule defect fired: defect track \d+$/);
     await shot('live');
   });
 
@@ -175,7 +177,7 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
     expect(lamp()).toHaveLength(1);
     expect(lamp()[0]!.reason).toContain('status page test by operator@');
     await expect.poll(() => page.textContent('#outputs'), { timeout: 5_000 }).toMatch(/fired.*: status page test by operator@/);
-    await expect.poll(() => page.textContent('#outputs'), { timeout: 5_000 }).toMatch(/test_lamp inactive.*1 actuation, 0 refused/s);
+    await expect.poll(async () => (await page.textContent('#outputs'))!.replace(/\s+/g, ' '), { timeout: 5_000 }).toMatch(/test_lamp inactive.*1 actuation, 0 refused/);
     await shot('outputs');
   });
 
@@ -211,7 +213,6 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
       expect(Math.abs(drawnPoly[i]![0]! - x!)).toBeLessThan(0.01);
       expect(Math.abs(drawnPoly[i]![1]! - y!)).toBeLessThan(0.01);
     });
-    await shot('zones');
 
     // The server checks too: a point outside the picture, fewer than 3 points.
     const csrf = await page.evaluate(async () => ((await (await fetch('/status/session')).json()) as { csrf: string }).csrf);
@@ -246,6 +247,7 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
     expect(readFileSync(file, 'utf8')).toContain('# Written by the status page test: this comment must survive a zone save.');
     expect(demo.reloads.length).toBe(reloads + 1);
     expect(logLines.some((l) => l.includes('zone of rule defect saved'))).toBe(true);
+    await shot('zones');
   });
 
   it('"why this model": board, variants with their utility and reasons, per-stage latency and fps', async () => {

@@ -21,6 +21,10 @@ let stream = null;
 const frames = new Map(); // camera -> { n, bitmap, meta }
 const watchers = new Map(); // camera -> AbortController of its frame loop
 const zone = { points: [] };
+// A rule fires on one frame, which the capped live picture may not show: the page keeps the newest firing per
+// camera (from the events stream and the frames) on screen for a few seconds.
+const FIRED_MS = 4000;
+const lastFired = new Map(); // camera -> { rule, label, trackId, at }
 
 function say(text, kind = 'ok') {
   const m = $('message');
@@ -71,6 +75,7 @@ function connect() {
 function apply(u) {
   if (!state) return;
   if (u.type === 'event') {
+    lastFired.set(u.event.camera, { rule: u.event.rule, label: u.event.label, trackId: u.event.trackId, at: Date.now() });
     state.events.unshift(u.event);
     state.events.length = Math.min(state.events.length, 200);
     renderEvents();
@@ -178,16 +183,22 @@ function drawCamera(camera) {
   if (!f) return;
   const zones = state.zones;
   const c = $(`cam-${camera}`);
+  for (const x of f.meta.fired) lastFired.set(camera, { ...x, at: Date.now() });
   if (c) {
-    drawPicture(c, f, zones);
-    const fired = f.meta.fired.map((x) => `rule ${x.rule} fired: ${x.label}${x.trackId !== null ? ` track ${x.trackId}` : ''}`);
-    $(`fired-${camera}`).textContent = fired.join('; ');
+    drawPicture(c, f, zones, recentFiring(camera));
+    const r = recentFiring(camera);
+    $(`fired-${camera}`).textContent = r ? `Rule ${r.rule} fired: ${r.label}${r.trackId !== null ? ` track ${r.trackId}` : ''}` : '';
     $(`dets-${camera}`).textContent = `frame ${f.meta.seq}: ${f.meta.detections.length ? f.meta.detections.map((d) => `${d.label} #${d.trackId} ${d.score.toFixed(2)}`).join(', ') : 'nothing detected'}`;
   }
   if ($('zone-camera').value === camera) drawZoneCanvas();
 }
 
-function drawPicture(canvas, f, zones) {
+function recentFiring(camera) {
+  const r = lastFired.get(camera);
+  return r && Date.now() - r.at < FIRED_MS ? r : undefined;
+}
+
+function drawPicture(canvas, f, zones, fired) {
   // The canvas keeps the camera's picture size (set once): the JPEG, often smaller, is scaled onto it, so labels
   // stay sharp and the layout never moves under the operator's pointer.
   const g = canvas.getContext('2d');
@@ -205,6 +216,7 @@ function drawPicture(canvas, f, zones) {
     g.fillText(`zone ${z.rule}`, z.polygon[0][0] * W + 4, z.polygon[0][1] * H + 14);
   }
   const firedTracks = new Set(f.meta.fired.map((x) => x.trackId));
+  if (fired && fired.trackId !== null) firedTracks.add(fired.trackId);
   for (const d of f.meta.detections) {
     const color = firedTracks.has(d.trackId) ? '#ff3030' : COLORS[d.label === 'defect' ? 1 : 0];
     const [x1, y1, x2, y2] = d.box;
@@ -220,7 +232,8 @@ function drawPicture(canvas, f, zones) {
     g.fillStyle = '#000';
     g.fillText(text, x1 * W + 3, ty + 14);
   }
-  for (const x of f.meta.fired) {
+  if (fired) {
+    const x = fired;
     g.fillStyle = 'rgba(160,0,0,0.85)';
     g.fillRect(0, H - 24, W, 24);
     g.fillStyle = '#fff';
