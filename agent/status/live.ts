@@ -36,6 +36,8 @@ type Waiter = { after: number; resolve: (f: EncodedFrame | undefined) => void; t
 export class LiveView {
   readonly counters: LiveCounters = { offered: 0, provided: 0, encoded: 0, skipped: 0 };
   private latest: EncodedFrame | undefined;
+  /** When `latest` was encoded (clock ms): a picture from before the viewer came back is not handed out as live. */
+  private latestAt = -Infinity;
   private n = 0;
   private lastTaken = -Infinity;
   private lastRequest = -Infinity;
@@ -95,7 +97,8 @@ export class LiveView {
    */
   next(after: number, waitMs: number, signal?: AbortSignal): Promise<EncodedFrame | undefined> {
     this.lastRequest = this.clock.now();
-    if (this.latest && this.latest.n > after) return Promise.resolve(this.latest);
+    const fresh = this.clock.now() - this.latestAt < this.leaseMs;
+    if (this.latest && this.latest.n > after && fresh) return Promise.resolve(this.latest);
     if (signal?.aborted) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       const w: Waiter = {
@@ -122,6 +125,7 @@ export class LiveView {
 
   private publish(f: EncodedFrame): void {
     this.latest = f;
+    this.latestAt = this.clock.now();
     for (const w of [...this.waiters]) if (f.n > w.after) w.resolve(f);
   }
 }

@@ -5,6 +5,8 @@ import { silentLogger } from '../../agent/log.js';
 import { statusSchema } from '../../agent/config/sections/status.js';
 import { configSchema } from '../../agent/config/schema.js';
 import { StatusFeed } from '../../agent/status/feed.js';
+import { LiveView } from '../../agent/status/live.js';
+import { SnapshotEncoder } from '../../agent/events/snapshot-encoder.js';
 import { createStatusHandler } from '../../agent/status/routes.js';
 import { hashPassword, verifyPassword } from '../../agent/status/auth.js';
 import { polygonShapeProblem } from '../../agent/status/zone-save.js';
@@ -127,6 +129,18 @@ describe('status routes', () => {
     (lease as unknown as { lastRequest: number }).lastRequest = -Infinity;
     for (let i = 260; i < 400; i++) offer(i);
     expect(provided).toBe(1);
+  });
+
+  it('does not show a returning viewer the picture from when it last looked', async () => {
+    let now = 0;
+    const view = new LiveView(new SnapshotEncoder('/nonexistent/worker.js'), { now: () => now, wall: () => Date.now() }, 5, (err) => { throw err; });
+    const first = view.next(0, 1_000);
+    view.offer(() => ({ frame: frame(1), detections, fired: [] }));
+    expect((await first)!.seq).toBe(1);
+    expect((await view.next(0, 10))!.seq).toBe(1); // still fresh
+    now = 60_000; // a minute later, nobody watched in between
+    expect(view.watching()).toBe(false);
+    expect(await view.next(0, 10)).toBeUndefined();
   });
 
   it('pushes events to the page as they happen (SSE) and serves their snapshot', async () => {
