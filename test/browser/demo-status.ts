@@ -54,6 +54,7 @@ export async function startDemoStatus(o: { config: string; journal: string; stat
 
   // The feed needs the camera's size, known once the source has started; the bank reports to it from then on.
   let status: StatusFeed | undefined;
+  // The output safety core in-process (as `actuate` runs it), so the harness needs no built worker.
   const bank = new OutputBank(cfg.outputs, { log, simulateJournal: o.journal, threaded: false, onReport: (r) => status?.actuation(r) });
   await bank.start();
   const hub = await createEventHub({ ...cfg.events, jsonl: join(o.stateDir, 'events.jsonl') }, { deviceId: 'demo', stateDir: o.stateDir, log });
@@ -64,6 +65,7 @@ export async function startDemoStatus(o: { config: string; journal: string; stat
   await source.start();
   const geometry = source.geometry();
   const camera = { name: 'main', describe: source.describe(), width: geometry.srcWidth, height: geometry.srcHeight };
+  // From the .ts sources the snapshot encoder finds no compiled worker and encodes inline.
   const feed = new StatusFeed({ device: { id: cfg.device.id ?? 'demo' }, cameras: [camera], outputs: cfg.outputs, maxFps: cfg.status.maxFps, recentEvents: cfg.status.recentEvents, log });
   status = feed;
 
@@ -72,7 +74,7 @@ export async function startDemoStatus(o: { config: string; journal: string; stat
   const wrapped = { ...source, next: async () => {
     const f = await source.next();
     if (f) {
-      recent.set(f.ptsMs, f);
+      recent.set(f.ptsMs, { ...f });
       if (recent.size > 8) recent.delete(recent.keys().next().value!);
     }
     return f;

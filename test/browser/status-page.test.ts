@@ -31,6 +31,7 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
   let browser: Browser;
   let page: Page;
   const logLines: string[] = [];
+  const pageErrors: string[] = [];
   const journal = () => (existsSync(join(dir, 'outputs.jsonl')) ? readFileSync(join(dir, 'outputs.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as JournalLine) : []);
   const shot = async (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
@@ -48,6 +49,8 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
     demo = await startDemoStatus({ config: join(dir, 'config.yaml'), journal: join(dir, 'outputs.jsonl'), stateDir: join(dir, 'state'), log });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (m) => m.type() === 'error' && !/the server responded with a status of 4\d\d/.test(m.text()) && pageErrors.push(m.text()));
   }, 180_000);
 
   afterAll(async () => {
@@ -128,8 +131,12 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
       void x2;
     }
     // A firing stays on screen for a few seconds (banner and red box): wait for one for the screenshot.
-    await expect.poll(() => page.textContent('#fired-main'), { timeout: 60_000 }).toMatch(/^Rule defect fired: defect track \d+$/);
-    await shot('live');
+    // The screenshot is kept only if the banner was still up after it was taken (it lasts 4 s; a busy machine is slow).
+    for (let i = 0; i < 10; i++) {
+      await expect.poll(() => page.textContent('#fired-main'), { timeout: 60_000 }).toMatch(/^Rule defect fired: defect track \d+$/);
+      await shot('live');
+      if (/^Rule defect fired/.test((await page.textContent('#fired-main')) ?? '')) break;
+    }
   });
 
   it('shows a new event without a reload, with the box the live view had for its track', async () => {
@@ -141,7 +148,10 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
     const row = (await page.textContent(`tr[data-event="${ev.id}"]`))!;
     expect(row).toContain(ev.rule);
     expect(row).toContain(String(ev.trackId));
-    expect(row).toContain('pulse reject_gate: scheduled');
+    // The actions as the event records them (a pulse is "scheduled", or "missed" when a busy machine was late).
+    const pulse = ev.actions.find((a) => a.type === 'pulse')!;
+    expect(row).toContain(`pulse reject_gate: ${pulse.status}`);
+    if (pulse.status !== 'scheduled') console.warn(`event ${ev.id}: the reject pulse was ${pulse.status} (${'detail' in pulse ? pulse.detail : ''})`);
     expect(row).toContain('queued');
     // The event's box is the box of its track in the frame it fired on, as the live view received it.
     const t = demo.truth.get(ev.frame.seq)!;
@@ -259,6 +269,7 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
     await expect.poll(() => page.textContent('#perf-line')).toMatch(/\d+\.\d frames\/s/);
     expect(await page.locator('#perf-rows tr').count()).toBeGreaterThanOrEqual(7);
     await shot('model');
+    expect(pageErrors).toEqual([]);
   });
 
   it('stops encoding when nobody watches any more', async () => {

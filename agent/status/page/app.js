@@ -274,31 +274,48 @@ function renderEvents() {
 
 const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
+/**
+ * The form of each output is built once (per set of outputs and login state); pushes only update its texts, so
+ * the control a keyboard or screen-reader user is on never disappears under them.
+ */
+let outputsBuiltFor = '';
 function renderOutputs() {
   const list = $('output-list');
-  const focused = document.activeElement && document.activeElement.id;
-  const kept = new Map([...list.querySelectorAll('input,select')].map((i) => [i.id, i.value]));
-  list.replaceChildren(
-    ...state.outputs.map((o) => {
-      const budget = o.budgetMs ? ` of ${(o.budgetMs / 1000).toFixed(0)} s budget` : ' (no daily budget)';
-      const id = (s) => `out-${o.name}-${s}`;
-      return el('article', { class: 'output', 'aria-labelledby': id('h') },
-        el('h3', { id: id('h') }, `${o.name} `, el('span', { class: `level-${o.level}` }, o.level)),
-        el('p', {}, `${o.driver}; at most ${o.maxOnMs} ms on, ${o.minOffMs} ms off between; on today ${(o.onTodayMs / 1000).toFixed(1)} s${budget}.`),
-        el('p', {}, `${plural(o.actuations, 'actuation')}, ${o.refused} refused by the safety layer, ${o.missed} missed, ${plural(o.failures, 'failure')}.`),
-        el('form', { class: 'test', 'data-output': o.name, onsubmit: (ev) => testOutput(ev, o) },
-          el('label', { for: id('mode') }, 'Test '),
-          el('select', { id: id('mode') }, el('option', { value: 'pulse' }, 'pulse'), el('option', { value: 'hold' }, 'hold')),
-          ' ', el('label', { for: id('ms') }, 'for ms '),
-          el('input', { id: id('ms'), type: 'number', min: '1', step: '1', value: String(Math.min(100, o.maxOnMs)), size: '6' }),
-          ' ', el('button', { type: 'submit', 'data-act': '1', id: id('test'), ...(session.canAct ? {} : { disabled: '' }) }, `Test ${o.name}`),
-          session.canAct ? '' : el('span', {}, ' (log in with the operator password to test)')),
-        o.recent.length ? el('ul', { 'aria-label': `Last actuations of ${o.name}` }, ...o.recent.map((r) => el('li', {}, `${new Date(r.at).toLocaleTimeString()} ${r.kind}${r.widthMs ? ` ${r.widthMs} ms` : ''}: ${r.reason}${r.detail ? ` (${r.detail})` : ''}`))) : el('p', {}, 'No actuation yet.'),
-      );
-    }),
-  );
-  for (const [k, v] of kept) if ($(k)) $(k).value = v;
-  if (focused && $(focused)) $(focused).focus();
+  const key = `${state.outputs.map((o) => o.name).join(',')}|${session.canAct}`;
+  if (key !== outputsBuiltFor) {
+    outputsBuiltFor = key;
+    list.replaceChildren(
+      ...state.outputs.map((o) => {
+        const id = (s) => `out-${o.name}-${s}`;
+        return el('article', { class: 'output', 'aria-labelledby': id('h') },
+          el('h3', { id: id('h') }, `${o.name} `, el('span', { id: id('level') })),
+          el('p', { id: id('limits') }),
+          el('p', { id: id('counts') }),
+          el('form', { class: 'test', 'data-output': o.name, onsubmit: (ev) => testOutput(ev, o) },
+            el('label', { for: id('mode') }, 'Test '),
+            el('select', { id: id('mode') }, el('option', { value: 'pulse' }, 'pulse'), el('option', { value: 'hold' }, 'hold')),
+            ' ', el('label', { for: id('ms') }, 'for ms '),
+            el('input', { id: id('ms'), type: 'number', min: '1', step: '1', value: String(Math.min(100, o.maxOnMs)) }),
+            ' ', el('button', { type: 'submit', 'data-act': '1', id: id('test'), ...(session.canAct ? {} : { disabled: '' }) }, `Test ${o.name}`),
+            session.canAct ? '' : el('span', {}, ' (log in with the operator password to test)')),
+          el('div', { id: id('recent') }),
+        );
+      }),
+    );
+  }
+  for (const o of state.outputs) {
+    const id = (s) => $(`out-${o.name}-${s}`);
+    const budget = o.budgetMs ? ` of ${(o.budgetMs / 1000).toFixed(0)} s budget` : ' (no daily budget)';
+    id('level').textContent = o.level;
+    id('level').className = `level-${o.level}`;
+    id('limits').textContent = `${o.driver}; at most ${o.maxOnMs} ms on, ${o.minOffMs} ms off between; on today ${(o.onTodayMs / 1000).toFixed(1)} s${budget}.`;
+    id('counts').textContent = `${plural(o.actuations, 'actuation')}, ${o.refused} refused by the safety layer, ${o.missed} missed, ${plural(o.failures, 'failure')}.`;
+    id('recent').replaceChildren(
+      o.recent.length
+        ? el('ul', { 'aria-label': `Last actuations of ${o.name}` }, ...o.recent.map((r) => el('li', {}, `${new Date(r.at).toLocaleTimeString()} ${r.kind}${r.widthMs ? ` ${r.widthMs} ms` : ''}: ${r.reason}${r.detail ? ` (${r.detail})` : ''}`)))
+        : el('p', {}, 'No actuation yet.'),
+    );
+  }
 }
 
 async function testOutput(ev, o) {
