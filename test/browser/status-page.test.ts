@@ -115,7 +115,8 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
       .toBe(true);
     const { seq, text, w, h, px } = seen!;
     const dets = demo.truth.get(seq)!.detections;
-    for (const d of dets) expect(text).toContain(`${d.label} #${d.trackId} ${d.score.toFixed(2)}`);
+    // Scores travel rounded to 4 decimals, and the page shows 2.
+    for (const d of dets) expect(text).toContain(`${d.label} #${d.trackId} ${(Math.round(d.score * 1e4) / 1e4).toFixed(2)}`);
     const boxColour = (x: number, y: number) => {
       const i = (Math.round(y) * w + Math.round(x)) * 4;
       const [r, g, b] = [px[i]!, px[i + 1]!, px[i + 2]!];
@@ -130,13 +131,16 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
       expect(boxColour(((x1 + x2) / 2) * w, y), 'inside the box is the picture, not the outline').toBe(false);
       void x2;
     }
-    // A firing stays on screen for a few seconds (banner and red box): wait for one for the screenshot.
-    // The screenshot is kept only if the banner was still up after it was taken (it lasts 4 s; a busy machine is slow).
-    for (let i = 0; i < 10; i++) {
-      await expect.poll(() => page.textContent('#fired-main'), { timeout: 60_000 }).toMatch(/^Rule defect fired: defect track \d+$/);
-      await shot('live');
-      if (/^Rule defect fired/.test((await page.textContent('#fired-main')) ?? '')) break;
-    }
+    await shot('live');
+    // A firing stays on screen for a few seconds (banner and red box): keep the canvas as drawn while it is up.
+    let firedPng: string | undefined;
+    await expect
+      .poll(async () => {
+        firedPng = await page.evaluate(() => (/^Rule defect fired: defect track \d+$/.test(document.getElementById('fired-main')!.textContent ?? '') ? (document.getElementById('cam-main') as HTMLCanvasElement).toDataURL('image/png') : undefined));
+        return Boolean(firedPng);
+      }, { timeout: 60_000 })
+      .toBe(true);
+    writeFileSync(join(ARTIFACTS, 'live-fired.png'), Buffer.from(firedPng!.split(',')[1]!, 'base64'));
   });
 
   it('shows a new event without a reload, with the box the live view had for its track', async () => {
