@@ -184,8 +184,10 @@ export class StatusFeed implements StatusSource, StatusInputs {
 
   private encodeSnapshot(view: EventView, evidence: { frame: Frame; geometry?: Geometry }): void {
     const boxes = [{ box: view.bbox, label: view.label, score: view.score }];
+    // The frame's release() is the source's: a function cannot (and must not) travel to the encoder's worker.
+    const { release: _release, ...frame } = evidence.frame;
     this.encoder
-      .encode(evidence.frame, boxes, this.o.snapshotBytes ?? 64_000, evidence.geometry)
+      .encode(frame, boxes, this.o.snapshotBytes ?? 64_000, evidence.geometry)
       .then((r) => {
         if (!r || !this.events.includes(view)) return;
         this.snapshots.set(view.id, r.jpeg);

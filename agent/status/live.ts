@@ -70,7 +70,8 @@ export class LiveView {
     const live = provide();
     const f = live.frame;
     // The loop gives the frame's buffer back to the source after this call: copy now, hand the copy to the encoder.
-    const frame = { ...f, data: f.data.slice(), release: undefined };
+    const { release: _release, ...rest } = f;
+    const frame = { ...rest, data: f.data.slice() };
     const meta = {
       seq: f.seq,
       ts: new Date(f.captureWall).toISOString(),

@@ -25,6 +25,8 @@ import { OutputBank } from '../../agent/actuators/output-bank.js';
 import { createEventHub } from '../../agent/events/registry.js';
 import type { AnomalyEvent, Detection, Frame, TrackedDetection } from '../../agent/types.js';
 import { StatusFeed } from '../../agent/status/feed.js';
+import { SnapshotEncoder } from '../../agent/events/snapshot-encoder.js';
+import { repoRoot } from '../helpers/cli.js';
 import { createStatusHandler, type StatusHandler } from '../../agent/status/routes.js';
 import { OutputTester } from '../../agent/status/output-test.js';
 import { readZones, ZoneSaver } from '../../agent/status/zone-save.js';
@@ -65,8 +67,11 @@ export async function startDemoStatus(o: { config: string; journal: string; stat
   await source.start();
   const geometry = source.geometry();
   const camera = { name: 'main', describe: source.describe(), width: geometry.srcWidth, height: geometry.srcHeight };
-  // From the .ts sources the snapshot encoder finds no compiled worker and encodes inline.
-  const feed = new StatusFeed({ device: { id: cfg.device.id ?? 'demo' }, cameras: [camera], outputs: cfg.outputs, maxFps: cfg.status.maxFps, recentEvents: cfg.status.recentEvents, log });
+  // JPEG encoding on the compiled snapshot worker thread, as in the agent (from the .ts sources the encoder would
+  // find no worker and encode inline); inline when dist/ is not built.
+  const workerFile = join(repoRoot, 'dist', 'agent', 'events', 'snapshot-worker.js');
+  const encoder = new SnapshotEncoder(workerFile);
+  const feed = new StatusFeed({ device: { id: cfg.device.id ?? 'demo' }, cameras: [camera], outputs: cfg.outputs, maxFps: cfg.status.maxFps, recentEvents: cfg.status.recentEvents, encoder, log });
   status = feed;
 
   // Frames by media time, for the tracker hook (it sees ptsMs, the frame is still the consumer's then).
@@ -198,6 +203,7 @@ export async function startDemoStatus(o: { config: string; journal: string; stat
       await hub.stop();
       await opened.backend.close();
       await feed.close();
+      await encoder.close();
     },
   };
 }

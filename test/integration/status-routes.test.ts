@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../agent/log.js';
@@ -13,6 +15,7 @@ import { polygonShapeProblem } from '../../agent/status/zone-save.js';
 import { generateScene } from '../../scripts/demo-scene/scene.js';
 import { renderFrame } from '../../scripts/demo-scene/render.js';
 import type { Frame } from '../../agent/types.js';
+import { repoRoot } from '../helpers/cli.js';
 import type { OperatorActions, StatusUpdate } from '../../agent/status/source.js';
 
 /**
@@ -141,6 +144,22 @@ describe('status routes', () => {
     now = 60_000; // a minute later, nobody watched in between
     expect(view.watching()).toBe(false);
     expect(await view.next(0, 10)).toBeUndefined();
+  });
+
+  it('encodes the snapshot of an event on the worker thread, though the frame carries its release() (dist/ built)', async () => {
+    const workerFile = join(repoRoot, 'dist', 'agent', 'events', 'snapshot-worker.js');
+    expect(existsSync(workerFile), `${workerFile} (run npm run build)`).toBe(true);
+    const encoder = new SnapshotEncoder(workerFile);
+    const f = new StatusFeed({ device: { id: 't' }, cameras: [{ name: 'main', describe: 'scene', width: scene.width, height: scene.height }], outputs: {}, encoder });
+    let released = 0;
+    const updates: string[] = [];
+    f.subscribe((u) => updates.push(u.type));
+    f.event('main', { schema: 1, id: 'ev-w', ts: new Date().toISOString(), rule: 'defect', label: 'defect', score: 0.9, bbox: [0.1, 0.2, 0.3, 0.4], trackId: 7, frame: { seq: 3, ts: new Date().toISOString() }, model: { name: 'm', variant: 'v', sha256: 'x' }, actions: [] }, { frame: { ...frame(3), release: () => void released++ } });
+    await expect.poll(() => updates.includes('snapshot'), { timeout: 10_000 }).toBe(true);
+    expect(f.snapshot('ev-w')!.subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
+    expect(released).toBe(0); // the feed never gives the loop's frame back: that is the loop's job
+    await f.close();
+    await encoder.close();
   });
 
   it('pushes events to the page as they happen (SSE) and serves their snapshot', async () => {
