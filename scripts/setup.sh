@@ -19,6 +19,8 @@ major=$(node -p 'process.versions.node.split(".")[0]')
 declare -A pkgs=([ffmpeg]=ffmpeg [ffprobe]=ffmpeg [mosquitto]=mosquitto)
 if [ "$want_test" = 1 ]; then
   pkgs+=([openssl]=openssl [gst-launch-1.0]=gstreamer1.0-tools [systemd-analyze]=systemd [mosquitto_sub]=mosquitto-clients)
+  # The status page tests drive Debian's Chromium (headless) with playwright-core; no browser download.
+  pkgs+=([chromium]=chromium)
 fi
 missing=()
 for cmd in "${!pkgs[@]}"; do

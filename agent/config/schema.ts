@@ -7,6 +7,7 @@ import { eventsConfigSchema } from './sections/events.js';
 import { deviceSchema, healthSchema, pipelineSchema, trackerSchema } from './sections/service.js';
 import { sensorsSchema } from './sections/sensors.js';
 import { farmConfigIssues, irrigationSchema } from '../irrigation/config.js';
+import { statusSchema } from './sections/status.js';
 
 /**
  * The one configuration schema (YAML at /etc/edge-agent/config.yaml). Types, defaults and the JSON Schema
@@ -27,6 +28,7 @@ export const configSchema = z
     health: healthSchema,
     sensors: sensorsSchema.optional(),
     irrigation: irrigationSchema.optional(),
+    status: statusSchema,
     /** Where the outbox and benchmark cache live; default /var/lib/edge-agent under systemd, ./state otherwise. */
     stateDir: z.string().optional(),
   })

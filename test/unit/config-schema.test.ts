@@ -23,7 +23,7 @@ describe('config/edge-agent.schema.json', () => {
     expect(s.additionalProperties).toBe(false);
     expect(s.properties.health?.properties?.listen?.default).toBe('127.0.0.1:9464');
     expect(Object.keys(s.properties).sort()).toEqual(
-      ['device', 'events', 'health', 'log', 'model', 'outputs', 'pipeline', 'rules', 'source', 'stateDir', 'tracker', 'sensors', 'irrigation'].sort(),
+      ['device', 'events', 'health', 'log', 'model', 'outputs', 'pipeline', 'rules', 'source', 'stateDir', 'status', 'tracker', 'sensors', 'irrigation'].sort(),
     );
   });
 });
