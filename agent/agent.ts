@@ -95,6 +95,8 @@ export class Agent {
   /** Everything the agent reports about itself; metrics, /healthz, the summary and the MQTT status listen. */
   readonly bus: EventBus;
   readonly tally: Tally;
+  /** Reduced modes reported on the bus (`degraded`), by component. */
+  private readonly degradedBy = new Map<string, string>();
   private readonly camera = 'default';
   private readonly ids = new UuidV7();
   private supervision: Supervision | undefined;
@@ -153,7 +155,12 @@ export class Agent {
       onRefresh: () => this.hub?.setStatus(this.statusSummary()),
     });
     await this.supervision.start();
-    this.supervision.health.provide(() => ({ counts: this.tally.snapshot() }));
+    this.bus.on('degraded', 'agent', ({ component, reason }) => {
+      if (reason) this.degradedBy.set(component, reason);
+      else this.degradedBy.delete(component);
+      this.hub?.setStatus(this.statusSummary());
+    });
+    this.supervision.health.provide(() => ({ counts: this.tally.snapshot(), degraded: this.degradedList() }));
     const manifest0 = loadManifest(configPath(this.opts.loaded, cfg.model.manifest));
     this.host = this.opts.drivers.modelHost({ manifest: manifest0, settings: cfg.model, stateDir: this.opts.stateDir, job: this.opts.mode === 'lossless' ? 'file' : 'live', log: this.log });
     this.choice = await this.host.open();
@@ -304,6 +311,16 @@ export class Agent {
     return { name: c.manifest.name, variant: c.opened.variant.name, sha256: c.opened.variant.sha256, accelerator: c.opened.backend.accelerator() };
   }
 
+  /** Every reduced mode now in force, as "component: reason" (the model's fallback, the governor, bus reports). */
+  private degradedList(): string[] {
+    const c = this.choice;
+    return [
+      ...(c?.degraded ? [c.degraded] : []),
+      ...(this.adaptation?.changes.length ? [`governor: ${this.adaptation.changes.at(-1)!.reason}`] : []),
+      ...[...this.degradedBy].map(([component, reason]) => `${component}: ${reason}`),
+    ];
+  }
+
   /** What the retained MQTT status and /healthz say about this device. */
   private statusSummary(): Record<string, unknown> {
     const c = this.choice;
@@ -311,7 +328,7 @@ export class Agent {
     return {
       hardware: p ? { board: p.board.family, model: p.board.model, accelerators: p.accelerators.map((a) => a.kind + (a.bus ? `/${a.bus}` : '')) } : undefined,
       model: c ? { name: c.manifest.name, variant: c.opened.variant.name, sha256: c.opened.variant.sha256, accelerator: c.opened.backend.accelerator(), inferenceThread: c.opened.backend.runsIn?.() ?? 'main' } : undefined,
-      degraded: [...(c?.degraded ? [c.degraded] : []), ...(this.adaptation?.changes.length ? [`governor: ${this.adaptation.changes.at(-1)!.reason}`] : [])],
+      degraded: this.degradedList(),
       counts: this.tally.snapshot(),
     };
   }

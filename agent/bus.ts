@@ -42,6 +42,11 @@ export interface BusEvents {
   thermal: { zones: Array<{ zone: string; tempC: number }>; throttled?: boolean };
   /** Events persisted but not yet acknowledged upstream. */
   outboxDepth: { depth: number };
+  /**
+   * A part runs in a reduced mode (events not durable, a sensor silent...): `reason` says what and why; null when it
+   * recovered. /healthz and the MQTT status list every current reason as "component: reason".
+   */
+  degraded: { component: string; reason: string | null };
 }
 
 export type BusEventName = keyof BusEvents;
