@@ -48,6 +48,14 @@ export interface AgentOptions {
   drivers: AgentDrivers;
   /** Where output drivers find /sys and /dev (tests: a sysroot folder honest to the kernel's sysfs GPIO layout). */
   outputRoots?: { sysRoot?: string; devRoot?: string };
+  /** Features started after the outputs and stopped before them (the farm: agent/app/farm-wiring.ts). */
+  extensions?: AgentExtension[];
+}
+
+/** A feature that listens on the bus and drives outputs; it must stop before the outputs go safe. */
+export interface AgentExtension {
+  start(ctx: { bus: EventBus; outputs: OutputBank }): Promise<void>;
+  stop(): Promise<void>;
 }
 
 export interface RunSummary {
@@ -200,6 +208,7 @@ export class Agent {
       ...(publish ? { publish: (topic: string, payload: string, o: { qos: 0 | 1 | 2; retain: boolean }) => publish(topic, payload, o) } : {}),
     });
     await this.bank.start();
+    for (const x of this.opts.extensions ?? []) await x.start({ bus: this.bus, outputs: this.bank });
 
     // Paths in the config are relative to the config file, like every other path in it.
     const src = cfg.source.type === 'file' ? { ...cfg.source, path: configPath(this.opts.loaded, cfg.source.path) } : cfg.source.type === 'images' ? { ...cfg.source, dir: configPath(this.opts.loaded, cfg.source.dir) } : cfg.source;
@@ -406,6 +415,7 @@ export class Agent {
     this.adaptation?.stop();
     this.pipeline?.stop();
     await this.source?.stop().catch((err) => this.log.error({ err }, 'source stop failed'));
+    for (const x of [...(this.opts.extensions ?? [])].reverse()) await x.stop().catch((err) => this.log.error({ err }, 'extension stop failed'));
     await this.bank?.stop().catch((err) => this.log.error({ err }, 'outputs stop failed'));
     if (drainMs > 0) {
       for (const s of this.hub?.sinks ?? []) {

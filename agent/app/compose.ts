@@ -11,6 +11,7 @@ import { Registry } from './registry.js';
 import { ModelHost, type ModelHostDeps, type ModelHostOptions } from '../model/host.js';
 import { registerSinkType, type SinkFactory } from '../events/registry.js';
 import { Agent, type AgentOptions } from '../agent.js';
+import { farmExtensions } from './farm-wiring.js';
 import { StatefulBackend } from '../../drivers/inference/tflite/stateful.js';
 import { allowedCpus } from '../../drivers/inference/affinity.js';
 import { createNotifier } from '../../drivers/systemd/notify.js';
@@ -121,5 +122,7 @@ export function agentDrivers(): AgentDrivers {
 
 /** The agent, wired with this machine's drivers. */
 export function composeAgent(opts: Omit<AgentOptions, 'drivers'> & { drivers?: Partial<AgentDrivers> }): Agent {
-  return new Agent({ ...opts, drivers: { ...agentDrivers(), ...opts.drivers } });
+  // The farm (sensor inputs, irrigation) when the config has one; it feeds on the bus and drives the agent's outputs.
+  const farm = farmExtensions({ config: opts.loaded.config, stateDir: opts.stateDir, log: opts.log, ...(opts.mqttUrl ? { brokerUrl: opts.mqttUrl } : {}), ...(opts.outputRoots?.sysRoot ? { sysRoot: opts.outputRoots.sysRoot } : {}) });
+  return new Agent({ ...opts, extensions: [...(opts.extensions ?? []), ...farm], drivers: { ...agentDrivers(), ...opts.drivers } });
 }

@@ -51,6 +51,8 @@ export const irrigationZoneSchema = z
 
 export const irrigationSchema = z
   .object({
+    /** The camera whose frames feed irrigation (a multi-camera agent); default: the first camera that reports. */
+    camera: z.string().min(1).optional(),
     /** IANA time zone for windows and the day boundary; default the device's (TZ). */
     timeZone: z.string().optional(),
     /** At most this many valves open at once (they share a pump). */

@@ -3,28 +3,36 @@ import { checkConfigFile } from '../../config/load.js';
 import { formatProblem } from '../../config/issues.js';
 import type { AgentConfig } from '../../config/schema.js';
 import { parseCommandArgs } from '../args.js';
+import { readFileSync } from 'node:fs';
+import { parseWithLines, type Problem } from '../../config/issues.js';
 
 export const summary = 'validate a config file: every problem with its line, exit 78 if any';
 
 const usage = `
-usage: edge-agent check-config [--json] FILE
+usage: edge-agent check-config [--json] [--sysroot DIR] FILE
 
 Checks FILE (YAML) against the configuration schema, the cross-field rules (outputs named by rules exist,
 pulses fit maxOnMs, one output per GPIO line) and the files it names (model manifest and variant files with
-their sha256, video file, image folder, MQTT password and TLS files; relative to FILE's folder).
+their sha256, video file, image folder, MQTT password and TLS files; relative to FILE's folder), the IIO ADC
+channels sensor inputs read (under --sysroot, default /) and the labels irrigation zones wait for (the model's).
 Prints one line per problem, "FILE:LINE: path: what is wrong", and exits 78 (EX_CONFIG); exits 0 when valid.
 
+  --sysroot DIR   look for /sys/bus/iio under DIR (checking a config for another board's image)
   --json   print {"ok", "file", "problems": [{"path","line","message"}]} instead
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals, help } = parseCommandArgs(argv, { json: { type: 'boolean' } }, usage);
+  const { values, positionals, help } = parseCommandArgs(argv, { json: { type: 'boolean' }, sysroot: { type: 'string' } }, usage);
   if (help) return ExitCode.ok;
   if (positionals.length !== 1) {
     process.stderr.write(`edge-agent: check-config needs exactly one FILE: edge-agent check-config /etc/edge-agent/config.yaml\n`);
     return ExitCode.usage;
   }
   const res = await checkConfigFile(positionals[0]!);
+  if (res.ok && res.config) {
+    const farm = await farmProblems(res.config, res.path, values.sysroot ?? '/');
+    if (farm.length) Object.assign(res, { ok: false, config: undefined, problems: [...res.problems, ...farm] });
+  }
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ ok: res.ok, file: res.path, problems: res.problems })}\n`);
     return res.ok ? ExitCode.ok : ExitCode.config;
@@ -37,6 +45,16 @@ export async function run(argv: string[]): Promise<number> {
   }
   process.stdout.write(`ok: ${res.path} is valid\n${describe(res.config!)}\n`);
   return ExitCode.ok;
+}
+
+/** IIO channels that are not there and zone labels the model lacks (agent/app/farm-wiring.ts), with their lines. */
+async function farmProblems(config: AgentConfig, file: string, sysRoot: string): Promise<Problem[]> {
+  if (!config.sensors && !config.irrigation) return [];
+  const { farmConfigProblems } = await import('../../app/farm-wiring.js');
+  const found = farmConfigProblems(config, file, sysRoot);
+  if (!found.length) return found;
+  const { locate } = parseWithLines(readFileSync(file, 'utf8'));
+  return found.map((p) => ({ ...p, line: locate(p.path.split('.')) }));
 }
 
 /** One line saying what the config will do. */
