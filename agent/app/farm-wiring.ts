@@ -162,6 +162,7 @@ export class FarmWiring implements AgentExtension {
     await this.idle();
     this.controller?.stop();
     for (const input of [...this.inputs].reverse()) await input.stop().catch((err) => this.log.warn({ reason: messageOf(err) }, 'sensor input stop failed'));
+    this.log.info({ status: this.controller?.status() }, 'farm stopped');
   }
 }
 
