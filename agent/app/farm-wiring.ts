@@ -14,7 +14,7 @@ import type { AgentConfig } from '../config/schema.js';
 import type { Problem } from '../config/issues.js';
 import type { EventBus } from '../bus.js';
 import type { AgentExtension } from '../agent.js';
-import { IrrigationController, type Decision, type ValvePort } from '../irrigation/index.js';
+import { IrrigationController, type Decision } from '../irrigation/index.js';
 import type { SensorInput } from '../sensors/input.js';
 import type { SensorStore } from '../sensors/store.js';
 import { loadManifest } from '../model/manifest.js';
@@ -35,8 +35,6 @@ export interface FarmWiringOptions {
   checkEveryMs?: number;
   /** Every decision the controller takes (the demo prints the day from them). */
   onDecisions?: (decisions: Decision[]) => void;
-  /** Where the valves are driven when not through the agent's outputs (the demo's simulated bank). */
-  valves?: ValvePort;
 }
 
 /** What the agent hands an extension at start. */
@@ -80,8 +78,7 @@ export class FarmWiring implements AgentExtension {
     }
     const irr = this.opts.config.irrigation;
     if (irr) {
-      const valves = this.opts.valves ?? ctx.outputs;
-      this.controller = new IrrigationController(irr, { store: this.store, valves, now: this.now, ledgerFile: join(this.opts.stateDir, 'irrigation.json'), log: this.opts.log });
+      this.controller = new IrrigationController(irr, { store: this.store, valves: ctx.outputs, now: this.now, ledgerFile: join(this.opts.stateDir, 'irrigation.json'), log: this.opts.log });
       this.controller.start();
       this.unsubscribe = ctx.bus.on('decision', 'irrigation', (p) => {
         this.camera ??= p.camera;
@@ -133,7 +130,7 @@ export class FarmWiring implements AgentExtension {
       else if (s.state === 'unknown' && this.now() - this.startedAt > this.store.maxAgeMs(name)) reason = `no reading since start (maxAgeS ${maxS})`;
       if (reason) {
         const zones = this.zonesOf(name);
-        const full = `${reason}${zones.length ? `; ${zones.join(', ')} ${fallback === 'none' ? 'will not water' : 'water on the camera alone'}` : ''}`;
+        const full = `${reason}${zones.length ? `; ${zones.join(', ')} ${fallback === 'none' ? 'will not water' : `water${zones.length === 1 ? 's' : ''} on the camera alone`}` : ''}`;
         if (this.silent.has(name)) continue;
         this.silent.set(name, full);
         this.log.warn({ sensor: name, zones, fallback }, `sensor ${name} silent: ${full}`);

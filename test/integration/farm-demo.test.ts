@@ -33,6 +33,17 @@ describe.skipIf(!ready)('edge-agent demo farm on a seed the model never saw (rea
     // day.png is a PNG.
     expect(readFileSync(res.plot).subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
     expect(res.lines.at(-2)).toMatch(/^OK: /);
+    // The farm ran through the same wiring as `run`: each probe gap of the scene (a flat battery for an hour or two)
+    // went on the bus as degraded, with the zone's fallback, and off again when the probe published.
+    const degraded = res.lines.filter((l) => / {2}degraded: /.test(l)).map((l) => / degraded: sensor (\S+?):? (.*)$/.exec(l)!.slice(1));
+    expect(degraded.length).toBeGreaterThan(0);
+    expect(degraded.length % 2).toBe(0);
+    for (let i = 0; i < degraded.length; i += 2) {
+      const [sensor, reason] = degraded[i]!;
+      expect(reason).toMatch(/^no reading for \d+ s \(maxAgeS 900\); zone-\d waters on the camera alone$/);
+      expect(degraded[i + 1]).toEqual([sensor, 'publishes again']);
+    }
+    if (seed === 9015) expect(degraded.map(([n]) => n)).toContain('soil/zone-3');
   }, 300_000);
 });
 

@@ -1,16 +1,14 @@
 /**
  * `edge-agent demo farm` (also `edge-agent demo-farm`): a day on the farm, end to end. Generates the field
  * time-lapse for a seed the model never saw in training, starts a local MQTT broker, replays the scene's soil and
- * rain readings through it as gateways would publish them (JSON with a value and a timestamp), subscribes to them
- * with the agent's MQTT sensor input, runs the field model (ONNX Runtime + the agent's yolov8 decoder) on every
- * frame, and lets the irrigation controller drive four simulated valves through the real OutputBank (dry-run
- * journal) on a simulated clock that follows the clip (one frame = 5 minutes). Prints the day, compares it with the
- * truth, and writes a PNG plot beside the journal.
- *
- * Not the full `run` loop: the composition root (agent/agent.ts) does not yet wire sensors and irrigation; this
- * command composes the same parts the way it will (SensorStore -> IrrigationController -> OutputBank).
+ * rain readings through it as gateways would publish them (JSON with a value and a timestamp), runs the field model
+ * (ONNX Runtime + the agent's yolov8 decoder) on every frame of the clip, and hands each frame's detections to the
+ * farm exactly as `edge-agent run` does: the bus `decision` message -> FarmWiring (agent/app/farm-wiring.ts: the
+ * configured sensor inputs, the irrigation controller, silent sensors reported as `degraded`) -> the OutputBank
+ * (dry-run journal). What differs from `run` is the clock: one frame is 5 minutes, so valves, sensors and the
+ * controller follow a simulated clock instead of the wall. Prints the day, compares it with the truth, and writes a
+ * PNG plot beside the journal.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseCommandArgs } from '../args.js';
@@ -18,7 +16,7 @@ import { AgentError, ExitCode } from '../../errors.js';
 import { createLogger, type Logger } from '../../log.js';
 import { packageRoot } from '../../paths.js';
 import { loadConfigFile } from '../../config/load.js';
-import { inWindows, IrrigationController, localTime, type Decision } from '../../irrigation/index.js';
+import { inWindows, localTime, type Decision } from '../../irrigation/index.js';
 import { cameraVerdict } from '../../irrigation/camera.js';
 import type { Detection } from '../../types.js';
 
@@ -62,22 +60,6 @@ function localMidnight(day: string, timeZone: string | undefined): number {
   throw new AgentError('INTERNAL', `cannot find local midnight of ${day}`);
 }
 
-async function decodeFrames(video: string, w: number, h: number): Promise<Uint8Array[]> {
-  const child = spawn('ffmpeg', ['-v', 'error', '-i', video, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${w}x${h}`, '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const chunks: Buffer[] = [];
-  child.stdout.on('data', (d: Buffer) => chunks.push(d));
-  const code = await new Promise<number>((res, rej) => {
-    child.on('error', rej);
-    child.on('close', (c) => res(c ?? -1));
-  });
-  if (code !== 0) throw new AgentError('SOURCE_FAILED', `ffmpeg could not decode ${video}`, { fix: 'delete the clip folder to have it made again' });
-  const all = Buffer.concat(chunks);
-  const n = w * h * 3;
-  const frames: Uint8Array[] = [];
-  for (let o = 0; o + n <= all.length; o += n) frames.push(all.subarray(o, o + n));
-  return frames;
-}
-
 export async function runFarmDay(opts: { seed: number; stateDir: string; log?: Logger; configFile?: string }): Promise<FarmDayResult> {
   const root = packageRoot();
   const log = opts.log ?? createLogger({ level: 'warn' });
@@ -104,17 +86,19 @@ export async function runFarmDay(opts: { seed: number; stateDir: string; log?: L
 
   const { startBroker } = await import('../../../drivers/mqtt/broker.js');
   const { connectAsync } = await import('mqtt');
-  const { MqttSensors } = await import('../../../drivers/sensors/mqtt.js');
-  const { sensorStoreFor } = await import('../../../drivers/sensors/index.js');
+  const { FarmWiring } = await import('../../app/farm-wiring.js');
+  const { EventBus } = await import('../../bus.js');
   const { OutputBank } = await import('../../actuators/output-bank.js');
   const { loadManifest, findVariant } = await import('../../model/manifest.js');
-  const { prepareDecoder, stretchGeometry } = await import('../../decode/index.js');
-  const ort = (await import('onnxruntime-node')).default;
+  const { prepareDecoder } = await import('../../decode/index.js');
+  const { openVariant } = await import('../../model/open-variant.js');
+  const { agentDrivers, createBackend } = await import('../../app/compose.js');
+  const { TensorPacker } = await import('../../preprocess/tensor.js');
+  const { inputSize } = await import('../../preprocess/geometry.js');
+  const { sourceSchema } = await import('../../config/sections/source.js');
 
   const broker = await startBroker({ log });
-  const store = sensorStoreFor(sensorsCfg, () => clock.wall());
   const mqttSensors = Object.fromEntries(Object.entries(sensorsCfg.inputs).filter(([, s]) => s.type === 'mqtt')) as Record<string, import('../../config/sections/sensors.js').MqttSensorConfig>;
-  const input = new MqttSensors({ url: broker.url, sensors: mqttSensors, log });
   const bank = new OutputBank(Object.fromEntries(Object.entries(config.outputs).map(([n, o]) => [n, { ...o, driver: { type: 'dry-run' as const } }])), {
     clock,
     timers: clock,
@@ -122,27 +106,36 @@ export async function runFarmDay(opts: { seed: number; stateDir: string; log?: L
     log,
     ledgerDir: join(opts.stateDir, 'outputs'),
   });
-  const ctl = new IrrigationController(irr, { store, valves: bank, now: () => clock.wall(), ledgerFile, log });
+  const decisions: Decision[] = [];
+  // The same wiring as `run`: the sensors over the demo's broker, the controller fed from the bus, on the clip's clock.
+  const bus = new EventBus(log);
+  const farm = new FarmWiring({ config: { ...config, sensors: { ...sensorsCfg, broker: { url: broker.url } } }, stateDir: opts.stateDir, log, now: () => clock.wall(), checkEveryMs: 0, onDecisions: (d) => decisions.push(...d) });
+  const store = farm.store;
+  const silent: Array<{ atMs: number; component: string; reason: string | null }> = [];
+  bus.on('degraded', 'demo', (p) => silent.push({ atMs: clock.wall(), ...p }));
   const manifest = loadManifest(join(root, 'models', 'field-demo', 'manifest.json'));
   const variant = findVariant(manifest, 'student-fp32');
-  const session = await ort.InferenceSession.create(join(manifest.dir, variant.file), { intraOpNumThreads: 1, interOpNumThreads: 1 });
-  const [, , ih, iw] = manifest.input.shape as [number, number, number, number];
+  // The agent's own parts for the camera side: the ONNX Runtime backend, the tensor packer, the file source
+  // (every frame: lossless), the yolov8 decoder; all through the composition root.
+  const opened = await openVariant(manifest, variant, { threads: 1, verify: false, thread: 'main', log, createBackend });
+  const backend = opened.backend;
+  const packer = new TensorPacker(opened.input);
+  const { width: iw, height: ih } = inputSize(opened.input);
   const decode = prepareDecoder(manifest.decoder, manifest.labels);
-  const geometry = stretchGeometry(iw, ih, iw, ih);
+  const source = await agentDrivers().openSource(sourceSchema.parse({ type: 'file', path: scene.video, pace: 'fast', loop: false }), { input: opened.input, mode: 'lossless', log, planar: opened.input.layout === 'NCHW' });
   const pub = await connectAsync(broker.url, { reconnectPeriod: 0 });
-  const decisions: Decision[] = [];
   const openings: FarmDayResult['openings'] = [];
   const zoneNames = Object.keys(irr.zones);
   const scores: number[][] = zoneNames.map(() => []);
   try {
-    await input.start(store);
     await bank.start();
-    ctl.start();
-    const frames = await decodeFrames(scene.video, iw, ih);
+    await farm.start({ bus, outputs: bank });
+    await source.start();
+    const geometry = source.geometry();
     const byFrame = new Map<number, Array<[string, number]>>();
     for (const [sensor, readings] of Object.entries(truth.readings)) for (const [f, v] of readings) byFrame.set(f, [...(byFrame.get(f) ?? []), [sensor, v]]);
-    const tensor = new Float32Array(3 * iw * ih);
-    for (let t = 0; t < frames.length; t++) {
+    let t = 0;
+    for (let frame = await source.next(); frame; frame = await source.next(), t++) {
       await clock.advanceTo(start + t * frameMs);
       const at = clock.wall();
       // The gateways publish this frame's readings; wait until the sensor input has them (QoS 1, then arrival).
@@ -155,28 +148,23 @@ export async function runFarmDay(opts: { seed: number; stateDir: string; log?: L
       for (let i = 0; i < 400 && !due.every(([n]) => store.get(n).state === 'fresh' && (store.get(n) as { atMs: number }).atMs === at); i++) {
         await new Promise((r) => setTimeout(r, 5));
       }
-      const px = frames[t]!;
-      const plane = iw * ih;
-      for (let i = 0; i < plane; i++) {
-        tensor[i] = px[i * 3]! / 255;
-        tensor[plane + i] = px[i * 3 + 1]! / 255;
-        tensor[2 * plane + i] = px[i * 3 + 2]! / 255;
-      }
-      const out = await session.run({ [manifest.input.name]: new ort.Tensor('float32', tensor, [1, 3, ih, iw]) });
-      const outputs = Object.fromEntries(Object.entries(out).map(([k, v]) => [k, { data: v.data as Float32Array, dims: [...v.dims] }]));
+      const outputs = await backend.run({ [opened.input.name]: packer.pack(frame) });
+      frame.release?.();
       const dets: Detection[] = decode(outputs, { spec: manifest.decoder, labels: manifest.labels, inputWidth: iw, inputHeight: ih, geometry });
       zoneNames.forEach((z, i) => scores[i]!.push(cameraVerdict({ ...irr.zones[z]!, camera: { ...irr.zones[z]!.camera, labels: { dry_soil: 0 } } }, dets).score));
-      for (const d of await ctl.step(dets, at)) {
-        decisions.push(d);
-        if (d.action === 'open') openings.push({ frame: t, zone: d.zone, durationS: d.durationS!, atMs: at, reason: d.reason });
-      }
+      const seen = decisions.length;
+      bus.emit('decision', { camera: 'default', seq: t, captureTs: at, detections: dets.map((d, i) => ({ ...d, trackId: i + 1, hits: 1 })), firings: [] });
+      await farm.idle();
+      for (const d of decisions.slice(seen)) if (d.action === 'open') openings.push({ frame: t, zone: d.zone, durationS: d.durationS!, atMs: at, reason: d.reason });
     }
-    await clock.advanceTo(start + frames.length * frameMs);
+    if (t !== truth.frames) throw new AgentError('SOURCE_FAILED', `the field clip gave ${t} frames, its truth has ${truth.frames}`, { fix: `delete ${sceneDir} to have it made again` });
+    await clock.advanceTo(start + t * frameMs);
   } finally {
     await pub.endAsync().catch(() => undefined);
-    await input.stop().catch(() => undefined);
+    await farm.stop().catch(() => undefined);
     await bank.stop().catch(() => undefined);
-    await session.release().catch(() => undefined);
+    await source.stop().catch(() => undefined);
+    await backend.close().catch(() => undefined);
     await broker.stop().catch(() => undefined);
   }
 
@@ -200,6 +188,7 @@ export async function runFarmDay(opts: { seed: number; stateDir: string; log?: L
   const held = new Map<string, number>();
   for (const d of decisions) if (d.action === 'skip') held.set(d.reason.replace(/\d+(\.\d+)?/g, 'N'), (held.get(d.reason.replace(/\d+(\.\d+)?/g, 'N')) ?? 0) + 1);
   if (held.size) lines.push(`  held back (zone-frames): ${[...held].map(([r, n]) => `${r} x${n}`).join('; ')}`);
+  for (const s of silent) lines.push(`  ${hhmm(s.atMs)}  degraded: ${s.component}${s.reason ? `: ${s.reason}` : ' publishes again'}`);
   const c = comparison;
   lines.push(`compared with the truth:`);
   const spans = (l: Array<[string, number, number]>) => l.map(([z, a, b]) => `${z} ${hhmm(start + a * frameMs)}-${hhmm(start + (b + 1) * frameMs)}`).join(', ');
