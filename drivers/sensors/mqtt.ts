@@ -53,7 +53,16 @@ export class MqttSensors implements SensorInput {
     const client = connect(this.opts.url, { reconnectPeriod: 2000, connectTimeout: 10_000, ...this.opts.clientOptions });
     this.client = client;
     client.on('message', (topic, payload) => this.onMessage(store, topic, payload.toString()));
-    client.on('error', (err) => this.log.warn({ err }, 'sensor broker connection error'));
+    // One warning per outage (the client retries every 2 s), and one line when the broker is back.
+    let down = false;
+    client.on('error', (err) => {
+      if (!down) this.log.warn({ reason: err.message }, 'sensor broker connection error; retrying every 2 s, readings go stale meanwhile');
+      down = true;
+    });
+    client.on('connect', () => {
+      if (down) this.log.info('sensor broker connected again');
+      down = false;
+    });
     const topics = [...new Set(Object.values(this.opts.sensors).map((s) => s.topic))];
     // Subscriptions are re-sent on every (re)connect: the session may be clean.
     client.on('connect', () => {
