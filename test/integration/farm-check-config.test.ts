@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { repoRoot, runCli } from '../helpers/cli.js';
+import { ensureField } from '../../scripts/field-scene/write.js';
 
 const ready = existsSync(join(repoRoot, 'dist', 'agent', 'cli', 'main.js')) && existsSync(join(repoRoot, 'models', 'field-demo', 'manifest.json'));
 const dir = mkdtempSync(join(tmpdir(), 'farm-check-'));
@@ -56,6 +57,20 @@ describe.skipIf(!ready)('check-config on a farm config', () => {
     expect(r.code).toBe(78);
     expect(r.stdout.trim().split('\n')).toEqual([expect.stringMatching(/: sensors\.inputs\.soil\/zone-2\.device: no IIO device "iio:device4" under /)]);
   });
+
+  it('run with an ADC that is not there: the same one line, exit 78, the valves never left their safe state', async () => {
+    const scene = await ensureField(join(repoRoot, '.cache', 'farm', 'seed-9004'), 9004, 24);
+    const file = farmConfig('run-adc', (c) => {
+      c.source = { type: 'file', path: scene.video, pace: 'fast', loop: false };
+      c.sensors.inputs['soil/zone-1'] = { type: 'iio', device: 'iio:device99', channel: 0 };
+    });
+    const journal = join(dir, 'run-adc.jsonl');
+    const r = await runCli(['run', '--config', file, '--simulate-outputs', journal, '--state-dir', join(dir, 'run-adc-state')]);
+    expect(r.code).toBe(78);
+    const plain = r.stderr.split('\n').filter((l) => l && !l.startsWith('{'));
+    expect(plain).toEqual([expect.stringMatching(/^edge-agent: sensors\.inputs\.soil\/zone-1\.device: no IIO device "iio:device99" under \/sys\/bus\/iio\/devices: /)]);
+    expect(existsSync(journal) ? readFileSync(journal, 'utf8') : '').not.toMatch(/"value":1/);
+  }, 300_000);
 
   it('a zone label the field model does not have: one line naming the zone, the label and the model\'s labels, exit 78', async () => {
     const file = farmConfig('label', (c) => {
