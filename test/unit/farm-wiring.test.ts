@@ -48,7 +48,7 @@ async function setup(irrigation: Record<string, unknown>) {
 const zone = (extra: Record<string, unknown> = {}) => ({
   zones: { 'zone-1': { valve: 'valve-1', area: { polygon: [[0, 0], [1, 0], [1, 1], [0, 1]] }, camera: { labels: { dry_soil: 0.5 }, frames: 1 }, sensor: 'soil', maxOnS: 60, ...extra } },
 });
-const dry = [{ label: 'dry_soil', score: 0.9, box: [0.1, 0.1, 0.2, 0.2] as [number, number, number, number], trackId: 1, hits: 1 }];
+const dry = [{ classId: 2, label: 'dry_soil', score: 0.9, box: [0.1, 0.1, 0.2, 0.2] as [number, number, number, number], trackId: 1, hits: 1 }];
 
 describe('FarmWiring', () => {
   it('a probe past its maximum age: degraded once with the zone and its fallback, cleared when it reads again', async () => {
