@@ -54,3 +54,21 @@ export interface AgentDrivers {
   /** Energy per inference (J) on this board for an accelerator, latency and FLOPs. */
   energyPerInferenceJ(profile: HardwareProfile, accelerator: string, latencyMs: number, flops: number): number;
 }
+
+/** Where a sensor input writes its readings (agent/sensors/store.ts SensorStore is one). */
+export interface SensorSink {
+  /** Records a reading (atMs: when it was measured, epoch ms; default now); false when refused. */
+  update(name: string, value: number, atMs?: number): boolean;
+}
+
+/**
+ * One source of sensor readings (an MQTT topic, an ADC channel: drivers/sensors/). It writes into the sink; the
+ * store decides what is fresh. Constructors assign; start() connects or claims; stop() undoes.
+ */
+export interface SensorInput {
+  /** The sensor names this input provides. */
+  readonly provides: readonly string[];
+  describe(): string;
+  start(sink: SensorSink): Promise<void>;
+  stop(): Promise<void>;
+}

@@ -16,10 +16,10 @@ import type { EventBus } from '../bus.js';
 import type { AgentExtension } from '../agent.js';
 import { IrrigationController, type Decision } from '../irrigation/index.js';
 import type { SensorInput } from '../sensors/input.js';
-import type { SensorStore } from '../sensors/store.js';
+import { sensorStoreFor, type SensorStore } from '../sensors/store.js';
 import { loadManifest } from '../model/manifest.js';
 import { messageOf } from '../errors.js';
-import { IioSensor, sensorFileProblems, sensorInputs, sensorStoreFor } from '../../drivers/sensors/index.js';
+import { IioSensor, sensorFileProblems, sensorInputs } from '../../drivers/sensors/index.js';
 
 export interface FarmWiringOptions {
   config: Pick<AgentConfig, 'sensors' | 'irrigation' | 'events'>;

@@ -1,5 +1,3 @@
-/** Sensor inputs: the store of latest readings (store.ts), payload parsing (payload.ts), calibration. */
+/** Sensor readings: the store of latest readings (store.ts). Payload parsing and calibration are the drivers' (drivers/sensors/). */
 export * from './store.js';
-export * from './calibrate.js';
-export * from './payload.js';
-export type { SensorInput } from './input.js';
+export type { SensorInput, SensorSink } from './input.js';

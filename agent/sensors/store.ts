@@ -3,6 +3,9 @@
  * "stale": reported as unknown, never as its last value, so a sensor with a flat battery cannot keep a zone
  * looking dry (or wet) forever. The clock is injected (tests step it; the agent passes Date.now).
  */
+import type { SensorsConfig } from '../config/sections/sensors.js';
+import type { SensorSink } from '../ports.js';
+
 export interface SensorReading {
   value: number;
   /** When the value was measured (the payload's timestamp when it has one), epoch ms. */
@@ -24,7 +27,7 @@ export interface SensorStoreOptions {
 
 export type SensorListener = (name: string, reading: SensorReading) => void;
 
-export class SensorStore {
+export class SensorStore implements SensorSink {
   private readonly latest = new Map<string, SensorReading>();
   private readonly listeners = new Set<SensorListener>();
   private readonly now: () => number;
@@ -92,4 +95,11 @@ export class SensorStore {
     this.listeners.add(l);
     return () => this.listeners.delete(l);
   }
+}
+
+/** The store for a sensors config: its default maximum age, and each sensor's own where it sets one. */
+export function sensorStoreFor(cfg: SensorsConfig, now?: () => number): SensorStore {
+  const per: Record<string, number> = {};
+  for (const [n, s] of Object.entries(cfg.inputs)) if (s.maxAgeS !== undefined) per[n] = s.maxAgeS * 1000;
+  return new SensorStore({ maxAgeMs: cfg.maxAgeS * 1000, maxAgeMsBySensor: per, now });
 }

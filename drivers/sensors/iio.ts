@@ -14,9 +14,8 @@ import { AgentError, messageOf } from '../../agent/errors.js';
 import type { Logger } from '../../agent/log.js';
 import { silentLogger } from '../../agent/log.js';
 import type { IioSensorConfig } from '../../agent/config/sections/sensors.js';
-import { moisturePercent } from '../../agent/sensors/calibrate.js';
-import type { SensorInput } from '../../agent/sensors/input.js';
-import type { SensorStore } from '../../agent/sensors/store.js';
+import type { SensorInput, SensorSink } from '../../agent/ports.js';
+import { moisturePercent } from './calibrate.js';
 
 export interface IioSensorOptions {
   name: string;
@@ -113,7 +112,7 @@ export class IioSensor implements SensorInput {
   }
 
   /** Resolves the channel (config error when absent), takes a first reading, then reads every intervalS. */
-  async start(store: SensorStore): Promise<void> {
+  async start(store: SensorSink): Promise<void> {
     this.files = resolveIioChannel(this.opts.sysRoot ?? '/', this.opts.config, this.opts.configPath ?? `sensors.inputs.${this.opts.name}`);
     this.poll(store);
     const set = this.opts.setInterval ?? ((fn, ms) => setInterval(fn, ms).unref());
@@ -121,7 +120,7 @@ export class IioSensor implements SensorInput {
   }
 
   /** One reading into the store. A failed read is logged once until reads work again; the old value ages out. */
-  poll(store: SensorStore): void {
+  poll(store: SensorSink): void {
     if (!this.files) return;
     try {
       const mv = readMillivolts(this.files);

@@ -1,21 +1,14 @@
 /**
  * Builds the sensor inputs of a config: one MQTT connection for every mqtt sensor, one poller per IIO channel.
- * The composition root starts them with the SensorStore the irrigation controller reads.
+ * The composition root starts them with the SensorStore (agent/sensors/store.ts) the irrigation controller reads.
  */
 import type { Logger } from '../../agent/log.js';
 import type { SensorsConfig, MqttSensorConfig } from '../../agent/config/sections/sensors.js';
-import type { SensorInput } from '../../agent/sensors/input.js';
-import { SensorStore } from '../../agent/sensors/store.js';
+import type { SensorInput } from '../../agent/ports.js';
 import { IioSensor, resolveIioChannel } from './iio.js';
 import { MqttSensors } from './mqtt.js';
 
 export { IioSensor, MqttSensors };
-
-export function sensorStoreFor(cfg: SensorsConfig, now?: () => number): SensorStore {
-  const per: Record<string, number> = {};
-  for (const [n, s] of Object.entries(cfg.inputs)) if (s.maxAgeS !== undefined) per[n] = s.maxAgeS * 1000;
-  return new SensorStore({ maxAgeMs: cfg.maxAgeS * 1000, maxAgeMsBySensor: per, now });
-}
 
 export function sensorInputs(cfg: SensorsConfig, opts: { brokerUrl?: string; sysRoot?: string; log?: Logger }): SensorInput[] {
   const out: SensorInput[] = [];

@@ -1,15 +1,14 @@
 /**
  * Sensor readings from MQTT topics: one connection to the broker, one subscription per sensor, each payload parsed
- * with the sensor's value and timestamp paths (agent/sensors/payload.ts) and written to the store. A payload that
+ * with the sensor's value and timestamp paths (payload.ts) and written to the store. A payload that
  * cannot be read is counted and logged once per sensor until a good one arrives; it never becomes a reading.
  */
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../../agent/log.js';
 import { silentLogger } from '../../agent/log.js';
 import type { MqttSensorConfig } from '../../agent/config/sections/sensors.js';
-import type { SensorInput } from '../../agent/sensors/input.js';
-import { parsePayload } from '../../agent/sensors/payload.js';
-import type { SensorStore } from '../../agent/sensors/store.js';
+import type { SensorInput, SensorSink } from '../../agent/ports.js';
+import { parsePayload } from './payload.js';
 
 export interface MqttSensorsOptions {
   url: string;
@@ -49,7 +48,7 @@ export class MqttSensors implements SensorInput {
   }
 
   /** Connects and subscribes (QoS 1); resolves once the subscriptions are acknowledged. Reconnects on its own. */
-  async start(store: SensorStore): Promise<void> {
+  async start(store: SensorSink): Promise<void> {
     const client = connect(this.opts.url, { reconnectPeriod: 2000, connectTimeout: 10_000, ...this.opts.clientOptions });
     this.client = client;
     client.on('message', (topic, payload) => this.onMessage(store, topic, payload.toString()));
@@ -82,7 +81,7 @@ export class MqttSensors implements SensorInput {
     this.log.info({ topics }, 'sensor topics subscribed');
   }
 
-  private onMessage(store: SensorStore, topic: string, text: string): void {
+  private onMessage(store: SensorSink, topic: string, text: string): void {
     for (const [name, s] of Object.entries(this.opts.sensors)) {
       if (!topicMatches(s.topic, topic)) continue;
       const p = parsePayload(text, s.valuePath, s.timestampPath);

@@ -37,10 +37,26 @@ writes the valve journal and day.png to the state folder.
 
 const SCENE_DAY = '2026-06-15';
 
+/**
+ * What scripts/field-scene/compare.ts reports (its DayComparison, restated: a CLI command loads offline tools only
+ * through a dynamic import, types included). Spans are [zone, first frame, last frame].
+ */
+interface DayComparison {
+  wetOrRain: Array<{ zone: string; atMs: number; frame: number; durationS: number }>;
+  borderline: Array<{ zone: string; atMs: number; frame: number; durationS: number }>;
+  missed: Array<[string, number, number]>;
+  borderlineMissed: Array<[string, number, number]>;
+  neededSpans: number;
+  wateredSpans: number;
+  zoneSeconds: Record<string, number>;
+  farmSeconds: number;
+  maxOpenAtOnce: number;
+}
+
 export interface FarmDayResult {
   decisions: Decision[];
   openings: Array<{ frame: number; zone: string; durationS: number; atMs: number; reason: string }>;
-  comparison: import('../../../scripts/field-scene/compare.js').DayComparison;
+  comparison: DayComparison;
   budgets: { zone: Record<string, number>; farm: number | undefined };
   maxOpen: number;
   plot: string;
@@ -71,7 +87,7 @@ export async function runFarmDay(opts: { seed: number; stateDir: string; log?: L
   const { plotDay } = await import('../../../scripts/field-scene/plot.js');
   const sceneDir = join(root, '.cache', 'farm', `seed-${opts.seed}`);
   const scene = await ensureField(sceneDir, opts.seed, 24);
-  const truth = JSON.parse(readFileSync(scene.truth, 'utf8')) as import('../../../scripts/field-scene/truth.js').FieldTruth;
+  const truth = JSON.parse(readFileSync(scene.truth, 'utf8')) as Parameters<typeof compareDay>[0];
 
   mkdirSync(opts.stateDir, { recursive: true });
   const journal = join(opts.stateDir, 'valves.jsonl');
