@@ -85,7 +85,13 @@ export class FarmWiring implements AgentExtension {
         if (p.camera !== this.camera) return;
         if (this.pending) this.dropped++;
         this.pending = { detections: p.detections, atMs: p.captureTs };
-        this.running ??= this.drain();
+        if (!this.running) {
+          const run = this.drain();
+          this.running = run;
+          void run.then(() => {
+            if (this.running === run) this.running = undefined;
+          });
+        }
       });
     }
     this.checkSilent();
@@ -101,20 +107,16 @@ export class FarmWiring implements AgentExtension {
 
   /** Steps the controller with the latest frame, one at a time; a frame arriving meanwhile replaces the one waiting. */
   private async drain(): Promise<void> {
-    try {
-      while (this.pending && this.controller) {
-        const { detections, atMs } = this.pending;
-        this.pending = undefined;
-        this.checkSilent();
-        try {
-          const decisions = await this.controller.step(detections, atMs);
-          if (decisions.length) this.opts.onDecisions?.(decisions);
-        } catch (err) {
-          this.log.error({ err }, 'irrigation step failed; the next frame tries again');
-        }
+    while (this.pending && this.controller) {
+      const { detections, atMs } = this.pending;
+      this.pending = undefined;
+      this.checkSilent();
+      try {
+        const decisions = await this.controller.step(detections, atMs);
+        if (decisions.length) this.opts.onDecisions?.(decisions);
+      } catch (err) {
+        this.log.error({ err }, 'irrigation step failed; the next frame tries again');
       }
-    } finally {
-      this.running = undefined;
     }
   }
 
