@@ -11,6 +11,16 @@ if (Number(process.versions.node.split('.')[0]) < needed) {
   process.stderr.write(`edge-agent: Node.js ${process.versions.node} is too old: edge-agent needs Node.js ${needed} or newer (Debian 13: apt install nodejs; Debian 12 / Raspberry Pi OS: NodeSource nodejs 20.x or 22.x)\n`);
   process.exit(69);
 }
+// A Debian package is for one CPU (its native libraries): node of another architecture exits 69 saying which to install.
+const packageArch = new URL('../.package-arch', import.meta.url);
+if (existsSync(packageArch)) {
+  const [deb, nodeArch] = readFileSync(packageArch, 'utf8').trim().split(' ');
+  if (nodeArch && nodeArch !== process.arch) {
+    const want = { x64: 'amd64', arm64: 'arm64', arm: 'armhf' }[process.arch] ?? process.arch;
+    process.stderr.write(`edge-agent: this is the ${deb} package but node runs as ${process.arch}: install edge-agent_${pkg.version}_${want}.deb instead\n`);
+    process.exit(69);
+  }
+}
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   process.stdout.write(`${pkg.version}\n`);
