@@ -48,10 +48,18 @@ function sh(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Proc
 /** `npm pack` of the checkout (dist/ must be built) into `out`; returns the tarball's path. */
 export function packTarball(out: string): string {
   mkdirSync(out, { recursive: true });
-  // --ignore-scripts: prepack would run tsc again; `npm run package` has just built dist/.
-  const json = sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', out], { cwd: packageRoot() });
-  const name = (JSON.parse(json) as Array<{ filename: string }>)[0]!.filename;
-  return join(out, name);
+  // The lock file goes in as npm-shrinkwrap.json (npm never packs package-lock.json): `npm i -g` of the tarball then
+  // installs the versions this checkout was tested with, under npm 10 and 11 alike, not the newest in range.
+  const shrinkwrap = join(packageRoot(), 'npm-shrinkwrap.json');
+  copyFileSync(join(packageRoot(), 'package-lock.json'), shrinkwrap);
+  try {
+    // --ignore-scripts: prepack would run tsc again; `npm run package` has just built dist/.
+    const json = sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', out], { cwd: packageRoot() });
+    const name = (JSON.parse(json) as Array<{ filename: string }>)[0]!.filename;
+    return join(out, name);
+  } finally {
+    rmSync(shrinkwrap, { force: true });
+  }
 }
 
 /** Builds one .deb from the npm tarball; returns its path and sizes. */
@@ -64,7 +72,7 @@ export function buildDeb(tarball: string, arch: DebArch, out: string): BuiltPack
     mkdirSync(app, { recursive: true });
     sh('tar', ['-xzf', tarball, '-C', app, '--strip-components=1', '--no-same-owner']);
     const pkg = JSON.parse(readFileSync(join(app, 'package.json'), 'utf8')) as { version: string; engines?: { node?: string } };
-    copyFileSync(join(packageRoot(), 'package-lock.json'), join(app, 'package-lock.json'));
+    // npm ci installs from the tarball's npm-shrinkwrap.json (the checkout's lock file).
     sh('npm', ['ci', '--omit=dev', '--ignore-scripts', '--os=linux', `--cpu=${spec.node}`, '--libc=glibc', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], {
       cwd: app,
       env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip', npm_config_update_notifier: 'false' },
@@ -144,6 +152,7 @@ export function pruneForArch(nm: string, arch: DebArch): void {
       for (const cpu of readdirSync(join(ortBin, os))) {
         if (`${os}/${cpu}` !== spec.ort) rmSync(join(ortBin, os, cpu), { recursive: true, force: true });
       }
+      if (readdirSync(join(ortBin, os)).length === 0) rmSync(join(ortBin, os), { recursive: true });
     }
   }
   // tfjs-tflite-node: the agent dlopens its cc_deps/<platform>/libtensorflowlite_c.so only (drivers/inference/tflite/capi.ts).
