@@ -48,18 +48,21 @@ function sh(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Proc
 /** `npm pack` of the checkout (dist/ must be built) into `out`; returns the tarball's path. */
 export function packTarball(out: string): string {
   mkdirSync(out, { recursive: true });
-  // The lock file goes in as npm-shrinkwrap.json (npm never packs package-lock.json): `npm i -g` of the tarball then
-  // installs the versions this checkout was tested with, under npm 10 and 11 alike, not the newest in range.
-  const shrinkwrap = join(packageRoot(), 'npm-shrinkwrap.json');
-  copyFileSync(join(packageRoot(), 'package-lock.json'), shrinkwrap);
+  // --ignore-scripts: prepack would run tsc again; `npm run package` has just built dist/.
+  const json = sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', out], { cwd: packageRoot() });
+  const file = join(out, (JSON.parse(json) as Array<{ filename: string }>)[0]!.filename);
+  // The lock file goes in as npm-shrinkwrap.json (npm never packs package-lock.json), added to the packed tarball
+  // rather than written into the checkout (two builds may run at once): the .deb builds install exactly these
+  // versions from it with `npm ci`.
+  const work = mkdtempSync(join(tmpdir(), 'edge-agent-pack-'));
   try {
-    // --ignore-scripts: prepack would run tsc again; `npm run package` has just built dist/.
-    const json = sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', out], { cwd: packageRoot() });
-    const name = (JSON.parse(json) as Array<{ filename: string }>)[0]!.filename;
-    return join(out, name);
+    sh('tar', ['-xzf', file, '-C', work]);
+    copyFileSync(join(packageRoot(), 'package-lock.json'), join(work, 'package', 'npm-shrinkwrap.json'));
+    sh('tar', ['-czf', file, '--owner=0', '--group=0', '--numeric-owner', '--sort=name', '-C', work, 'package']);
   } finally {
-    rmSync(shrinkwrap, { force: true });
+    rmSync(work, { recursive: true, force: true });
   }
+  return file;
 }
 
 /** Builds one .deb from the npm tarball; returns its path and sizes. */

@@ -11,25 +11,11 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../helpers/cli.js';
 import { writeScene } from '../../scripts/demo-scene/index.js';
+import { expectSameDetections, type Detection } from './qemu-lane.js';
 
 const out = mkdtempSync(join(tmpdir(), 'edge-agent-pkg-'));
 const run = (cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {}) =>
   spawnSync(cmd, args, { encoding: 'utf8', cwd: opts.cwd, env: { ...process.env, ...opts.env }, timeout: opts.timeout ?? 300_000, maxBuffer: 64 << 20 });
-
-export interface Detection {
-  label: string;
-  score: number;
-  box: number[];
-}
-
-/** Same labels in the same order, scores within 0.002 and boxes within 0.5 px (float differences between builds). */
-export function expectSameDetections(got: Detection[], want: Detection[]): void {
-  expect(got.map((d) => d.label)).toEqual(want.map((d) => d.label));
-  got.forEach((d, i) => {
-    expect(Math.abs(d.score - want[i]!.score)).toBeLessThan(0.002);
-    d.box.forEach((v, j) => expect(Math.abs(v - want[i]!.box[j]!)).toBeLessThan(0.5));
-  });
-}
 
 let demoFrame: string;
 let deb: string;
