@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { deviceIdFromMachineId } from './device-id.js';
 import type { Logger } from './log.js';
 import { AgentError, messageOf } from './errors.js';
 import type { AgentConfig } from './config/schema.js';
@@ -123,7 +124,7 @@ export class Agent {
   }
 
   get deviceId(): string {
-    return this.cfg.device.id ?? hostname().replace(/[^A-Za-z0-9._-]/g, '-');
+    return this.cfg.device.id ?? deviceIdFromMachineId() ?? hostname().replace(/[^A-Za-z0-9._-]/g, '-');
   }
 
   model(): ModelChoice | undefined {
