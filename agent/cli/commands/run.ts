@@ -142,6 +142,12 @@ function sinkText(f: RunSummary['sinkFailures']): string {
   return parts.length ? `; events a sink failed: ${parts.join(', ')}` : '';
 }
 
+/** W2D: a replay says that it was decided on the clip's timestamps, and what the outputs were timed on. */
+function replayText(p: NonNullable<RunSummary['replay']>): string {
+  const outputs = p.outputs === 'media time' ? 'pulses journaled at their media time' : 'outputs are real, so their pulses were timed on the wall clock';
+  return `replayed in media time: ${p.mediaSeconds.toFixed(1)} s of clip; tracker, persistence, cooldowns, schedule windows and event times follow the clip's timestamps; ${outputs}`;
+}
+
 export function formatSummary(r: RunSummary): string {
   const s = r.stages;
   const f = (x: number): string => x.toFixed(1);
@@ -150,5 +156,6 @@ export function formatSummary(r: RunSummary): string {
     `anomalies: ${r.firings}; events written: ${r.events}${r.eventsFailed ? ` (${r.eventsFailed} refused by every sink)` : ''}; output pulses: ${r.pulses.scheduled} scheduled, ${r.pulses.fired} fired, ${r.pulses.missed} missed, ${r.pulses.refused} refused, ${r.pulses.failed} failed${r.pulses.stuck ? `, ${r.pulses.stuck} stuck` : ''}; frames dropped: ${r.dropped}${restartsText(r.restarts)}${sinkText(r.sinkFailures)}${r.skipped ? `; inferences skipped (motion gate / frame-rate cap): ${r.skipped}${r.energySavedJ !== undefined ? `, saving about ${r.energySavedJ.toFixed(1)} J` : ''}` : ''}`,
     `latency ms p50/p99: ${r.packing === 'inference thread' ? 'preprocess in the inference thread (counted in inference)' : `preprocess ${f(s.preprocess.p50)}/${f(s.preprocess.p99)}`}, inference ${f(s.inference.p50)}/${f(s.inference.p99)}, decode ${f(s.decode.p50)}/${f(s.decode.p99)}, rules ${f(s.rules.p50)}/${f(s.rules.p99)}, capture-to-decision ${f(s.decision.p50)}/${f(s.decision.p99)}`,
   ];
+  if (r.replay) lines.push(replayText(r.replay));
   return `${lines.join('\n')}\n`;
 }
