@@ -118,12 +118,12 @@ export async function probeFramePtsMs(input: string, spawner: Spawner = defaultS
       if (!t) continue;
       const v = Number(t);
       if (!Number.isFinite(v)) return undefined; // "N/A": no timestamps to trust
-      times.push(v * 1000);
+      times.push(Math.round(v * 1e6) / 1e3); // ffprobe prints microseconds
     }
     if (!times.length) return undefined;
     times.sort((a, b) => a - b);
     const t0 = times[0]!;
-    return times.map((t) => t - t0);
+    return times.map((t) => Math.round((t - t0) * 1e3) / 1e3);
   } catch {
     return undefined;
   }
