@@ -18,7 +18,9 @@ usage: edge-agent run [--config FILE] [--source URI] [--until-eof] [--events-out
 
   --config FILE            configuration (YAML); default: the built-in conveyor demo
   --source URI             override the camera: a video file, /dev/videoN, rtsp://... or http(s)://...
-  --until-eof              read a file source as fast as the pipeline allows, process every frame, exit at its end
+  --until-eof              read a file source as fast as the pipeline allows, process every frame, exit at its end;
+                           decided in the clip's own time (a replay: the same decisions as the clip played live,
+                           simulated pulses journaled at their media time)
   --events-out FILE        append one JSON anomaly event per line
   --simulate-outputs FILE  dry-run every output, journaling each change to FILE (JSON lines)
   --mqtt URL               publish anomaly events to this broker (mqtt://host:1883, mqtts://host:8883)
