@@ -71,6 +71,9 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
 
+  // #22 finding 8: a replay is decided in media time; real outputs cannot follow it (they would switch faster than
+  // the line moves), so their pulses stay on the wall clock while the file is read faster than real time.
+  if (untilEof && !simulate && Object.keys(loaded.config.outputs).length) log.warn({ outputs: Object.keys(loaded.config.outputs) }, 'a replay drives real outputs: their pulses are timed on the wall clock while the clip is read faster than real time, so they may overlap; give --simulate-outputs FILE to rehearse them in the clip\'s time');
   const agent = composeAgent({
     loaded,
     log,
