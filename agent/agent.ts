@@ -15,6 +15,7 @@ import { prepareDecoder } from './decode/index.js';
 import { IouTracker } from './tracker/tracker.js';
 import { RuleEngine } from './rules/engine.js';
 import { Pipeline } from './pipeline/pipeline.js';
+import { MediaTime } from './pipeline/media-time.js';
 import type { LoopObserver, OutputsPort } from './pipeline/ports.js';
 import { OutputBank } from './actuators/index.js';
 import { ledgerDir } from './actuators/ledger.js';
@@ -75,6 +76,8 @@ export interface RunSummary {
   /** Where frames were packed into the input tensor: the frame loop, or the backend's inference thread (then the preprocess stage is 0 and packing counts in inference). */
   packing: 'frame loop' | 'inference thread';
   source: string;
+  /** A replay (--until-eof) judged in the clip's media time: how much of the clip, and what the outputs were timed on. */
+  replay?: { mediaSeconds: number; outputs: 'media time' | 'wall time' };
 }
 
 /**
@@ -103,10 +106,13 @@ export class Agent {
   private supervision: Supervision | undefined;
   private host: ModelHost | undefined;
   private adaptation: Adaptation | undefined;
+  /** W2D: a file read in full (--until-eof) is decided in its own media time (pipeline/media-time.ts). */
+  private readonly media: MediaTime | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.cfg = opts.loaded.config;
     this.log = opts.log;
+    this.media = opts.mode === 'lossless' ? new MediaTime(Date.now()) : undefined;
     this.bus = new EventBus(opts.log);
     this.tally = new Tally(this.bus);
     this.bus.on('restart', 'log', (p) => this.log.warn({ component: p.component, camera: p.camera }, `${p.component} restarted: ${p.reason}`));
@@ -198,6 +204,8 @@ export class Agent {
       ...(this.opts.outputRoots ? { driverContext: this.opts.outputRoots } : {}),
       // Simulated outputs spend no real on-time: they neither read nor write the ledger.
       ...(this.opts.simulateOutputs ? {} : { ledgerDir: ledgerDir(this.opts.stateDir) }),
+      // A replay's simulated outputs are timed in the clip's media time, in-process (never sleeping for real).
+      ...(this.media && this.opts.simulateOutputs ? { clock: this.media, timers: this.media } : {}),
       ...(publish ? { publish: (topic: string, payload: string, o: { qos: 0 | 1 | 2; retain: boolean }) => publish(topic, payload, o) } : {}),
     });
     await this.bank.start();
@@ -230,6 +238,7 @@ export class Agent {
       log: this.log,
       bus: this.bus,
       camera: this.camera,
+      ...(this.media ? { media: { clock: this.media, outputs: Boolean(this.opts.simulateOutputs) } } : {}),
       inferenceTimeoutMs: cfg.pipeline.inferenceTimeoutMs,
       gate: (frame) => this.adaptation?.gate(frame) ?? true,
       prefetch: this.opts.mode === 'lossless',
@@ -341,7 +350,8 @@ export class Agent {
     this.t0 = performance.now();
     await p.run();
     const seconds = (performance.now() - this.t0) / 1000;
-    const wait = this.lastPulseEnd - performance.now();
+    if (this.media && this.opts.simulateOutputs) await this.media.drain(); // pulses due after the last frame, in media time
+    const wait = this.media && this.opts.simulateOutputs ? 0 : this.lastPulseEnd - performance.now();
     if (wait > 0) {
       this.log.info({ waitMs: Math.round(wait) }, 'waiting for scheduled output pulses');
       await new Promise((r) => setTimeout(r, wait + 20));
@@ -365,6 +375,7 @@ export class Agent {
       inferenceThread: c.opened.backend.runsIn?.() ?? 'main',
       packing: c.opened.backend.packsFrames?.() ? 'inference thread' : 'frame loop',
       source: this.source?.describe() ?? '',
+      ...(this.media ? { replay: { mediaSeconds: this.media.reachedMs / 1000, outputs: this.opts.simulateOutputs ? 'media time' : 'wall time' } } : {}),
     };
   }
 
