@@ -28,6 +28,7 @@ import { EventBus } from './bus.js';
 import { Tally, type TallySnapshot } from './health/tally.js';
 import { packageVersion } from './paths.js';
 import type { SelectionResult } from './select/index.js';
+import { StatusWiring } from './app/status-wiring.js';
 
 export type { ModelChoice } from './model/host.js';
 
@@ -102,6 +103,7 @@ export class Agent {
   private supervision: Supervision | undefined;
   private host: ModelHost | undefined;
   private adaptation: Adaptation | undefined;
+  private status: StatusWiring | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.cfg = opts.loaded.config;
@@ -243,6 +245,8 @@ export class Agent {
     this.bus.emit('model', { camera: this.camera, model: modelRef, inferenceThread: opened.backend.runsIn?.() ?? 'main' });
     this.adaptation = this.buildAdaptation();
     this.adaptation.start();
+    this.status = new StatusWiring({ cfg, loaded: this.opts.loaded, log: this.log, agent: this });
+    this.status.start(sup.health, [{ name: this.camera, describe: this.source.describe(), width: geometry.srcWidth, height: geometry.srcHeight }]);
     this.log.info(
       { source: this.source.describe(), decoderThreads: decoding, packing: `${packer.usesSimd ? 'wasm-simd' : 'js'} in the ${opened.backend.packsFrames?.() ? 'inference thread' : 'frame loop'}`, inferenceThreads: cfg.model.threads, model: `${manifest.name}/${opened.variant.name}`, accelerator: opened.backend.accelerator(), outputs: Object.keys(cfg.outputs), rules: cfg.rules.map((r) => r.name) },
       'agent started',
@@ -299,6 +303,11 @@ export class Agent {
   private counts(): Pick<RunSummary, 'events' | 'eventsFailed' | 'pulses' | 'dropped' | 'restarts' | 'sinkFailures'> {
     const t = this.tally.snapshot();
     return { events: t.events.queued, eventsFailed: t.events.failed, pulses: t.pulses, dropped: t.dropped.latest, restarts: t.restarts, sinkFailures: t.sinkFailures };
+  }
+
+  /** The status page's feed while it is served (status.enabled and health.enabled). */
+  statusFeed() {
+    return this.status?.feed;
   }
 
   /** http://host:port of /healthz and /metrics while running (health.enabled). */
@@ -420,6 +429,7 @@ export class Agent {
     await this.pipeline?.currentBackend().close().catch(() => undefined);
     // Every session the model host opened (the running one, one being swapped out) is closed.
     await this.host?.close().catch(() => undefined);
+    await this.status?.stop().catch(() => undefined);
     await this.supervision?.stop().catch(() => undefined);
   }
 

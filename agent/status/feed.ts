@@ -69,6 +69,22 @@ export class StatusFeed implements StatusSource, StatusInputs {
     }));
   }
 
+  /**
+   * A camera the agent runs (known at start, or first seen on the bus): added, or its description updated. The
+   * page hears of it at once. Returns false when nothing changed (the common case, one map lookup).
+   */
+  camera(view: CameraView): boolean {
+    const known = this.o.cameras.find((c) => c.name === view.name);
+    if (known && known.describe === view.describe && known.width === view.width && known.height === view.height) return false;
+    if (known) Object.assign(known, view);
+    else {
+      this.o.cameras.push({ ...view });
+      this.live.set(view.name, new LiveView(this.encoder, this.clock, this.o.maxFps ?? 3, (err) => this.log.warn({ err, camera: view.name }, 'live picture could not be encoded')));
+    }
+    this.emit({ type: 'cameras', cameras: this.o.cameras });
+    return true;
+  }
+
   /** The live picture of a camera (routes ask it for frames). */
   liveView(camera: string): LiveView | undefined {
     return this.live.get(camera);
