@@ -6,8 +6,9 @@
  * added to the page.
  *
  * Cost with nobody watching: per processed frame one bus listener that hands the feed a closure (the frame's
- * pixels are copied and encoded only while someone watches; see agent/status/live.ts). Per-stage latency and fps
- * are read once a second from the pipeline's stats, outputs' status after each report and every 5 s.
+ * pixels are copied and encoded only while someone watches; see agent/status/live.ts); per event a copy of its
+ * frame, encoded only once a page connects. While a page is connected, per-stage latency and fps are read once a
+ * second from the pipeline's stats, the outputs' status after each report and every 5 s.
  */
 import type { Logger } from '../log.js';
 import type { AgentConfig } from '../config/schema.js';
@@ -98,10 +99,10 @@ export class StatusWiring {
     on(
       bus.on('outputReport', 'status', ({ report }) => {
         feed.actuation(report);
-        this.refreshOutputs();
+        if (feed.subscribers()) this.refreshOutputs();
       }),
     );
-    on(bus.on('actuation', 'status', () => this.refreshOutputs()));
+    on(bus.on('actuation', 'status', () => feed.subscribers() && this.refreshOutputs()));
     on(bus.on('model', 'status', () => feed.doctor(this.doctor())));
     on(
       bus.on('degraded', 'status', ({ component, reason }) => {
@@ -138,12 +139,17 @@ export class StatusWiring {
       : undefined;
     this.handler = createStatusHandler({ feed, ...(actions ? { actions } : {}), config: cfg.status, listen: cfg.health.listen, log });
     this.offs.push(health.intercept(this.handler));
+    // Latency and outputs are read for connected pages only (every second, every 5 s and at once when one connects).
     let tick = 0;
+    let connected = 0;
     this.timer = setInterval(() => {
-      feed.perf(this.perf());
-      if (++tick % 5 === 0) this.refreshOutputs();
+      const n = feed.subscribers();
+      if (n) feed.perf(this.perf());
+      if (n && (!connected || ++tick % 5 === 0)) this.refreshOutputs();
+      connected = n;
     }, 1_000);
     this.timer.unref();
+    feed.perf(this.perf());
     this.refreshOutputs();
     log.child({ component: 'status' }).info({ url: health.url() ? `${health.url()}/` : undefined, password: Boolean(cfg.status.passwordHash) }, 'status page served');
   }
