@@ -26,6 +26,14 @@ if (!modelReady) console.warn('status page browser tests skipped: models/conveyo
 const built = existsSync(join(repoRoot, 'dist', 'agent', 'actuators', 'worker.js'));
 if (!built) console.warn('status page browser tests skipped: dist/ is not built (npm run build): the agent runs its outputs on the compiled worker');
 
+// In CI (scripts/test.sh after `scripts/setup.sh --test` and the build) the browser tests must run: a missing
+// Chromium or build there is a failure, not a skip.
+if (process.env.CI && (!existsSync(CHROMIUM) || !modelReady || !built)) {
+  it('has Chromium, the demo model and dist/ in CI', () => {
+    expect.fail(`the status page browser tests cannot run in CI: ${[!existsSync(CHROMIUM) && `${CHROMIUM} missing (scripts/setup.sh --test)`, !modelReady && 'models/conveyor-demo missing', !built && 'dist/ not built (npm run build)'].filter(Boolean).join(', ')}`);
+  });
+}
+
 type JournalLine = { ts: string; output: string; value: number; reason: string };
 
 describe.skipIf(!existsSync(CHROMIUM) || !modelReady || !built)('status page in Chromium, served by the running agent', () => {
