@@ -392,7 +392,7 @@ export class Agent {
       this.supervision?.reloaded('new config refused; running on the previous one');
       return { applied: false, message: `new config refused, the running one is kept: ${messageOf(err)}` };
     }
-    const restartNeeded = (['source', 'model', 'outputs', 'events', 'health', 'device'] as const).filter((k) => JSON.stringify(next.config[k]) !== JSON.stringify(this.cfg[k]));
+    const restartNeeded = (['source', 'model', 'outputs', 'events', 'health', 'device', 'status'] as const).filter((k) => JSON.stringify(next.config[k]) !== JSON.stringify(this.cfg[k]));
     this.pipeline.replaceRules(new RuleEngine(next.config.rules, this.log));
     this.cfg.rules = next.config.rules;
     const note = restartNeeded.length ? `; changes to ${restartNeeded.join(', ')} need a restart (systemctl restart edge-agent)` : '';

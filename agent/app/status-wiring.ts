@@ -61,10 +61,23 @@ export class StatusWiring {
 
   constructor(private readonly o: StatusWiringOptions) {}
 
-  /** Serves the page on `health`'s listener and starts feeding it. No-op when status.enabled is false or health is off. */
+  /**
+   * Serves the page on `health`'s listener and starts feeding it. No-op when status.enabled is false or health is
+   * off. A page that cannot be served (its files missing from a package) is logged; the agent runs on without it.
+   */
   start(health: Health, cameras: Array<{ name: string; describe: string; width: number; height: number }>): void {
-    const { cfg, agent, log } = this.o;
+    const { cfg, log } = this.o;
     if (!cfg.status.enabled || !cfg.health.enabled) return;
+    try {
+      this.serve(health, cameras);
+    } catch (err) {
+      log.child({ component: 'status' }).error({ err }, 'the status page cannot be served; the agent runs without it');
+      void this.stop();
+    }
+  }
+
+  private serve(health: Health, cameras: Array<{ name: string; describe: string; width: number; height: number }>): void {
+    const { cfg, agent, log } = this.o;
     const feed = new StatusFeed({
       device: { id: agent.deviceId, ...(cfg.device.name ? { name: cfg.device.name } : {}) },
       cameras: cameras.map((c) => ({ ...c })),
@@ -158,7 +171,9 @@ export class StatusWiring {
     clearInterval(this.timer);
     for (const off of this.offs.splice(0)) off();
     this.handler?.close();
-    await this.feed?.close();
+    const feed = this.feed;
+    this.feed = undefined;
+    await feed?.close();
   }
 
   /** One bank status read at a time (it asks the output worker). */
