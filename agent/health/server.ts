@@ -1,7 +1,8 @@
 /**
  * The local HTTP endpoint: GET /healthz (200 only while frames flow, 503 otherwise, small JSON body) and
  * GET /metrics (Prometheus text 0.0.4). Bound to 127.0.0.1 by default: no authentication, so no remote access
- * unless the operator changes health.listen on purpose.
+ * unless the operator changes health.listen on purpose. The status page (agent/status, wired by
+ * agent/app/status-wiring.ts) is asked first through intercept() and brings its own access rules.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
