@@ -30,6 +30,7 @@ import { EventBus } from './bus.js';
 import { Tally, type TallySnapshot } from './health/tally.js';
 import { packageVersion } from './paths.js';
 import type { SelectionResult } from './select/index.js';
+import { StatusWiring } from './app/status-wiring.js';
 
 export type { ModelChoice } from './model/host.js';
 
@@ -106,8 +107,9 @@ export class Agent {
   private supervision: Supervision | undefined;
   private host: ModelHost | undefined;
   private adaptation: Adaptation | undefined;
-  /** W2D: a file read in full (--until-eof) is decided in its own media time (pipeline/media-time.ts). */
+  /** A file read in full (--until-eof) is decided in its own media time (pipeline/media-time.ts). */
   private readonly media: MediaTime | undefined;
+  private status: StatusWiring | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.cfg = opts.loaded.config;
@@ -253,6 +255,8 @@ export class Agent {
     this.bus.emit('model', { camera: this.camera, model: modelRef, inferenceThread: opened.backend.runsIn?.() ?? 'main' });
     this.adaptation = this.buildAdaptation();
     this.adaptation.start();
+    this.status = new StatusWiring({ cfg, loaded: this.opts.loaded, log: this.log, agent: this });
+    this.status.start(sup.health, [{ name: this.camera, describe: this.source.describe(), width: geometry.srcWidth, height: geometry.srcHeight }]);
     this.log.info(
       { source: this.source.describe(), decoderThreads: decoding, packing: `${packer.usesSimd ? 'wasm-simd' : 'js'} in the ${opened.backend.packsFrames?.() ? 'inference thread' : 'frame loop'}`, inferenceThreads: cfg.model.threads, model: `${manifest.name}/${opened.variant.name}`, accelerator: opened.backend.accelerator(), outputs: Object.keys(cfg.outputs), rules: cfg.rules.map((r) => r.name) },
       'agent started',
@@ -309,6 +313,11 @@ export class Agent {
   private counts(): Pick<RunSummary, 'events' | 'eventsFailed' | 'pulses' | 'dropped' | 'restarts' | 'sinkFailures'> {
     const t = this.tally.snapshot();
     return { events: t.events.queued, eventsFailed: t.events.failed, pulses: t.pulses, dropped: t.dropped.latest, restarts: t.restarts, sinkFailures: t.sinkFailures };
+  }
+
+  /** The status page's feed while it is served (status.enabled and health.enabled). */
+  statusFeed() {
+    return this.status?.feed;
   }
 
   /** http://host:port of /healthz and /metrics while running (health.enabled). */
@@ -395,7 +404,7 @@ export class Agent {
       this.supervision?.reloaded('new config refused; running on the previous one');
       return { applied: false, message: `new config refused, the running one is kept: ${messageOf(err)}` };
     }
-    const restartNeeded = (['source', 'model', 'outputs', 'events', 'health', 'device'] as const).filter((k) => JSON.stringify(next.config[k]) !== JSON.stringify(this.cfg[k]));
+    const restartNeeded = (['source', 'model', 'outputs', 'events', 'health', 'device', 'status'] as const).filter((k) => JSON.stringify(next.config[k]) !== JSON.stringify(this.cfg[k]));
     this.pipeline.replaceRules(new RuleEngine(next.config.rules, this.log));
     this.cfg.rules = next.config.rules;
     const note = restartNeeded.length ? `; changes to ${restartNeeded.join(', ')} need a restart (systemctl restart edge-agent)` : '';
@@ -432,6 +441,7 @@ export class Agent {
     await this.pipeline?.currentBackend().close().catch(() => undefined);
     // Every session the model host opened (the running one, one being swapped out) is closed.
     await this.host?.close().catch(() => undefined);
+    await this.status?.stop().catch(() => undefined);
     await this.supervision?.stop().catch(() => undefined);
   }
 

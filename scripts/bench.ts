@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: every benchmark in one run on this machine, tables printed (`--json` for one JSON object,
- * `--only a,b` to pick sections: variants, pipeline, models, actuation, outbox).
+ * `--only a,b` to pick sections: variants, pipeline, models, actuation, outbox, status).
  *
  * Speed and memory targets are checked here, by measurement, not by timed unit tests.
  */
@@ -12,8 +12,8 @@ import { resolveInferenceThread } from '../agent/model/inference-thread.js';
 import { packageRoot } from '../agent/paths.js';
 import { benchManifest, formatBench } from '../agent/cli/commands/bench.js';
 
-type Section = 'variants' | 'pipeline' | 'models' | 'actuation' | 'outbox';
-const all: Section[] = ['variants', 'pipeline', 'models', 'actuation', 'outbox'];
+type Section = 'variants' | 'pipeline' | 'models' | 'actuation' | 'outbox' | 'status';
+const all: Section[] = ['variants', 'pipeline', 'models', 'actuation', 'outbox', 'status'];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { json: { type: 'boolean' }, only: { type: 'string' } } });
@@ -54,6 +54,12 @@ async function main(): Promise<void> {
     const r = await benchOutbox({});
     results.outbox = r;
     print('outbox to mosquitto (fsync on)', formatOutboxTable(r));
+  }
+  if (only.includes('status')) {
+    const { benchAgentStatusPage, formatAgentStatusTable } = await import('./bench/status-page.js');
+    const r = await benchAgentStatusPage({});
+    results.status = r;
+    print('status page: the frame loop with the page off, unwatched, watched', formatAgentStatusTable(r));
   }
   if (json) process.stdout.write(`${JSON.stringify(results, null, 1)}\n`);
 }

@@ -347,7 +347,7 @@ export class Pipeline {
     const firings = r.outputs
       ? this.rulesRef.evaluate({ ptsMs: frame.ptsMs, wallMs: frameWall, detections: tracked, endedTracks: this.d.tracker.ended() })
       : [];
-    if (r.outputs) this.d.bus?.emit('decision', { camera: this.camera, seq: frame.seq, captureTs: frameWall, detections: tracked, firings: firings.map((f) => f.rule.name) });
+    if (r.outputs) this.d.bus?.emit('decision', { camera: this.camera, seq: frame.seq, captureTs: frameWall, detections: tracked, firings: firings.map((f) => f.rule.name), frame, geometry: this.d.decodeCtx.geometry, fired: firings.map((f) => ({ rule: f.rule.name, label: f.label, trackId: f.trackId, bbox: f.bbox })) });
     for (const f of firings) await this.act(f, frame, r);
     const tEnd = this.clock.now();
     if (r.outputs) {
@@ -433,7 +433,7 @@ export class Pipeline {
     // Only events some sink durably took count as written: "queued" must never hide an event every sink refused.
     if (outcome.status === 'queued') this.stats.events++;
     else this.log.error({ event: ev.id, detail: outcome.detail }, 'event could not be queued by any sink');
-    this.d.bus?.emit('event', { camera: this.camera, eventId: ev.id, outcome });
+    this.d.bus?.emit('event', { camera: this.camera, eventId: ev.id, outcome, event: ev, evidence: { frame, geometry: this.d.decodeCtx.geometry } });
   }
 }
 
