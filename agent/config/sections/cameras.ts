@@ -110,7 +110,7 @@ export function cameraIssues(cfg: CameraInput & { models?: Record<string, unknow
   const models = ['default', ...Object.keys(cfg.models ?? {})];
   for (const { name, cam, path } of entries(cfg)) {
     if (seen.has(name)) ctx.addIssue({ code: 'custom', path: [...path, 'name'], message: `duplicate camera name "${name}" (also ${seen.get(name)}): give each camera its own name` });
-    else seen.set(name, path.join('.'));
+    else seen.set(name, typeof path[1] === 'number' ? `cameras[${path[1]}]` : `cameras.${path[1]}`);
     if (!models.includes(cam.model)) ctx.addIssue({ code: 'custom', path: [...path, 'model'], message: `no model named "${cam.model}" (configured: ${models.join(', ')}): add it under \`models:\` or name one of those` });
     if (cam.rules) ruleOutputIssues(cam.rules, cfg.outputs, ctx, [...path, 'rules']);
     (cam.outputs ?? []).forEach((o, i) => {
