@@ -21,9 +21,9 @@ export interface CamerasDemoResult {
  * The demo clip as N cameras on one model: a config with `cameras:` cam1..camN, each reading the clip in full, all
  * naming the default model (one host, one session shared round-robin) and pulsing the one reject gate (shared).
  */
-export function camerasDemoConfig(n: number, clip: string, stateDir: string, seconds?: number): string {
+export function camerasDemoConfig(n: number, clip: string, stateDir: string, seconds?: number, pace: 'realtime' | 'fast' = 'realtime'): string {
   const base = parse(readFileSync(demoConfigPath(), 'utf8')) as Record<string, unknown> & { source: Record<string, unknown>; model: { manifest: string }; outputs: Record<string, Record<string, unknown>> };
-  const source = { ...base.source, path: clip, pace: seconds ? 'realtime' : 'fast', loop: Boolean(seconds) };
+  const source = { ...base.source, path: clip, pace: seconds ? pace : 'fast', loop: Boolean(seconds) };
   const cameras = Object.fromEntries(Array.from({ length: n }, (_, i) => [`cam${i + 1}`, { source }]));
   const outputs = Object.fromEntries(Object.entries(base.outputs).map(([k, o]) => [k, { ...o, shared: true }]));
   const { source: _s, ...rest } = base;
@@ -33,12 +33,12 @@ export function camerasDemoConfig(n: number, clip: string, stateDir: string, sec
   return file;
 }
 
-export async function runCamerasDemo(o: { n: number; stateDir: string; log: Logger; mqttUrl?: string; eventsOut?: string; simulateOutputs: string; seconds?: number }): Promise<CamerasDemoResult> {
+export async function runCamerasDemo(o: { n: number; stateDir: string; log: Logger; mqttUrl?: string; eventsOut?: string; simulateOutputs: string; seconds?: number; pace?: 'realtime' | 'fast' }): Promise<CamerasDemoResult> {
   const { ensureScene } = await import('../../../scripts/demo-scene/index.js');
   const { video } = await ensureScene(demoSceneDir(), DEMO_SEED);
   mkdirSync(o.stateDir, { recursive: true });
   rmSync(join(o.stateDir, 'outbox'), { recursive: true, force: true });
-  const file = camerasDemoConfig(o.n, video, o.stateDir, o.seconds);
+  const file = camerasDemoConfig(o.n, video, o.stateDir, o.seconds, o.pace);
   let hosts = 0;
   let backendsOpened = 0;
   const agent = composeAgent({
