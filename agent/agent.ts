@@ -86,7 +86,6 @@ interface ModelGroup {
   choice: ModelChoice;
   share: FairShare;
   reloading?: Promise<InferenceBackend>;
-  reloadedAt: number;
 }
 
 /**
@@ -231,14 +230,15 @@ export class Agent {
 
     for (const spec of this.specs) {
       const g = this.groups.get(spec.model)!;
-      const cam: CameraRuntime = new CameraRuntime(spec, {
+      g.share.lane(spec.name); // its turn in the round-robin, in config order
+      const cam = new CameraRuntime(spec, {
         cfg,
         log: this.log,
         bus: this.bus,
         drivers: this.opts.drivers,
         mode: this.opts.mode,
         model: () => g.choice,
-        lane: g.share.lane(spec.name),
+        lane: () => g.share.lane(spec.name),
         modelRef: () => groupRef(g),
         events: this.hub,
         outputs: this.outputsPort(spec.name),
@@ -247,12 +247,7 @@ export class Agent {
         // The motion gate and the governor follow the first camera (they are one per agent for now).
         gate: (camera) => (camera === this.specs[0]!.name ? (frame) => this.adaptation?.gate(frame) ?? true : undefined),
         resolveSource: (s) => resolveSource(this.opts.loaded, s),
-        reloadBackend: async () => {
-          this.bus.emit('restart', { component: 'backend', camera: spec.name, reason: 'inference timed out or failed repeatedly' });
-          await this.reloadGroup(g);
-          this.bus.emit('model', { camera: spec.name, model: groupRef(g), inferenceThread: g.share.current().runsIn?.() ?? 'main' });
-          return cam.pipeline!.currentBackend();
-        },
+        reloadBackend: () => this.reloadGroup(g, spec.name),
       });
       this.cameras.push(cam);
     }
@@ -321,7 +316,7 @@ export class Agent {
     const old = g.share.replace(opened.backend);
     for (const cam of this.cameras.filter((x) => x.spec.model === g.name)) {
       cam.pipeline?.swapModel({
-        backend: cam.pipeline.currentBackend(),
+        backend: g.share.lane(cam.name),
         packer: new TensorPacker(opened.input, { quant: info?.quant }),
         model: { name: c.manifest.name, variant: v.name, sha256: v.sha256, accelerator: opened.backend.accelerator() },
       });
@@ -500,28 +495,42 @@ export class Agent {
     const manifest = loadManifest(configPath(this.opts.loaded, settings.manifest));
     const host = this.opts.drivers.modelHost({ manifest, settings, stateDir: this.opts.stateDir, job: this.opts.mode === 'lossless' ? 'file' : 'live', log: this.log.child({ model: name }) });
     const choice = await host.open();
-    const g: ModelGroup = { name, host, choice, share: new FairShare(choice.opened.backend), reloadedAt: 0 };
+    const g: ModelGroup = { name, host, choice, share: new FairShare(choice.opened.backend) };
     this.groups.set(name, g);
     return g;
   }
 
   /**
-   * A fresh session behind every camera of the model (a hung or failed call). Cameras failing together on the same
-   * hung session reload it once: a reload in progress, or one done in the last second, is the one they all get.
+   * A fresh session behind every camera of the model (a hung or failed call): the camera that asked gets its new
+   * lane back, the others are moved to theirs. A camera whose failed call was queued at a session already replaced
+   * gets its current lane, and nothing restarts again.
    */
-  private async reloadGroup(g: ModelGroup): Promise<InferenceBackend> {
-    if (g.reloading) return g.reloading;
-    if (performance.now() - g.reloadedAt < 1_000) return g.share.current();
+  private async reloadGroup(g: ModelGroup, camera: string): Promise<InferenceBackend> {
+    const asking = this.cameras.find((c) => c.name === camera);
+    const uses = asking?.pipeline?.currentBackend();
+    if (g.reloading) {
+      await g.reloading;
+      return g.share.lane(camera);
+    }
+    if (uses && uses !== g.share.lane(camera)) return g.share.lane(camera);
+    this.bus.emit('restart', { component: 'backend', camera, reason: 'inference timed out or failed repeatedly' });
     g.reloading = (async () => {
       const fresh = await g.host.reload(); // the host releases the old session once its call ends
       g.share.replace(fresh);
       g.choice = g.host.running() ?? g.choice;
-      g.reloadedAt = performance.now();
+      const opened = g.choice.opened;
+      const info = opened.backend.inputs().find((i) => i.name === opened.input.name);
+      for (const cam of this.cameras) {
+        if (cam.spec.model !== g.name) continue;
+        if (cam.name !== camera) cam.pipeline?.swapModel({ backend: g.share.lane(cam.name), packer: new TensorPacker(opened.input, { quant: info?.quant }), model: groupRef(g) });
+        this.bus.emit('model', { camera: cam.name, model: groupRef(g), inferenceThread: fresh.runsIn?.() ?? 'main' });
+      }
       return fresh;
     })().finally(() => {
       g.reloading = undefined;
     });
-    return g.reloading;
+    await g.reloading;
+    return g.share.lane(camera);
   }
 
 }

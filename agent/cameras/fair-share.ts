@@ -2,7 +2,9 @@ import { AgentError } from '../errors.js';
 import type { AcceleratorKind, BackendLoadOptions, FramePixels, InferenceBackend, InputData, OutputTensor, PackSpec, TensorInfo } from '../types.js';
 
 interface Job {
-  start: (b: InferenceBackend) => Promise<Record<string, OutputTensor>>;
+  /** The session the call is for (its lane's). */
+  backend: InferenceBackend;
+  start: () => Promise<Record<string, OutputTensor>>;
   resolve: (r: Record<string, OutputTensor>) => void;
   reject: (e: unknown) => void;
 }
@@ -15,14 +17,19 @@ interface Job {
  * keeps as many calls as it takes at once (2 for a backend queuing in its own thread, so it never idles between
  * cameras). Batching was measured and not chosen (scripts/bench/cameras.ts: the demo model's batch-4 call costs
  * about 4 single calls on this CPU, and waiting to fill a batch adds latency).
- * `replace()` puts a swapped or reloaded session behind every lane at once: all cameras move to it together.
+ * A lane is bound to the session it was made for: `replace()` (a swap or reload) puts a new session in, and
+ * `lane()` then gives each camera a new lane to it, so a call that was queued at the old session fails as that
+ * session's, never as the new one's (the frame loop tells them apart by the backend object).
  */
 export class FairShare {
   private backend: InferenceBackend;
   private readonly lanes: string[] = [];
   private readonly waiting = new Map<string, Job[]>();
   private turn = 0;
-  private inFlight = 0;
+  /** Each camera's lane to the current session. */
+  private readonly current_ = new Map<string, Lane>();
+  /** Calls in flight by session: only the current session's count against its capacity (a hung call at a replaced one holds nobody up). */
+  private readonly inFlight = new Map<InferenceBackend, number>();
   /** Calls served per camera (the bench's fairness figure). */
   readonly served = new Map<string, number>();
 
@@ -38,21 +45,25 @@ export class FairShare {
   replace(next: InferenceBackend): InferenceBackend {
     const old = this.backend;
     this.backend = next;
+    this.current_.clear();
     return old;
   }
 
-  /** The backend one camera's frame loop uses. */
+  /** The backend one camera's frame loop uses now (a new one after each replace()). */
   lane(camera: string): InferenceBackend {
-    if (this.lanes.includes(camera)) throw new AgentError('INTERNAL', `camera ${camera} already has a lane on this model`);
-    this.lanes.push(camera);
-    this.waiting.set(camera, []);
-    this.served.set(camera, 0);
-    return new Lane(this, camera);
+    if (!this.lanes.includes(camera)) {
+      this.lanes.push(camera);
+      this.waiting.set(camera, []);
+      this.served.set(camera, 0);
+    }
+    let l = this.current_.get(camera);
+    if (!l) this.current_.set(camera, (l = new Lane(this, camera, this.backend)));
+    return l;
   }
 
-  submit(camera: string, start: Job['start']): Promise<Record<string, OutputTensor>> {
+  submit(camera: string, backend: InferenceBackend, start: Job['start']): Promise<Record<string, OutputTensor>> {
     return new Promise((resolve, reject) => {
-      this.waiting.get(camera)!.push({ start, resolve, reject });
+      this.waiting.get(camera)!.push({ backend, start, resolve, reject });
       this.dispatch();
     });
   }
@@ -62,20 +73,23 @@ export class FairShare {
   }
 
   private dispatch(): void {
-    while (this.inFlight < this.capacity()) {
+    while ((this.inFlight.get(this.backend) ?? 0) < this.capacity()) {
       const camera = this.nextCamera();
       if (camera === undefined) return;
       const job = this.waiting.get(camera)!.shift()!;
-      this.inFlight++;
+      const b = job.backend;
+      this.inFlight.set(b, (this.inFlight.get(b) ?? 0) + 1);
       this.served.set(camera, (this.served.get(camera) ?? 0) + 1);
       let call: Promise<Record<string, OutputTensor>>;
       try {
-        call = job.start(this.backend);
+        call = job.start();
       } catch (err) {
         call = Promise.reject(err);
       }
       call.then(job.resolve, job.reject).finally(() => {
-        this.inFlight--;
+        const n = (this.inFlight.get(b) ?? 1) - 1;
+        if (n > 0) this.inFlight.set(b, n);
+        else this.inFlight.delete(b);
         this.dispatch();
       });
     }
@@ -95,15 +109,17 @@ export class FairShare {
   }
 }
 
-/** One camera's view of the shared backend: describes the session behind it, queues its calls for their turn. */
+/** One camera's view of one shared session: describes it, queues this camera's calls to it for their turn. */
 class Lane implements InferenceBackend {
+  readonly type: string;
+
   constructor(
     private readonly share: FairShare,
     readonly camera: string,
-  ) {}
-
-  get type(): string {
-    return this.share.current().type;
+    private readonly b: InferenceBackend,
+  ) {
+    this.type = b.type;
+    if (b.runFrame) this.runFrame = (frame) => this.share.submit(this.camera, b, () => b.runFrame!(frame));
   }
 
   load(_opts: BackendLoadOptions): Promise<void> {
@@ -111,45 +127,43 @@ class Lane implements InferenceBackend {
   }
 
   inputs(): TensorInfo[] {
-    return this.share.current().inputs();
+    return this.b.inputs();
   }
 
   outputs(): TensorInfo[] {
-    return this.share.current().outputs();
+    return this.b.outputs();
   }
 
   accelerator(): AcceleratorKind {
-    return this.share.current().accelerator();
+    return this.b.accelerator();
   }
 
   runsIn(): 'worker' | 'main' {
-    return this.share.current().runsIn?.() ?? 'main';
+    return this.b.runsIn?.() ?? 'main';
   }
 
+  /** One call per camera at a time: the camera's next frame is taken when this one is done, so it is its newest. */
   maxInFlight(): number {
     return 1;
   }
 
   pinnedCpu(): number | undefined {
-    return this.share.current().pinnedCpu?.();
+    return this.b.pinnedCpu?.();
   }
 
   packsFrames(): boolean {
-    return this.share.current().packsFrames?.() ?? false;
+    return this.b.packsFrames?.() ?? false;
   }
 
   packFrames(spec: PackSpec): Promise<boolean> {
-    return this.share.current().packFrames?.(spec) ?? Promise.resolve(false);
+    return this.b.packFrames?.(spec) ?? Promise.resolve(false);
   }
 
   run(inputs: Record<string, InputData>): Promise<Record<string, OutputTensor>> {
-    return this.share.submit(this.camera, (b) => b.run(inputs));
+    return this.share.submit(this.camera, this.b, () => this.b.run(inputs));
   }
 
-  get runFrame(): ((frame: FramePixels) => Promise<Record<string, OutputTensor>>) | undefined {
-    if (!this.share.current().runFrame) return undefined;
-    return (frame) => this.share.submit(this.camera, (b) => (b.runFrame ? b.runFrame(frame) : Promise.reject(new AgentError('INTERNAL', 'the swapped-in session does not pack frames'))));
-  }
+  runFrame?: (frame: FramePixels) => Promise<Record<string, OutputTensor>>;
 
   /** The model host closes the shared session; a lane has nothing of its own to close. */
   close(): Promise<void> {

@@ -24,7 +24,8 @@ export interface CameraDeps {
   mode: 'latest' | 'lossless';
   /** The running model this camera's frames go to, and this camera's lane to its shared session. */
   model: () => ModelChoice;
-  lane: InferenceBackend;
+  /** This camera's lane to its model's current session (a new lane after each swap or reload). */
+  lane: () => InferenceBackend;
   modelRef: () => ModelRef;
   events: EventsPort;
   outputs: OutputsPort;
@@ -87,7 +88,7 @@ export class CameraRuntime {
     this.pipeline = new Pipeline({
       source,
       packer: new TensorPacker(opened.input, { quant: info?.quant }),
-      backend: this.d.lane,
+      backend: this.d.lane(),
       inputName: opened.input.name,
       decode: prepareDecoder(manifest.decoder, manifest.labels),
       decodeCtx: { spec: manifest.decoder, labels: manifest.labels, inputWidth: width, inputHeight: height, geometry },
@@ -127,7 +128,8 @@ export class CameraRuntime {
         if (!this.pipeline || !this.source) await this.start();
         const t0 = performance.now();
         await this.pipeline!.run();
-        if (this.d.mode === 'lossless' || this.stopping) return;
+        // A finite run, a stop, or one camera alone (its loop ending ends the run, as it always did).
+        if (this.d.mode === 'lossless' || this.stopping || !restart) return;
         // A live source that ended is restarted like one that failed.
         if (performance.now() - t0 > maxMs) backoff = minMs;
         throw new Error('the source ended');
