@@ -70,7 +70,7 @@ export class CameraRuntime {
   /** Opens the source and builds the loop; throws when the source cannot open (the caller decides whether that stops the agent). */
   async start(): Promise<void> {
     const opened = this.d.model().opened;
-    const src = this.d.resolveSource(this.spec.source);
+    const src = this.readInFull(this.d.resolveSource(this.spec.source));
     const decoding = decoderThreads(this.d.cfg.model.threads, opened.backend.runsIn?.() ?? 'main');
     const source = await this.d.drivers.openSource(src, { input: opened.input, mode: this.d.mode, log: this.log, decoderThreads: decoding, planar: opened.input.layout === 'NCHW' });
     try {
@@ -109,6 +109,17 @@ export class CameraRuntime {
     });
     this.d.onPipeline?.(this.pipeline, source);
     this.log.info({ source: source.describe(), decoderThreads: decoding, rules: this.spec.rules.map((r) => r.name), outputs: this.spec.outputs }, `camera ${this.name} started`);
+  }
+
+  /**
+   * `run --until-eof` (lossless) reads every camera's file once, as fast as the loop takes it, as it does the single
+   * `source:` (run.ts adjusts that one before the agent starts).
+   */
+  private readInFull(s: CameraSpec['source']): CameraSpec['source'] {
+    if (this.d.mode !== 'lossless' || this.name === 'default') return s;
+    if (s.type === 'file') return { ...s, pace: 'fast', loop: false };
+    if (s.type === 'images') return { ...s, loop: false };
+    return s;
   }
 
   /** Frames this camera's loops processed since start. */
