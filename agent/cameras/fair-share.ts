@@ -15,8 +15,11 @@ interface Job {
  * cannot starve a slower one. A lane has at most one call in flight (maxInFlight 1): its loop takes its next frame
  * only when the previous call is done, so the frame that waits for its turn is that camera's newest. The backend
  * keeps as many calls as it takes at once (2 for a backend queuing in its own thread, so it never idles between
- * cameras). Batching was measured and not chosen (scripts/bench/cameras.ts: the demo model's batch-4 call costs
- * about 4 single calls on this CPU, and waiting to fill a batch adds latency).
+ * cameras). Round-robin, not batching: batching was tried and
+ * cannot run here. The demo model's input is fixed at batch 1 (ONNX Runtime refuses a batch of 4: "Got invalid
+ * dimensions for input: images ... index: 0 Got: 4 Expected: 1"), Edge TPU models are compiled for fixed shapes too,
+ * and a batch would make each camera wait for the others' frames (latency) for a gain only a dynamic-batch model
+ * on a wide accelerator could show.
  * A lane is bound to the session it was made for: `replace()` (a swap or reload) puts a new session in, and
  * `lane()` then gives each camera a new lane to it, so a call that was queued at the old session fails as that
  * session's, never as the new one's (the frame loop tells them apart by the backend object).
