@@ -421,6 +421,7 @@ export class Pipeline {
       },
       actions: [...outcomes, { type: 'event', status: 'queued' }],
       ...(this.d.device ? { device: this.d.device } : {}),
+      ...(this.camera !== 'default' ? { camera: this.camera } : {}),
     };
     let outcome: Extract<ActionOutcome, { type: 'event' }>;
     try {
