@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { deviceIdFromMachineId } from './device-id.js';
 import type { Logger } from './log.js';
 import { AgentError, messageOf } from './errors.js';
 import type { AgentConfig } from './config/schema.js';
@@ -9,11 +10,8 @@ import { loadManifest, variantInput, type LoadedManifest, type VariantSpec } fro
 import { decoderThreads } from './model/inference-thread.js';
 import type { ModelHost, ModelChoice } from './model/host.js';
 import { TensorPacker } from './preprocess/tensor.js';
-import { inputSize } from './preprocess/geometry.js';
-import { prepareDecoder } from './decode/index.js';
-import { IouTracker } from './tracker/tracker.js';
-import { RuleEngine } from './rules/engine.js';
-import { Pipeline } from './pipeline/pipeline.js';
+import type { Pipeline } from './pipeline/pipeline.js';
+import { MediaTime } from './pipeline/media-time.js';
 import type { LoopObserver, OutputsPort } from './pipeline/ports.js';
 import { OutputBank } from './actuators/index.js';
 import { ledgerDir } from './actuators/ledger.js';
@@ -21,13 +19,17 @@ import { EventHub } from './events/hub.js';
 import { createEventHub } from './events/registry.js';
 import { Supervision } from './supervision.js';
 import { UuidV7 } from './events/uuidv7.js';
-import type { ActionOutcome, FrameSource, ModelRef } from './types.js';
+import type { ActionOutcome, InferenceBackend, ModelRef } from './types.js';
 import type { AgentDrivers } from './ports.js';
 import { Adaptation } from './adaptation.js';
 import { EventBus } from './bus.js';
 import { Tally, type TallySnapshot } from './health/tally.js';
 import { packageVersion } from './paths.js';
 import type { SelectionResult } from './select/index.js';
+import { StatusWiring } from './app/status-wiring.js';
+import { cameraSpecs, type CameraSpec } from './config/sections/cameras.js';
+import { CameraRuntime } from './cameras/runtime.js';
+import { FairShare } from './cameras/fair-share.js';
 
 export type { ModelChoice } from './model/host.js';
 
@@ -82,6 +84,21 @@ export interface RunSummary {
   /** Where frames were packed into the input tensor: the frame loop, or the backend's inference thread (then the preprocess stage is 0 and packing counts in inference). */
   packing: 'frame loop' | 'inference thread';
   source: string;
+  /** A replay (--until-eof) judged in the clip's media time: how much of the clip, and what the outputs were timed on. */
+  replay?: { mediaSeconds: number; outputs: 'media time' | 'wall time' };
+  /** Per camera (the config's names; "default" for the single `source:` form): frames, events, dropped, restarts. */
+  cameras: Record<string, { frames: number; fps: number; events: number; dropped: number; restarts: number }>;
+  /** Model hosts opened (one per model the cameras name; cameras naming one model share its host and backend). */
+  modelHosts: number;
+}
+
+/** One model the cameras name: its host (one session, one accelerator) and the fair share of it the cameras take. */
+interface ModelGroup {
+  name: string;
+  host: ModelHost;
+  choice: ModelChoice;
+  share: FairShare;
+  reloading?: Promise<InferenceBackend>;
 }
 
 /**
@@ -96,8 +113,11 @@ export class Agent {
   selection: SelectionResult | undefined;
   private bank: OutputBank | undefined;
   private hub: EventHub | undefined;
-  private source: FrameSource | undefined;
-  pipeline: Pipeline | undefined;
+  /** One runtime per camera (source, frame loop, rules), each with its own failure boundary. */
+  readonly cameras: CameraRuntime[] = [];
+  private readonly specs: CameraSpec[];
+  /** Model groups by model name ("default" = the `model:` section). */
+  private readonly groups = new Map<string, ModelGroup>();
   private t0 = 0;
   private lastPulseEnd = 0;
   /** Everything the agent reports about itself; metrics, /healthz, the summary and the MQTT status listen. */
@@ -105,15 +125,21 @@ export class Agent {
   readonly tally: Tally;
   /** Reduced modes reported on the bus (`degraded`), by component. */
   private readonly degradedBy = new Map<string, string>();
-  private readonly camera = 'default';
   private readonly ids = new UuidV7();
   private supervision: Supervision | undefined;
   private host: ModelHost | undefined;
   private adaptation: Adaptation | undefined;
+  /** A file read in full (--until-eof) is decided in its own media time (pipeline/media-time.ts). */
+  private readonly media: MediaTime | undefined;
+  private status: StatusWiring | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.cfg = opts.loaded.config;
     this.log = opts.log;
+    this.specs = cameraSpecs(this.cfg);
+    // One file read in full (--until-eof) is decided in its own media time. Several cameras' clips have a clock each,
+    // which one output bank cannot follow: they replay on the wall clock.
+    this.media = opts.mode === 'lossless' && this.specs.length === 1 ? new MediaTime(Date.now()) : undefined;
     this.bus = new EventBus(opts.log);
     this.tally = new Tally(this.bus);
     this.bus.on('restart', 'log', (p) => this.log.warn({ component: p.component, camera: p.camera }, `${p.component} restarted: ${p.reason}`));
@@ -131,11 +157,21 @@ export class Agent {
   }
 
   get deviceId(): string {
-    return this.cfg.device.id ?? hostname().replace(/[^A-Za-z0-9._-]/g, '-');
+    return this.cfg.device.id ?? deviceIdFromMachineId() ?? hostname().replace(/[^A-Za-z0-9._-]/g, '-');
   }
 
   model(): ModelChoice | undefined {
     return this.choice;
+  }
+
+  /** The first camera's frame loop (the single-camera view: stats, swap). */
+  get pipeline(): Pipeline | undefined {
+    return this.cameras[0]?.pipeline;
+  }
+
+  /** Model hosts this agent opened (one per model the cameras name). */
+  modelHosts(): number {
+    return this.groups.size;
   }
 
   outputs(): OutputBank | undefined {
@@ -169,9 +205,11 @@ export class Agent {
       this.hub?.setStatus(this.statusSummary());
     });
     this.supervision.health.provide(() => ({ counts: this.tally.snapshot(), degraded: this.degradedList() }));
-    const manifest0 = loadManifest(configPath(this.opts.loaded, cfg.model.manifest));
-    this.host = this.opts.drivers.modelHost({ manifest: manifest0, settings: cfg.model, stateDir: this.opts.stateDir, job: this.opts.mode === 'lossless' ? 'file' : 'live', log: this.log });
-    this.choice = await this.host.open();
+    // One model host per model the cameras name: cameras naming one model share its session (one Coral opens once).
+    for (const name of new Set(this.specs.map((c) => c.model))) await this.openModel(name);
+    const main = this.groups.get(this.specs[0]!.model)!;
+    this.host = main.host;
+    this.choice = main.choice;
     this.selection = this.host.selection;
     // FLOPs feed only the energy the motion gate saves: counted (reading the ONNX graphs) only when it is on.
     if (cfg.pipeline.motionGate.enabled) for (const v of this.choice.manifest.variants) await this.host.flopsOf(v.name);
@@ -205,55 +243,66 @@ export class Agent {
       ...(this.opts.outputRoots ? { driverContext: this.opts.outputRoots } : {}),
       // Simulated outputs spend no real on-time: they neither read nor write the ledger.
       ...(this.opts.simulateOutputs ? {} : { ledgerDir: ledgerDir(this.opts.stateDir) }),
+      // A replay's simulated outputs are timed in the clip's media time, in-process (never sleeping for real).
+      ...(this.media && this.opts.simulateOutputs ? { clock: this.media, timers: this.media } : {}),
       ...(publish ? { publish: (topic: string, payload: string, o: { qos: 0 | 1 | 2; retain: boolean }) => publish(topic, payload, o) } : {}),
     });
     await this.bank.start();
     for (const x of this.opts.extensions ?? []) await x.start({ bus: this.bus, outputs: this.bank });
 
-    // Paths in the config are relative to the config file, like every other path in it.
-    const src = cfg.source.type === 'file' ? { ...cfg.source, path: configPath(this.opts.loaded, cfg.source.path) } : cfg.source.type === 'images' ? { ...cfg.source, dir: configPath(this.opts.loaded, cfg.source.dir) } : cfg.source;
+    for (const spec of this.specs) {
+      const g = this.groups.get(spec.model)!;
+      g.share.lane(spec.name); // its turn in the round-robin, in config order
+      const cam = new CameraRuntime(spec, {
+        cfg,
+        log: this.log,
+        bus: this.bus,
+        drivers: this.opts.drivers,
+        mode: this.opts.mode,
+        model: () => g.choice,
+        lane: () => g.share.lane(spec.name),
+        modelRef: () => groupRef(g),
+        events: this.hub,
+        outputs: this.outputsPort(spec.name),
+        device: this.deviceId,
+        newEventId: () => this.ids.next(),
+        // The motion gate and the governor follow the first camera (they are one per agent for now).
+        gate: (camera) => (camera === this.specs[0]!.name ? (frame) => this.adaptation?.gate(frame) ?? true : undefined),
+        resolveSource: (s) => resolveSource(this.opts.loaded, s),
+        reloadBackend: () => this.reloadGroup(g, spec.name),
+        ...(this.media ? { media: { clock: this.media, outputs: Boolean(this.opts.simulateOutputs) } } : {}),
+      });
+      this.cameras.push(cam);
+    }
+    // One camera: its source failing to open stops the start, as it always did. Several: that camera's error, the others run.
+    const several = this.cameras.length > 1;
+    for (const cam of this.cameras) {
+      try {
+        await cam.start();
+      } catch (err) {
+        if (!several) throw err;
+        cam.lastError = messageOf(err);
+        this.log.error({ camera: cam.name, reason: cam.lastError }, `camera ${cam.name} could not start: ${cam.lastError}; it restarts alone with backoff, the other cameras run`);
+      }
+    }
+    const first = this.cameras.find((c) => c.pipeline) ?? this.cameras[0]!;
     const decoding = decoderThreads(cfg.model.threads, opened.backend.runsIn?.() ?? 'main');
-    this.source = await this.opts.drivers.openSource(src, { input: opened.input, mode: this.opts.mode, log: this.log, decoderThreads: decoding, planar: opened.input.layout === 'NCHW' });
-    await this.source.start();
-    const geometry = this.source.geometry();
-    const { width, height } = inputSize(opened.input);
-    const inputInfo = opened.backend.inputs().find((i) => i.name === opened.input.name);
+    const packer = new TensorPacker(opened.input, { quant: opened.backend.inputs().find((i) => i.name === opened.input.name)?.quant });
     const sup = this.supervision;
-    const packer = new TensorPacker(opened.input, { quant: inputInfo?.quant });
-
-    this.pipeline = new Pipeline({
-      source: this.source,
-      packer,
-      backend: opened.backend,
-      inputName: opened.input.name,
-      decode: prepareDecoder(manifest.decoder, manifest.labels),
-      decodeCtx: { spec: manifest.decoder, labels: manifest.labels, inputWidth: width, inputHeight: height, geometry },
-      tracker: new IouTracker(cfg.tracker),
-      rules: new RuleEngine(cfg.rules, this.log),
-      outputs: this.outputsPort(),
-      events: this.hub,
-      model: modelRef,
-      newEventId: () => this.ids.next(),
-      device: this.deviceId,
-      log: this.log,
-      bus: this.bus,
-      camera: this.camera,
-      inferenceTimeoutMs: cfg.pipeline.inferenceTimeoutMs,
-      gate: (frame) => this.adaptation?.gate(frame) ?? true,
-      prefetch: this.opts.mode === 'lossless',
-      reloadBackend: async () => {
-        this.bus.emit('restart', { component: 'backend', camera: this.camera, reason: 'inference timed out or failed repeatedly' });
-        const b = await this.reloadBackend();
-        this.bus.emit('model', { camera: this.camera, model: this.modelRef(), inferenceThread: b.runsIn?.() ?? 'main' });
-        return b;
-      },
-    });
-    sup.attach(this.pipeline.stats, `${manifest.name}/${opened.variant.name}`, opened.backend.accelerator(), this.source.describe());
-    this.bus.emit('model', { camera: this.camera, model: modelRef, inferenceThread: opened.backend.runsIn?.() ?? 'main' });
+    if (first.pipeline) sup.attach(first.pipeline.stats, `${manifest.name}/${opened.variant.name}`, opened.backend.accelerator(), first.source?.describe() ?? '');
+    for (const cam of this.cameras) this.bus.emit('model', { camera: cam.name, model: groupRef(this.groups.get(cam.spec.model)!), inferenceThread: opened.backend.runsIn?.() ?? 'main' });
     this.adaptation = this.buildAdaptation();
     this.adaptation.start();
+    this.status = new StatusWiring({ cfg, loaded: this.opts.loaded, log: this.log, agent: this });
+    this.status.start(
+      sup.health,
+      this.cameras.flatMap((c) => {
+        const g = c.source?.geometry();
+        return g ? [{ name: c.name, describe: c.source!.describe(), width: g.srcWidth, height: g.srcHeight }] : [];
+      }),
+    );
     this.log.info(
-      { source: this.source.describe(), decoderThreads: decoding, packing: `${packer.usesSimd ? 'wasm-simd' : 'js'} in the ${opened.backend.packsFrames?.() ? 'inference thread' : 'frame loop'}`, inferenceThreads: cfg.model.threads, model: `${manifest.name}/${opened.variant.name}`, accelerator: opened.backend.accelerator(), outputs: Object.keys(cfg.outputs), rules: cfg.rules.map((r) => r.name) },
+      { cameras: this.cameras.map((c) => c.name), source: first.source?.describe(), decoderThreads: decoding, packing: `${packer.usesSimd ? 'wasm-simd' : 'js'} in the ${opened.backend.packsFrames?.() ? 'inference thread' : 'frame loop'}`, inferenceThreads: cfg.model.threads, model: `${manifest.name}/${opened.variant.name}`, accelerator: opened.backend.accelerator(), outputs: Object.keys(cfg.outputs), rules: cfg.rules.map((r) => r.name) },
       'agent started',
     );
   }
@@ -271,18 +320,18 @@ export class Agent {
     return new Adaptation({
       cfg: this.cfg,
       log: this.log,
-      stats: this.pipeline!.stats,
+      stats: this.cameras[0]!.pipeline?.stats ?? this.cameras.find((x) => x.pipeline)!.pipeline!.stats,
       variants: byWeight.length ? byWeight : [c.opened.variant.name],
       running: c.opened.variant.name,
       switchVariant: (name) => this.switchVariant(name),
       thermal: () => this.opts.drivers.thermal(),
       energyPerInferenceJ: () => {
         const v = this.choice!.opened.variant;
-        const ms = this.pipeline!.stats.stages.inference.mean();
+        const ms = this.pipeline?.stats.stages.inference.mean();
         const flops = this.host!.knownFlops(v.name);
         return flops && ms ? this.opts.drivers.energyPerInferenceJ(c.profile, v.accelerator, ms, flops) : undefined;
       },
-      sourceFps: this.source?.fps(),
+      sourceFps: this.cameras[0]?.source?.fps(),
     });
   }
 
@@ -291,16 +340,21 @@ export class Agent {
     const c = this.choice!;
     const v = c.manifest.variants.find((x) => x.name === name);
     if (!v) throw new AgentError('INTERNAL', `variant ${name} vanished from the manifest`);
-    const { opened } = await this.host!.swap(name);
+    const g = this.groups.get(this.specs[0]!.model)!;
+    const { opened } = await g.host.swap(name);
     const info = opened.backend.inputs().find((i) => i.name === opened.input.name);
-    const old = this.pipeline!.swapModel({
-      backend: opened.backend,
-      packer: new TensorPacker(opened.input, { quant: info?.quant }),
-      model: { name: c.manifest.name, variant: v.name, sha256: v.sha256, accelerator: opened.backend.accelerator() },
-    });
-    // The frame in flight may still be using the old session: release it a little later.
-    void this.host!.release(old, 2_000);
-    this.bus.emit('model', { camera: this.camera, model: this.modelRef(), inferenceThread: opened.backend.runsIn?.() ?? 'main' });
+    // Every camera on this model moves to the new session together (their lanes now lead to it).
+    const old = g.share.replace(opened.backend);
+    for (const cam of this.cameras.filter((x) => x.spec.model === g.name)) {
+      cam.pipeline?.swapModel({
+        backend: g.share.lane(cam.name),
+        packer: new TensorPacker(opened.input, { quant: info?.quant }),
+        model: { name: c.manifest.name, variant: v.name, sha256: v.sha256, accelerator: opened.backend.accelerator() },
+      });
+      this.bus.emit('model', { camera: cam.name, model: this.modelRef(), inferenceThread: opened.backend.runsIn?.() ?? 'main' });
+    }
+    // The frames in flight may still be using the old session: release it a little later.
+    void g.host.release(old, 2_000);
     this.hub?.setStatus(this.statusSummary());
   }
 
@@ -308,6 +362,11 @@ export class Agent {
   private counts(): Pick<RunSummary, 'events' | 'eventsFailed' | 'pulses' | 'dropped' | 'restarts' | 'sinkFailures'> {
     const t = this.tally.snapshot();
     return { events: t.events.queued, eventsFailed: t.events.failed, pulses: t.pulses, dropped: t.dropped.latest, restarts: t.restarts, sinkFailures: t.sinkFailures };
+  }
+
+  /** The status page's feed while it is served (status.enabled and health.enabled). */
+  statusFeed() {
+    return this.status?.feed;
   }
 
   /** http://host:port of /healthz and /metrics while running (health.enabled). */
@@ -344,12 +403,14 @@ export class Agent {
 
   /** Runs the loop to the end of a finite source (or until stop()); waits for pulses already scheduled. */
   async run(): Promise<RunSummary> {
-    const p = this.pipeline;
-    if (!p) throw new AgentError('INTERNAL', 'run() before start()');
+    if (!this.cameras.length) throw new AgentError('INTERNAL', 'run() before start()');
     this.t0 = performance.now();
-    await p.run();
+    // Several cameras: each restarts alone on failure. One camera runs as it always did (a failure ends the run).
+    const several = this.cameras.length > 1;
+    await Promise.all(this.cameras.map((c) => c.run(several)));
     const seconds = (performance.now() - this.t0) / 1000;
-    const wait = this.lastPulseEnd - performance.now();
+    if (this.media && this.opts.simulateOutputs) await this.media.drain(); // pulses due after the last frame, in media time
+    const wait = this.media && this.opts.simulateOutputs ? 0 : this.lastPulseEnd - performance.now();
     if (wait > 0) {
       this.log.info({ waitMs: Math.round(wait) }, 'waiting for scheduled output pulses');
       await new Promise((r) => setTimeout(r, wait + 20));
@@ -358,21 +419,32 @@ export class Agent {
   }
 
   summary(seconds = (performance.now() - this.t0) / 1000): RunSummary {
-    const p = this.pipeline!;
+    const p = this.pipeline ?? this.cameras.find((x) => x.pipeline)!.pipeline!;
     const c = this.choice!;
+    const frames = this.cameras.reduce((n, x) => n + x.frames(), 0);
+    const t = this.tally.snapshot();
     return {
-      frames: p.stats.frames,
+      frames,
       seconds,
-      fps: seconds > 0 ? p.stats.frames / seconds : 0,
-      firings: p.stats.firings,
+      fps: seconds > 0 ? frames / seconds : 0,
+      firings: this.cameras.reduce((n, x) => n + (x.pipeline?.stats.firings ?? 0), 0),
       ...this.counts(),
-      skipped: p.stats.skippedByGate,
+      skipped: this.cameras.reduce((n, x) => n + (x.pipeline?.stats.skippedByGate ?? 0), 0),
       ...(this.adaptation?.motionStats().energySavedJ !== undefined ? { energySavedJ: this.adaptation.motionStats().energySavedJ } : {}),
       stages: p.stats.summary(),
       model: { name: c.manifest.name, variant: c.opened.variant.name, sha256: c.opened.variant.sha256, accelerator: c.opened.backend.accelerator() },
       inferenceThread: c.opened.backend.runsIn?.() ?? 'main',
       packing: c.opened.backend.packsFrames?.() ? 'inference thread' : 'frame loop',
-      source: this.source?.describe() ?? '',
+      source: this.cameras.map((x) => x.source?.describe() ?? x.spec.source.type).join('; '),
+      ...(this.media ? { replay: { mediaSeconds: this.media.reachedMs / 1000, outputs: this.opts.simulateOutputs ? 'media time' : 'wall time' } } : {}),
+      cameras: Object.fromEntries(
+        this.cameras.map((x) => {
+          const k = t.cameras[x.name];
+          const n = x.frames();
+          return [x.name, { frames: n, fps: seconds > 0 ? n / seconds : 0, events: k?.events ?? 0, dropped: k?.dropped ?? 0, restarts: x.failures }];
+        }),
+      ),
+      modelHosts: this.groups.size,
     };
   }
 
@@ -382,18 +454,24 @@ export class Agent {
    */
   async reload(): Promise<{ applied: boolean; message: string }> {
     const file = this.opts.loaded.path;
-    if (!file || !this.pipeline) return { applied: false, message: 'nothing to reload (built-in config or not started)' };
+    if (!file || !this.cameras.length) return { applied: false, message: 'nothing to reload (built-in config or not started)' };
     this.supervision?.reloading();
     let next: LoadedConfig;
     try {
       next = await loadConfigFileOffThread(file); // H22: parsed on a worker thread, never on the frame loop
-      if (!this.pipeline) return { applied: false, message: 'stopped while the config was read' };
+      if (!this.cameras.length) return { applied: false, message: 'stopped while the config was read' };
     } catch (err) {
       this.supervision?.reloaded('new config refused; running on the previous one');
       return { applied: false, message: `new config refused, the running one is kept: ${messageOf(err)}` };
     }
-    const restartNeeded = (['source', 'model', 'outputs', 'events', 'health', 'device', 'sensors', 'irrigation'] as const).filter((k) => JSON.stringify(next.config[k]) !== JSON.stringify(this.cfg[k]));
-    this.pipeline.replaceRules(new RuleEngine(next.config.rules, this.log));
+    const restartNeeded = (['source', 'model', 'outputs', 'events', 'health', 'device', 'status', 'sensors', 'irrigation'] as const).filter((k) => JSON.stringify(next.config[k]) !== JSON.stringify(this.cfg[k]));
+    // Each camera takes its own rules from the new config (a camera added or removed needs a restart).
+    const nextSpecs = new Map(cameraSpecs(next.config).map((c) => [c.name, c]));
+    if (JSON.stringify([...nextSpecs.values()].map((c) => [c.name, c.source, c.model])) !== JSON.stringify(this.specs.map((c) => [c.name, c.source, c.model]))) restartNeeded.push('cameras' as never);
+    for (const cam of this.cameras) {
+      const n = nextSpecs.get(cam.name);
+      if (n) cam.replaceRules(n.rules);
+    }
     this.cfg.rules = next.config.rules;
     const note = restartNeeded.length ? `; changes to ${restartNeeded.join(', ')} need a restart (systemctl restart edge-agent)` : '';
     this.supervision?.reloaded('configuration reloaded');
@@ -403,7 +481,7 @@ export class Agent {
   /** Stops taking frames; the loop finishes the frame in flight. /healthz turns 503, systemd hears STOPPING. */
   requestStop(): void {
     this.supervision?.stopping();
-    this.pipeline?.stop();
+    for (const c of this.cameras) c.requestStop();
   }
 
   /**
@@ -413,8 +491,8 @@ export class Agent {
    */
   async stop(drainMs = 0): Promise<void> {
     this.adaptation?.stop();
-    this.pipeline?.stop();
-    await this.source?.stop().catch((err) => this.log.error({ err }, 'source stop failed'));
+    for (const c of this.cameras) c.requestStop();
+    await Promise.all(this.cameras.map((c) => c.stop()));
     for (const x of [...(this.opts.extensions ?? [])].reverse()) await x.stop().catch((err) => this.log.error({ err }, 'extension stop failed'));
     await this.bank?.stop().catch((err) => this.log.error({ err }, 'outputs stop failed'));
     if (drainMs > 0) {
@@ -424,19 +502,20 @@ export class Agent {
       }
     }
     // The last retained status carries the final counts (the same as the run summary's).
-    this.pipeline?.syncSource();
+    for (const c of this.cameras) c.pipeline?.syncSource();
     this.hub?.setStatus(this.statusSummary());
     await this.hub?.stop().catch((err) => this.log.error({ err }, 'event sinks stop failed'));
-    await this.pipeline?.currentBackend().close().catch(() => undefined);
-    // Every session the model host opened (the running one, one being swapped out) is closed.
-    await this.host?.close().catch(() => undefined);
+    // Every session the model hosts opened (the running one, one being swapped out) is closed.
+    for (const g of this.groups.values()) await g.host.close().catch(() => undefined);
+    await this.status?.stop().catch(() => undefined);
     await this.supervision?.stop().catch(() => undefined);
   }
 
-  private outputsPort(): OutputsPort {
+  /** The outputs as one camera drives them (its actuations are counted under its name). */
+  private outputsPort(camera: string): OutputsPort {
     const bank = this.bank!;
     const count = (o: ActionOutcome): ActionOutcome => {
-      if (o.type !== 'event') this.bus.emit('actuation', { camera: this.camera, outcome: o });
+      if (o.type !== 'event') this.bus.emit('actuation', { camera, outcome: o });
       return o;
     };
     return {
@@ -449,10 +528,61 @@ export class Agent {
     };
   }
 
-  private async reloadBackend() {
-    return this.host!.reload();
+  /** Opens the model a camera names (once per name): "default" is `model:`, others are under `models:`. */
+  private async openModel(name: string): Promise<ModelGroup> {
+    const cfg = this.cfg;
+    const settings = name === 'default' ? cfg.model : cfg.models![name]!;
+    const manifest = loadManifest(configPath(this.opts.loaded, settings.manifest));
+    const host = this.opts.drivers.modelHost({ manifest, settings, stateDir: this.opts.stateDir, job: this.opts.mode === 'lossless' ? 'file' : 'live', log: this.log.child({ model: name }) });
+    const choice = await host.open();
+    const g: ModelGroup = { name, host, choice, share: new FairShare(choice.opened.backend) };
+    this.groups.set(name, g);
+    return g;
   }
 
+  /**
+   * A fresh session behind every camera of the model (a hung or failed call): the camera that asked gets its new
+   * lane back, the others are moved to theirs. A camera whose failed call was queued at a session already replaced
+   * gets its current lane, and nothing restarts again.
+   */
+  private async reloadGroup(g: ModelGroup, camera: string): Promise<InferenceBackend> {
+    const asking = this.cameras.find((c) => c.name === camera);
+    const uses = asking?.pipeline?.currentBackend();
+    if (g.reloading) {
+      await g.reloading;
+      return g.share.lane(camera);
+    }
+    if (uses && uses !== g.share.lane(camera)) return g.share.lane(camera);
+    this.bus.emit('restart', { component: 'backend', camera, reason: 'inference timed out or failed repeatedly' });
+    g.reloading = (async () => {
+      const fresh = await g.host.reload(); // the host releases the old session once its call ends
+      g.share.replace(fresh);
+      g.choice = g.host.running() ?? g.choice;
+      const opened = g.choice.opened;
+      const info = opened.backend.inputs().find((i) => i.name === opened.input.name);
+      for (const cam of this.cameras) {
+        if (cam.spec.model !== g.name) continue;
+        if (cam.name !== camera) cam.pipeline?.swapModel({ backend: g.share.lane(cam.name), packer: new TensorPacker(opened.input, { quant: info?.quant }), model: groupRef(g) });
+        this.bus.emit('model', { camera: cam.name, model: groupRef(g), inferenceThread: fresh.runsIn?.() ?? 'main' });
+      }
+      return fresh;
+    })().finally(() => {
+      g.reloading = undefined;
+    });
+    await g.reloading;
+    return g.share.lane(camera);
+  }
+
+}
+
+function groupRef(g: ModelGroup): ModelRef {
+  const o = g.choice.opened;
+  return { name: g.choice.manifest.name, variant: o.variant.name, sha256: o.variant.sha256, accelerator: o.backend.accelerator() };
+}
+
+/** Paths in the config are relative to the config file, like every other path in it. */
+function resolveSource(loaded: LoadedConfig, s: CameraSpec['source']): CameraSpec['source'] {
+  return s.type === 'file' ? { ...s, path: configPath(loaded, s.path) } : s.type === 'images' ? { ...s, dir: configPath(loaded, s.dir) } : s;
 }
 
 function outboxDepth(hub: EventHub | undefined): number | undefined {

@@ -1,5 +1,5 @@
 import { silentLogger, type Logger } from './log.js';
-import type { ActionOutcome, ModelRef, TrackedDetection } from './types.js';
+import type { ActionOutcome, AnomalyEvent, Frame, Geometry, ModelRef, TrackedDetection } from './types.js';
 import type { ActuationReport } from './actuators/channel.js';
 
 type EventOutcome = Extract<ActionOutcome, { type: 'event' }>;
@@ -24,14 +24,15 @@ export interface BusEvents {
   /** What happened to an output afterwards (a scheduled pulse fired, an output found stuck, recovered...). */
   outputReport: { report: ActuationReport };
   /** An anomaly event handed to the sinks, and whether at least one durably queued it. */
-  event: { camera: string; eventId: string; outcome: EventOutcome };
+  event: { camera: string; eventId: string; outcome: EventOutcome; event?: AnomalyEvent; evidence?: { frame: Frame; geometry?: Geometry } };
   /** A broker acknowledged an event: it is delivered upstream and left the outbox. */
   eventDelivered: { sink: string; eventId: string };
   /**
    * What the loop decided on one inferred frame: the tracked detections (boxes normalised 0..1) and the rules that
-   * fired. The latest per camera is what a status page shows.
+   * fired. The latest per camera is what a status page shows. `frame` is the loop's own frame, valid only during
+   * the synchronous listener call (its buffer goes back to the source afterwards): copy, never keep.
    */
-  decision: { camera: string; seq: number; captureTs: number; detections: readonly TrackedDetection[]; firings: string[] };
+  decision: { camera: string; seq: number; captureTs: number; detections: readonly TrackedDetection[]; firings: string[]; frame?: Frame; geometry?: Geometry; fired?: ReadonlyArray<{ rule: string; label: string; trackId: number | null; bbox: [number, number, number, number] }> };
   /** One sink could not take an event (the others may have). */
   sinkFailed: { sink: string; eventId: string; detail: string };
   /** A component restarted: source (camera process), backend (inference session), sink (event transport). */

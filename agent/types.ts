@@ -217,6 +217,8 @@ export interface AnomalyEvent {
   latencyMs?: Record<string, number>;
   actions: ActionOutcome[];
   device?: string;
+  /** The camera (config `cameras:` name); absent for the single `source:` form. */
+  camera?: string;
 }
 
 /** Accepts an event once it is durably queued; delivery is the sink's job. */

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: every benchmark in one run on this machine, tables printed (`--json` for one JSON object,
- * `--only a,b` to pick sections: variants, pipeline, models, actuation, outbox).
+ * `--only a,b` to pick sections: variants, pipeline, cameras, models, actuation, outbox, status).
  *
  * Speed and memory targets are checked here, by measurement, not by timed unit tests.
  */
@@ -12,8 +12,8 @@ import { resolveInferenceThread } from '../agent/model/inference-thread.js';
 import { packageRoot } from '../agent/paths.js';
 import { benchManifest, formatBench } from '../agent/cli/commands/bench.js';
 
-type Section = 'variants' | 'pipeline' | 'models' | 'actuation' | 'outbox';
-const all: Section[] = ['variants', 'pipeline', 'models', 'actuation', 'outbox'];
+type Section = 'variants' | 'pipeline' | 'cameras' | 'models' | 'actuation' | 'outbox' | 'status';
+const all: Section[] = ['variants', 'pipeline', 'cameras', 'models', 'actuation', 'outbox', 'status'];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { json: { type: 'boolean' }, only: { type: 'string' } } });
@@ -37,6 +37,12 @@ async function main(): Promise<void> {
     results.pipeline = r;
     print('frame loop vs raw backend vs OpenCV loop', formatPipelineTable(r));
   }
+  if (only.includes('cameras')) {
+    const { benchCameras, formatCamerasTable } = await import('./bench/cameras.js');
+    const r = await benchCameras({});
+    results.cameras = r;
+    print('4 cameras on one model host vs the bare model; peak RSS', formatCamerasTable(r));
+  }
   if (only.includes('models')) {
     const { benchModels, formatModelBench } = await import('./bench/models.js');
     const r = await benchModels({});
@@ -54,6 +60,12 @@ async function main(): Promise<void> {
     const r = await benchOutbox({});
     results.outbox = r;
     print('outbox to mosquitto (fsync on)', formatOutboxTable(r));
+  }
+  if (only.includes('status')) {
+    const { benchAgentStatusPage, formatAgentStatusTable } = await import('./bench/status-page.js');
+    const r = await benchAgentStatusPage({});
+    results.status = r;
+    print('status page: the frame loop with the page off, unwatched, watched', formatAgentStatusTable(r));
   }
   if (json) process.stdout.write(`${JSON.stringify(results, null, 1)}\n`);
 }

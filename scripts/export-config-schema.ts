@@ -27,6 +27,8 @@ export function configJsonSchemaText(): string {
       'YAML at /etc/edge-agent/config.yaml. Generated from agent/config/schema.ts by scripts/export-config-schema.ts; do not edit. ' +
       'Cross-field rules (outputs named by rules exist, pulses fit maxOnMs, one output per line) and referenced files are checked by `edge-agent check-config`.',
     ...Object.fromEntries(Object.entries(schema).filter(([k]) => k !== '$schema')),
+    // One camera (`source:`) or several (`cameras:`), exactly one of them (the schema's refinement, for editors).
+    oneOf: [{ required: ['source'] }, { required: ['cameras'] }],
   };
   return `${JSON.stringify(doc, null, 2)}\n`;
 }

@@ -93,7 +93,7 @@ check_platform() {
   arch="$(uname -m)"
   case "$arch" in
     x86_64 | aarch64) ;;
-    armv7l) warn "armv7l (32-bit ARM): ONNX Runtime ships no prebuilt binary for it; only TFLite/Edge TPU variants can run. A 64-bit OS is recommended." ;;
+    armv7l) warn "armv7l (32-bit ARM): onnxruntime-node has no build for it, so ONNX models run on onnxruntime-web's WebAssembly backend (slower; see docs/packages.md). A 64-bit OS is recommended." ;;
     *) die 69 "unsupported architecture $arch: edge-agent runs on x86_64, aarch64 (and armv7l with limits)" ;;
   esac
 }

@@ -54,4 +54,9 @@ export interface DriverContext {
  */
 export interface WriteIntent {
   dueWall: number;
+  /**
+   * The intended time in the clip (ms of media time) when the pulse came from a frame: its due time for the
+   * switch-on, due + width for its switch-off. The same for a replay and a live run of the same clip.
+   */
+  mediaMs?: number;
 }

@@ -69,6 +69,8 @@ interface PendingPulse {
   due: number;
   width: number;
   reason: string;
+  /** Intended time in the clip (media ms), when the pulse came from a frame. */
+  mediaMs?: number;
   timer: TimerHandle;
 }
 
@@ -156,7 +158,7 @@ export class OutputChannel {
   // ---- requests -------------------------------------------------------------------------------------------
 
   /** Schedules a pulse at `due` (monotonic ms) for widthMs. Never fires late: a past deadline is `missed`. */
-  pulse(due: number, widthMs: number, reason: string): ActionOutcome {
+  pulse(due: number, widthMs: number, reason: string, mediaMs?: number): ActionOutcome {
     const now = this.env.clock.now();
     const out = (status: 'scheduled' | 'missed' | 'refused', detail?: string): ActionOutcome => {
       if (status === 'missed') this.count('missed', { kind: 'missed', reason, dueMono: due, widthMs, detail });
@@ -177,7 +179,7 @@ export class OutputChannel {
     if (!this.active && due < this.lastOff + gap) return out('refused', `minOffMs ${gap}: off only ${(due - this.lastOff).toFixed(0)} ms at the deadline`);
     const left = this.budgetLeftMs();
     if (left < widthMs) return out('refused', `daily on-time budget (dailyMaxOnS ${this.cfg.dailyMaxOnS}) has ${Math.max(0, left / 1000).toFixed(1)} s left`);
-    const p: PendingPulse = { due, width: widthMs, reason, timer: { cancelled: true } };
+    const p: PendingPulse = { due, width: widthMs, reason, ...(mediaMs !== undefined ? { mediaMs } : {}), timer: { cancelled: true } };
     p.timer = this.env.timers.at(due, () => this.firePulse(p));
     this.pending.push(p);
     return out('scheduled');
@@ -284,16 +286,16 @@ export class OutputChannel {
       return;
     }
     // switchOn stamps the time and issues the write synchronously for the GPIO drivers.
-    void this.switchOn('pulse', p.due, p.reason).then((ok) => {
-      if (ok) this.planOff(this.activeSince + p.width, p.reason);
+    void this.switchOn('pulse', p.due, p.reason, p.mediaMs).then((ok) => {
+      if (ok) this.planOff(this.activeSince + p.width, p.reason, p.mediaMs !== undefined ? p.mediaMs + p.width : undefined);
     });
   }
 
-  private async switchOn(kind: 'pulse' | 'hold', due: number, reason: string): Promise<boolean> {
+  private async switchOn(kind: 'pulse' | 'hold', due: number, reason: string, mediaMs?: number): Promise<boolean> {
     const t0 = this.env.clock.now();
     let written: Promise<void>;
     try {
-      written = this.driver.write(true, reason, { dueWall: this.toWall(kind === 'pulse' ? due : t0, t0) });
+      written = this.driver.write(true, reason, { dueWall: this.toWall(kind === 'pulse' ? due : t0, t0), ...(mediaMs !== undefined ? { mediaMs } : {}) });
     } catch (err) {
       written = Promise.reject(err);
     }
@@ -319,10 +321,10 @@ export class OutputChannel {
     return true;
   }
 
-  private planOff(at: number, reason: string): void {
+  private planOff(at: number, reason: string, mediaMs?: number): void {
     this.env.timers.cancel(this.offTimer);
     this.offAt = at;
-    this.offTimer = this.env.timers.at(at, () => void this.switchOff(reason, at));
+    this.offTimer = this.env.timers.at(at, () => void this.switchOff(reason, at, mediaMs));
   }
 
   private onGuard(): void {
@@ -336,13 +338,13 @@ export class OutputChannel {
     return this.env.clock.wall() - (now - mono);
   }
 
-  private switchOff(reason: string, plannedMono?: number): Promise<boolean> {
+  private switchOff(reason: string, plannedMono?: number, mediaMs?: number): Promise<boolean> {
     if (this.switching) return this.switching;
     this.env.timers.cancel(this.offTimer);
     this.env.timers.cancel(this.retryTimer);
     const p = (async () => {
       try {
-        await this.driver.write(false, reason, plannedMono !== undefined ? { dueWall: this.toWall(plannedMono) } : undefined);
+        await this.driver.write(false, reason, plannedMono !== undefined ? { dueWall: this.toWall(plannedMono), ...(mediaMs !== undefined ? { mediaMs } : {}) } : undefined);
       } catch (err) {
         this.counters.failures++;
         const first = !this.stuck;

@@ -49,6 +49,8 @@ export interface PulseRequest {
   dueMono: number;
   widthMs: number;
   reason: string;
+  /** The pulse's intended time in the clip (frame media time + delay), journaled by the dry-run driver. */
+  mediaMs?: number;
 }
 
 export interface HoldRequest {
@@ -138,7 +140,7 @@ export class OutputCore {
   pulse(name: string, req: PulseRequest): ActionOutcome {
     const ch = this.channels.get(name);
     if (!ch) return { type: 'pulse', output: name, status: 'refused', detail: `no output named "${name}"` };
-    return ch.pulse(req.dueMono, req.widthMs, req.reason);
+    return ch.pulse(req.dueMono, req.widthMs, req.reason, req.mediaMs);
   }
 
   async hold(name: string, req: HoldRequest): Promise<ActionOutcome> {

@@ -24,7 +24,7 @@ export const Shared = { beat: 0, safeAck: 1 } as const;
 export type ToWorker =
   | { op: 'start'; id: number }
   | { op: 'stop'; id: number }
-  | { op: 'pulse'; id: number; name: string; dueMono: number; widthMs: number; reason: string }
+  | { op: 'pulse'; id: number; name: string; dueMono: number; widthMs: number; reason: string; mediaMs?: number }
   | { op: 'hold'; id: number; name: string; durationMs: number; reason: string }
   | { op: 'off'; id: number; name: string; reason: string }
   | { op: 'status'; id: number }

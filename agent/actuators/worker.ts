@@ -77,7 +77,7 @@ async function handle(m: ToWorker): Promise<unknown> {
     case 'stop':
       return core.stop();
     case 'pulse': {
-      const o = core.pulse(m.name, { dueMono: toWorker(m.dueMono), widthMs: m.widthMs, reason: m.reason });
+      const o = core.pulse(m.name, { dueMono: toWorker(m.dueMono), widthMs: m.widthMs, reason: m.reason, ...(m.mediaMs !== undefined ? { mediaMs: m.mediaMs } : {}) });
       return o.type === 'pulse' && o.dueMono !== undefined ? { ...o, dueMono: toMain(o.dueMono) } : o;
     }
     case 'hold':

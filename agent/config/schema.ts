@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { sourceSchema } from './sections/source.js';
+import { sourceSchema, type SourceConfig } from './sections/source.js';
 import { modelConfigSchema } from './sections/model.js';
 import { ruleSchema } from './sections/rules.js';
 import { outputsSchema } from './sections/outputs.js';
@@ -8,6 +8,7 @@ import { deviceSchema, healthSchema, pipelineSchema, trackerSchema } from './sec
 import { sensorsSchema } from './sections/sensors.js';
 import { farmConfigIssues, irrigationSchema } from '../irrigation/config.js';
 import { statusSchema } from './sections/status.js';
+import { cameraIssues, camerasSchema, modelsSchema, ruleOutputIssues } from './sections/cameras.js';
 
 /**
  * The one configuration schema (YAML at /etc/edge-agent/config.yaml). Types, defaults and the JSON Schema
@@ -18,8 +19,14 @@ export const configSchema = z
   .object({
     device: deviceSchema,
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).strict().default({ level: 'info' }),
-    source: sourceSchema,
+    /** One camera (named "default"); or `cameras:` for several. */
+    source: sourceSchema.optional(),
+    /** Several cameras, each with its own source, rules (and their zones) and outputs; by name. */
+    cameras: camerasSchema.optional(),
+    /** The model cameras name by default ("default"). */
     model: modelConfigSchema,
+    /** More models by name, for cameras whose `model:` names one (each model name gets one model host). */
+    models: modelsSchema.optional(),
     pipeline: pipelineSchema,
     tracker: trackerSchema,
     rules: z.array(ruleSchema).default([]),
@@ -35,34 +42,8 @@ export const configSchema = z
   .strict()
   .superRefine((cfg, ctx) => {
     farmConfigIssues(cfg, ctx);
-    const names = new Set<string>();
-    cfg.rules.forEach((r, i) => {
-      if (names.has(r.name)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'name'], message: `duplicate rule name "${r.name}"` });
-      names.add(r.name);
-      r.actions.forEach((a, j) => {
-        if ((a.type === 'pulse' || a.type === 'hold') && !(a.output in cfg.outputs)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['rules', i, 'actions', j, 'output'],
-            message: `no output named "${a.output}" (configured: ${Object.keys(cfg.outputs).join(', ') || 'none'})`,
-          });
-        }
-        if (a.type === 'pulse' && a.output in cfg.outputs && a.widthMs > cfg.outputs[a.output]!.maxOnMs) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['rules', i, 'actions', j, 'widthMs'],
-            message: `pulse of ${a.widthMs} ms is longer than output "${a.output}" allows (maxOnMs ${cfg.outputs[a.output]!.maxOnMs})`,
-          });
-        }
-        if (a.type === 'hold' && a.output in cfg.outputs && a.durationMs > cfg.outputs[a.output]!.maxOnMs) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['rules', i, 'actions', j, 'durationMs'],
-            message: `hold of ${a.durationMs} ms is longer than output "${a.output}" allows (maxOnMs ${cfg.outputs[a.output]!.maxOnMs})`,
-          });
-        }
-      });
-    });
+    ruleOutputIssues(cfg.rules, cfg.outputs, ctx, ['rules']);
+    cameraIssues(cfg, ctx);
     const lines = new Map<string, string>();
     for (const [name, out] of Object.entries(cfg.outputs)) {
       const d = out.driver;
@@ -72,7 +53,15 @@ export const configSchema = z
       if (other) ctx.addIssue({ code: 'custom', path: ['outputs', name, 'driver'], message: `drives the same line as output "${other}" (${key})` });
       else lines.set(key, name);
     }
-  });
+  })
+  // The single-camera code paths (run --source, check-config, detect) read `source`: with `cameras:` it is the first camera's.
+  .transform((cfg) => ({ ...cfg, source: (cfg.source ?? firstSource(cfg.cameras)) as SourceConfig }));
+
+/** The first camera's source (undefined only in a config the checks above already refused). */
+function firstSource(c: z.infer<typeof camerasSchema> | undefined): SourceConfig | undefined {
+  if (!c) return undefined;
+  return Array.isArray(c) ? c[0]?.source : Object.values(c)[0]?.source;
+}
 
 export type AgentConfig = z.infer<typeof configSchema>;
 export type AgentConfigInput = z.input<typeof configSchema>;

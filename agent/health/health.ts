@@ -14,7 +14,7 @@
 import { systemClock, type ActionOutcome, type Clock } from '../types.js';
 import { silentLogger, type Logger } from '../log.js';
 import { registerAgentMetrics, type AgentMetrics, type BuildInfo } from './agent-metrics.js';
-import { HealthServer, type Route } from './server.js';
+import { HealthServer, type Intercept, type Route } from './server.js';
 import { Liveness, type LivenessSnapshot } from './liveness.js';
 import { MetricsRegistry } from './metrics.js';
 
@@ -105,6 +105,11 @@ export class Health {
   /** Adds a GET route to the endpoint (the status page); no-op when the endpoint is disabled. */
   route(path: string, handler: Route): void {
     this.server?.route(path, handler);
+  }
+
+  /** Asks `fn` first for every request (the status page); no-op when the endpoint is disabled. Returns the remover. */
+  intercept(fn: Intercept): () => void {
+    return this.server?.intercept(fn) ?? (() => undefined);
   }
 
   /** True while frames flow (a frame within stallMs, not stopping): the watchdog's condition. */

@@ -1,7 +1,8 @@
 /**
  * The local HTTP endpoint: GET /healthz (200 only while frames flow, 503 otherwise, small JSON body) and
  * GET /metrics (Prometheus text 0.0.4). Bound to 127.0.0.1 by default: no authentication, so no remote access
- * unless the operator changes health.listen on purpose.
+ * unless the operator changes health.listen on purpose. The status page (agent/status, wired by
+ * agent/app/status-wiring.ts) is asked first through intercept() and brings its own access rules.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,8 +17,14 @@ export interface HealthRoutes {
   metrics(): string;
 }
 
-/** An extra GET route (the status page plugs in here): status code, content type and body. */
+/** An extra GET route: status code, content type and body. */
 export type Route = () => { status: number; type: string; body: string | Buffer };
+
+/**
+ * A handler asked first, for every request and method (the status page: `/` and `/status/*`, with its POST
+ * actions): true when it took the request, false to leave it to the built-in routes.
+ */
+export type Intercept = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 /** Splits "host:port" (health.listen). Port 0 picks a free port (tests). */
 export function parseListen(listen: string): { host: string; port: number } {
@@ -32,6 +39,7 @@ export function parseListen(listen: string): { host: string; port: number } {
 export class HealthServer {
   private server: Server | undefined;
   private readonly extra = new Map<string, Route>();
+  private readonly intercepts: Intercept[] = [];
 
   constructor(
     private readonly listen: string,
@@ -69,6 +77,15 @@ export class HealthServer {
     this.extra.set(path, handler);
   }
 
+  /** Asks `fn` first for every request (before the GET/HEAD check); returns the function that removes it. */
+  intercept(fn: Intercept): () => void {
+    this.intercepts.push(fn);
+    return () => {
+      const i = this.intercepts.indexOf(fn);
+      if (i >= 0) this.intercepts.splice(i, 1);
+    };
+  }
+
   /** http://host:port of the running server (with the real port when listen used port 0). */
   url(): string | undefined {
     const addr = this.server?.address() as AddressInfo | null | undefined;
@@ -89,6 +106,13 @@ export class HealthServer {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
+    try {
+      for (const fn of this.intercepts) if (fn(req, res)) return;
+    } catch (err) {
+      this.log.error({ err, path }, 'health endpoint handler failed');
+      this.send(req, res, 500, 'text/plain; charset=utf-8', 'internal error\n');
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed\n');
       return;

@@ -12,6 +12,7 @@ import { PipelineStats } from './stats.js';
 import { InferenceTimeoutError, isInferenceTimeout } from './inference-timeout.js';
 import type { EventBus } from '../bus.js';
 import { createRunner, type InferenceRunner } from './runner.js';
+import type { MediaTime } from './media-time.js';
 
 export interface PipelineDeps {
   source: FrameSource;
@@ -42,6 +43,12 @@ export interface PipelineDeps {
   bus?: EventBus;
   /** The camera this loop serves (events, metrics and topics carry it); "default" for the single `source:` form. */
   camera?: string;
+  /**
+   * A replay (`run --until-eof`): the clip's timestamps drive decisions (./media-time.ts). The loop moves `clock`
+   * to each frame's media time; schedule windows and events' times read it; with `outputs` (simulated outputs,
+   * timed on the same clock) pulses are due in media time too, otherwise on the wall clock as live.
+   */
+  media?: { clock: MediaTime; outputs: boolean };
 }
 
 interface Prepared {
@@ -222,6 +229,11 @@ export class Pipeline {
     this.stopping = true;
   }
 
+  /** The frame's wall-clock time: when it was captured, or in a replay the run's start plus its media time. */
+  private frameWall(frame: Frame): number {
+    return this.d.media ? this.d.media.clock.wallOf(frame.ptsMs) : frame.captureWall;
+  }
+
   /** The next frame from the source, gated and packed into the input tensor (or left to a backend that packs); null at the end. */
   private async take(): Promise<Prepared | null> {
     const t0 = this.clock.now();
@@ -326,12 +338,16 @@ export class Pipeline {
       this.stats.stages.inference.add(r.tInfer);
     }
     const tDecoded = this.clock.now();
+    // A replay: timers due before this frame (pulses, their offs) run first, at their own media time.
+    const media = this.d.media?.clock;
+    if (media) await media.advanceTo(frame.ptsMs);
+    const frameWall = this.frameWall(frame);
     const tracked = r.outputs ? this.d.tracker.update(dets, frame.ptsMs) : this.lastDetections;
     const tTracked = this.clock.now();
     const firings = r.outputs
-      ? this.rulesRef.evaluate({ ptsMs: frame.ptsMs, wallMs: frame.captureWall, detections: tracked, endedTracks: this.d.tracker.ended() })
+      ? this.rulesRef.evaluate({ ptsMs: frame.ptsMs, wallMs: frameWall, detections: tracked, endedTracks: this.d.tracker.ended() })
       : [];
-    if (r.outputs) this.d.bus?.emit('decision', { camera: this.camera, seq: frame.seq, captureTs: frame.captureWall, detections: tracked, firings: firings.map((f) => f.rule.name) });
+    if (r.outputs) this.d.bus?.emit('decision', { camera: this.camera, seq: frame.seq, captureTs: frameWall, detections: tracked, firings: firings.map((f) => f.rule.name), frame, geometry: this.d.decodeCtx.geometry, fired: firings.map((f) => ({ rule: f.rule.name, label: f.label, trackId: f.trackId, bbox: f.bbox })) });
     for (const f of firings) await this.act(f, frame, r);
     const tEnd = this.clock.now();
     if (r.outputs) {
@@ -366,9 +382,11 @@ export class Pipeline {
     for (const a of f.rule.actions) {
       try {
         if (a.type === 'pulse') {
-          const dueMono = frame.captureMono + a.delayMs;
-          const o = await this.d.outputs.pulse(a.output, { dueMono, widthMs: a.widthMs, reason });
-          outcomes.push(o.type === 'pulse' && !o.dueTs ? { ...o, dueTs: new Date(frame.captureWall + a.delayMs).toISOString() } : o);
+          // Live: due on the monotonic clock from the capture. A replay with simulated outputs: due in media time.
+          const mediaMs = frame.ptsMs + a.delayMs;
+          const dueMono = this.d.media?.outputs ? mediaMs : frame.captureMono + a.delayMs;
+          const o = await this.d.outputs.pulse(a.output, { dueMono, widthMs: a.widthMs, reason, mediaMs });
+          outcomes.push(o.type === 'pulse' && !o.dueTs ? { ...o, dueTs: new Date(this.frameWall(frame) + a.delayMs).toISOString() } : o);
         } else if (a.type === 'hold') {
           outcomes.push(await this.d.outputs.hold(a.output, { durationMs: a.durationMs, reason }));
         } else {
@@ -386,13 +404,13 @@ export class Pipeline {
     const ev: AnomalyEvent = {
       schema: 1,
       id: this.d.newEventId(),
-      ts: new Date(this.clock.wall()).toISOString(),
+      ts: new Date(this.d.media ? this.d.media.clock.wall() : this.clock.wall()).toISOString(),
       rule: f.rule.name,
       label: f.label,
       score: round(f.score, 4),
       bbox: f.bbox.map((v) => round(v, 4)) as [number, number, number, number],
       trackId: f.trackId,
-      frame: { seq: frame.seq, ts: new Date(frame.captureWall).toISOString() },
+      frame: { seq: frame.seq, ts: new Date(this.frameWall(frame)).toISOString() },
       model: this.d.model,
       thresholds: f.thresholds,
       latencyMs: {
@@ -403,6 +421,7 @@ export class Pipeline {
       },
       actions: [...outcomes, { type: 'event', status: 'queued' }],
       ...(this.d.device ? { device: this.d.device } : {}),
+      ...(this.camera !== 'default' ? { camera: this.camera } : {}),
     };
     let outcome: Extract<ActionOutcome, { type: 'event' }>;
     try {
@@ -415,7 +434,7 @@ export class Pipeline {
     // Only events some sink durably took count as written: "queued" must never hide an event every sink refused.
     if (outcome.status === 'queued') this.stats.events++;
     else this.log.error({ event: ev.id, detail: outcome.detail }, 'event could not be queued by any sink');
-    this.d.bus?.emit('event', { camera: this.camera, eventId: ev.id, outcome });
+    this.d.bus?.emit('event', { camera: this.camera, eventId: ev.id, outcome, event: ev, evidence: { frame, geometry: this.d.decodeCtx.geometry } });
   }
 }
 

@@ -2,8 +2,11 @@ import type { ActionOutcome, AnomalyEvent, Frame, Geometry } from '../types.js';
 
 /** What the loop needs from the outputs (implemented by the actuator safety layer). */
 export interface OutputsPort {
-  /** A timed pulse, due at a main-thread performance.now() time; a past deadline is reported as missed. */
-  pulse(name: string, req: { dueMono: number; widthMs: number; reason: string }): Promise<ActionOutcome> | ActionOutcome;
+  /**
+   * A timed pulse, due at a main-thread performance.now() time (a replay with simulated outputs: media time);
+   * a past deadline is reported as missed. `mediaMs`: its intended time in the clip, for the journal.
+   */
+  pulse(name: string, req: { dueMono: number; widthMs: number; reason: string; mediaMs?: number }): Promise<ActionOutcome> | ActionOutcome;
   hold(name: string, req: { durationMs: number; reason: string }): Promise<ActionOutcome> | ActionOutcome;
   /** Called for every processed frame; outputs go safe when these stop (a stalled loop). */
   heartbeat(): void;

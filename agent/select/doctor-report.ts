@@ -48,7 +48,7 @@ export function formatDoctorReport(r: DoctorReport): string {
   }
   const c = r.capabilities;
   out.push('', 'Runtimes and accelerators usable here');
-  out.push(`  onnxruntime   ${c.onnxruntime.usable ? `yes (onnxruntime-node ${c.onnxruntime.version})` : `no: ${c.onnxruntime.reason}`}`);
+  out.push(`  onnxruntime   ${c.onnxruntime.usable ? `yes (${c.onnxruntime.detail ?? `onnxruntime-node ${c.onnxruntime.version}`})` : `no: ${c.onnxruntime.reason}`}`);
   for (const ep of ['cpu', 'cuda', 'tensorrt'] as const) out.push(`    provider ${ep.padEnd(9)} ${yesNo(c.onnxruntime.providers[ep])}`);
   out.push(`  tflite        ${c.tflite.usable ? `yes (TFLite ${c.tflite.version ?? '?'}, ${c.tflite.library})` : `no: ${c.tflite.reason}`}`);
   out.push(`  libedgetpu    ${c.edgetpuLibrary.usable ? `yes (${c.edgetpuLibrary.library})` : `no: ${c.edgetpuLibrary.reason}`}`);

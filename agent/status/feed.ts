@@ -33,6 +33,8 @@ export interface StatusFeedOptions {
 }
 
 const RECENT_ACTUATIONS = 10;
+/** Event snapshots kept unencoded (raw pixels) while no page is connected. */
+const DEFERRED_SNAPSHOTS = 4;
 
 export class StatusFeed implements StatusSource, StatusInputs {
   private readonly log: Logger;
@@ -44,6 +46,7 @@ export class StatusFeed implements StatusSource, StatusInputs {
   private readonly events: EventView[] = [];
   private readonly snapshots = new Map<string, Buffer>();
   private readonly recent = new Map<string, OutputView['recent']>();
+  private readonly deferred: Array<{ view: EventView; evidence: { frame: Frame; geometry?: Geometry } }> = [];
   private outputViews: OutputView[];
   private st: Omit<StatusState, 'events' | 'outputs' | 'cameras' | 'device'> = { zones: [], rules: [] };
 
@@ -69,6 +72,22 @@ export class StatusFeed implements StatusSource, StatusInputs {
     }));
   }
 
+  /**
+   * A camera the agent runs (known at start, or first seen on the bus): added, or its description updated. The
+   * page hears of it at once. Returns false when nothing changed (the common case, one map lookup).
+   */
+  camera(view: CameraView): boolean {
+    const known = this.o.cameras.find((c) => c.name === view.name);
+    if (known && known.describe === view.describe && known.width === view.width && known.height === view.height) return false;
+    if (known) Object.assign(known, view);
+    else {
+      this.o.cameras.push({ ...view });
+      this.live.set(view.name, new LiveView(this.encoder, this.clock, this.o.maxFps ?? 3, (err) => this.log.warn({ err, camera: view.name }, 'live picture could not be encoded')));
+    }
+    this.emit({ type: 'cameras', cameras: this.o.cameras });
+    return true;
+  }
+
   /** The live picture of a camera (routes ask it for frames). */
   liveView(camera: string): LiveView | undefined {
     return this.live.get(camera);
@@ -86,7 +105,14 @@ export class StatusFeed implements StatusSource, StatusInputs {
 
   subscribe(listener: (u: StatusUpdate) => void): () => void {
     this.listeners.add(listener);
+    // A page connects: the snapshots put off while nobody was connected are encoded now.
+    for (const d of this.deferred.splice(0)) if (this.events.includes(d.view)) this.encodeSnapshot(d.view, d.evidence);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Pages connected now (SSE streams and other listeners). */
+  subscribers(): number {
+    return this.listeners.size;
   }
 
   snapshot(eventId: string): Buffer | undefined {
@@ -118,7 +144,13 @@ export class StatusFeed implements StatusSource, StatusInputs {
     this.events.unshift(view);
     for (const old of this.events.splice(this.o.recentEvents ?? 50)) this.snapshots.delete(old.id);
     this.emit({ type: 'event', event: view });
-    if (evidence) this.encodeSnapshot(view, evidence);
+    if (!evidence) return;
+    if (this.listeners.size) return this.encodeSnapshot(view, evidence);
+    // Nobody connected: no JPEG now (it would cost the device CPU for no one); the pixels of the newest few events
+    // are kept (a copy: the loop reuses its buffer) and encoded when a page connects.
+    const { release: _release, ...rest } = evidence.frame;
+    this.deferred.push({ view, evidence: { frame: { ...rest, data: rest.data.slice() }, ...(evidence.geometry ? { geometry: evidence.geometry } : {}) } });
+    if (this.deferred.length > DEFERRED_SNAPSHOTS) this.deferred.shift();
   }
 
   delivery(eventId: string, state: DeliveryState, detail?: string): void {
@@ -179,6 +211,7 @@ export class StatusFeed implements StatusSource, StatusInputs {
   async close(): Promise<void> {
     for (const l of this.live.values()) l.close();
     this.listeners.clear();
+    this.deferred.length = 0;
     if (this.ownsEncoder) await this.encoder.close();
   }
 

@@ -116,6 +116,7 @@ export type StatusUpdate =
   | { type: 'snapshot'; id: string }
   | { type: 'outbox'; depth: number }
   | { type: 'outputs'; outputs: OutputView[] }
+  | { type: 'cameras'; cameras: CameraView[] }
   | { type: 'doctor'; doctor: DoctorView }
   | { type: 'perf'; perf: PerfView }
   | { type: 'config'; zones: ZoneView[]; rules: string[]; configHash?: string };

@@ -60,6 +60,8 @@ export interface ProbedPicture {
   height: number;
   fps?: number;
   frames?: number;
+  /** Files: each frame's presentation time, ms from the first, in presentation order (the container's timestamps). */
+  ptsMs?: number[];
 }
 
 /** What differs between sources: which tools, how to find the picture size, which commands to run. */
@@ -268,8 +270,7 @@ export class ProcessSource implements FrameSource {
       }
       this.backoff.reset();
       const seq = this.seq++;
-      const fps = this.picture?.fps;
-      const ptsMs = this.driver.live || !fps ? now : (this.loops * (this.picture?.frames ?? seq + 1) + seq) * (1000 / fps);
+      const ptsMs = this.driver.live ? now : this.mediaTimeOf(seq, now);
       let released = false;
       const release = (): void => {
         if (released) return;
@@ -317,6 +318,23 @@ export class ProcessSource implements FrameSource {
         over();
       });
     }
+  }
+
+  /**
+   * A file frame's media time: its own timestamp from the container when known, else its index at the stream's
+   * frame rate; a looped file goes on from the end of the previous pass.
+   */
+  private mediaTimeOf(seq: number, now: number): number {
+    const p = this.picture;
+    const fps = p?.fps;
+    const pts = p?.ptsMs;
+    if (!fps && !pts?.length) return now;
+    const step = fps ? 1000 / fps : pts!.length > 1 ? pts!.at(-1)! / (pts!.length - 1) : 40;
+    const passMs = pts?.length ? pts.at(-1)! + step : (p?.frames ?? seq + 1) * step;
+    const base = this.loops * passMs;
+    if (pts && seq < pts.length) return base + pts[seq]!;
+    if (pts?.length) return base + pts.at(-1)! + (seq - pts.length + 1) * step;
+    return base + seq * step;
   }
 
   private onChainExit(code: number | null, signal: NodeJS.Signals | null, partialBytes: number): void {

@@ -90,3 +90,41 @@ function parseRate(r: string): number | undefined {
   const v = Number(m[1]) / Number(m[2]);
   return Number.isFinite(v) && v > 0 ? v : undefined;
 }
+
+/**
+ * The presentation time of every frame of a file's first video stream, ms from the first, in presentation order
+ * (packet timestamps sorted: B-frames come in decode order). Read from the container's index without decoding.
+ * Undefined when the container gives none (a raw stream) or ffprobe fails: the caller falls back to the frame
+ * rate. With `-fps_mode passthrough` ffmpeg writes one frame per decoded frame, so frame N has the N-th time.
+ */
+export async function probeFramePtsMs(input: string, spawner: Spawner = defaultSpawner, maxFrames = 2_000_000): Promise<number[] | undefined> {
+  try {
+    const child = spawner('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', input], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    child.stdout!.on('data', (d: Buffer) => {
+      bytes += d.length;
+      if (bytes <= maxFrames * 24) chunks.push(d);
+      else child.kill('SIGKILL');
+    });
+    const code = await new Promise<number>((res) => {
+      child.on('error', () => res(1));
+      child.on('close', (c) => res(c ?? 1));
+    });
+    if (code !== 0) return undefined;
+    const times: number[] = [];
+    for (const line of Buffer.concat(chunks).toString().split('\n')) {
+      const t = line.trim().replace(/,$/, '');
+      if (!t) continue;
+      const v = Number(t);
+      if (!Number.isFinite(v)) return undefined; // "N/A": no timestamps to trust
+      times.push(Math.round(v * 1e6) / 1e3); // ffprobe prints microseconds
+    }
+    if (!times.length) return undefined;
+    times.sort((a, b) => a - b);
+    const t0 = times[0]!;
+    return times.map((t) => Math.round((t - t0) * 1e3) / 1e3);
+  } catch {
+    return undefined;
+  }
+}

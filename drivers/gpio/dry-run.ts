@@ -16,6 +16,8 @@ export interface JournalEntry {
   reason: string;
   /** When the safety layer meant this change to happen (a pulse's due time, its planned end), when it said. */
   due?: string;
+  /** The intended time in the clip, ms of media time (pulses from a frame): equal for a replay and a live run. */
+  media?: number;
 }
 
 export class DryRunActuator implements Actuator {
@@ -63,7 +65,7 @@ export class DryRunActuator implements Actuator {
   }
 
   private record(active: boolean, reason: string, intent?: WriteIntent): void {
-    const entry: JournalEntry = { ts: new Date(this.wall()).toISOString(), output: this.ctx.output, value: active ? 1 : 0, reason, ...(intent ? { due: new Date(intent.dueWall).toISOString() } : {}) };
+    const entry: JournalEntry = { ts: new Date(this.wall()).toISOString(), output: this.ctx.output, value: active ? 1 : 0, reason, ...(intent ? { due: new Date(intent.dueWall).toISOString() } : {}), ...(intent?.mediaMs !== undefined ? { media: Math.round(intent.mediaMs * 1000) / 1000 } : {}) };
     if (!this.ctx.journal) {
       this.ctx.log.info({ output: this.ctx.output, value: entry.value, reason }, 'dry-run output');
       return;

@@ -7,7 +7,12 @@ import type { InferenceBackend } from '../../agent/types.js';
  * disables only its own entry (with the reason), never the whole agent.
  */
 const factories: Record<string, (log: Logger) => Promise<InferenceBackend>> = {
-  onnxruntime: async (log) => new (await import('./onnxruntime.js')).OnnxRuntimeBackend(log),
+  onnxruntime: async (log) => {
+    // No native onnxruntime-node build here (armhf): the same .onnx files run on the WebAssembly backend.
+    const choice = (await import('./wasm/choice.js')).ortBackendChoice();
+    if (choice.backend === 'wasm') return new (await import('./wasm/backend.js')).WasmOrtBackend(log.child({ backend: 'wasm', why: choice.reason }));
+    return new (await import('./onnxruntime.js')).OnnxRuntimeBackend(log);
+  },
   tflite: async (log) => {
     // Resolved at run time: the TFLite driver loads libtensorflowlite_c through koffi only when a .tflite model is used.
     const path = './tflite/index.js';

@@ -21,3 +21,14 @@ export function deviceTopics(prefix: string, device: string): DeviceTopics {
     snapshot: (id) => `${base}/snapshot/${id}`,
   };
 }
+
+/**
+ * Where one camera's events and snapshots go: unchanged for the single `source:` form (camera absent or "default"),
+ * `<prefix>/<device>/<camera>/events` and `.../<camera>/snapshot/<id>` for a camera under `cameras:` (status and stats
+ * stay per device). Subscribers of one camera's device keep working; `<prefix>/<device>/+/events` gets every camera.
+ */
+export function cameraTopics(t: DeviceTopics, camera: string | undefined): Pick<DeviceTopics, 'events' | 'snapshot'> {
+  if (!camera || camera === 'default') return { events: t.events, snapshot: t.snapshot };
+  const base = `${t.base}/${camera}`;
+  return { events: `${base}/events`, snapshot: (id) => `${base}/snapshot/${id}` };
+}

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import type { Capabilities, HardwareProfile, Usability } from '../../agent/select/hardware.js';
 import { realOrtProbe, type OrtProbeResult } from './ort-probe.js';
+import { ortBackendChoice, wasmCapability } from '../inference/wasm/choice.js';
 
 const require = createRequire(import.meta.url);
 
@@ -39,8 +40,12 @@ export async function detectCapabilities(profile: HardwareProfile, opts: DetectC
   const probes: CapabilityProbes = { onnxruntime: () => realOrtProbe(), loadLibrary: realLoadLibrary, ...opts.probes };
   const notes: string[] = [];
 
-  const ort = await probes.onnxruntime().catch((err: unknown): OrtProbeResult => ({ ok: false, error: messageOf(err) }));
-  const onnxruntime: Capabilities['onnxruntime'] = ort.ok
+  // Without a native onnxruntime-node build (armhf) ONNX models run on the WebAssembly backend (drivers/inference/wasm).
+  const ortChoice = opts.probes?.onnxruntime ? undefined : ortBackendChoice(env, process.platform, nodeArch as NodeJS.Architecture);
+  const ort = ortChoice?.backend === 'wasm' ? { ok: false as const, error: ortChoice.reason } : await probes.onnxruntime().catch((err: unknown): OrtProbeResult => ({ ok: false, error: messageOf(err) }));
+  const wasm = ortChoice ? await wasmCapability(ortChoice) : undefined;
+  if (wasm) notes.push(wasm.note);
+  const onnxruntime: Capabilities['onnxruntime'] = wasm ? wasm.onnxruntime : ort.ok
     ? { usable: ort.providers.cpu.usable, ...(ort.providers.cpu.usable ? {} : { reason: ort.providers.cpu.reason }), version: ort.version, providers: ort.providers }
     : {
         usable: false,

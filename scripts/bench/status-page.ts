@@ -12,8 +12,15 @@
  *
  *   node dist/scripts/bench/status-page.js [--seconds S] [--fps F] [--max-fps M] [--width W] [--json]
  */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { parse, stringify } from 'yaml';
+import { loadConfigFile } from '../../agent/config/load.js';
+import { silentLogger } from '../../agent/log.js';
+import { demoConfigPath, demoSceneDir, DEMO_SEED } from '../../agent/paths.js';
 import { StatusFeed } from '../../agent/status/feed.js';
 import { generateScene } from '../demo-scene/scene.js';
 import { renderFrame } from '../demo-scene/render.js';
@@ -101,6 +108,114 @@ export async function benchStatusPage(o: { seconds?: number; fps?: number; maxFp
   rows.push(await run('one viewer', watched, true));
   await watched.close();
   return rows;
+}
+
+export interface AgentStatusRow {
+  scenario: 'page off' | 'no viewer' | 'one viewer';
+  frames: number;
+  seconds: number;
+  fps: number;
+  /** The agent process's CPU (user+system, every thread; ffmpeg is a child process and not counted) per frame. */
+  cpuUsPerFrame: number;
+  pictures: number;
+  /** The loop's own time after inference (decode + track + rules, where the bus listeners run), mean µs per frame. */
+  loopUsPerFrame: number;
+}
+
+export interface AgentStatusBench {
+  rows: AgentStatusRow[];
+  /** CPU per frame with the page served and nobody watching, over the page off (1.00 = the same). */
+  quietRatio: number;
+  /** CPU the page adds per frame with one viewer. */
+  viewerAddedUsPerFrame: number;
+  rounds: number;
+}
+
+/**
+ * The real agent (composeAgent, the demo config: real ffmpeg at the clip's 15 fps, the demo model on ONNX Runtime,
+ * simulated outputs) run three ways in turn, `rounds` times: status page off, page served with nobody watching, and
+ * one viewer long-polling live pictures over HTTP (in this process, as a browser's fetch loop would). The median
+ * round (by the no-viewer ratio) is reported, each scenario as the median of its rounds.
+ */
+export async function benchAgentStatusPage(o: { seconds?: number; rounds?: number } = {}): Promise<AgentStatusBench> {
+  const seconds = o.seconds ?? 8;
+  const rounds = Math.max(1, o.rounds ?? 3);
+  const { ensureScene } = await import('../demo-scene/index.js');
+  await ensureScene(demoSceneDir(), DEMO_SEED);
+  const { composeAgent } = await import('../../agent/app/compose.js');
+  const dir = mkdtempSync(join(tmpdir(), 'edge-agent-status-bench-'));
+  const base = parse(readFileSync(demoConfigPath(), 'utf8')) as Record<string, Record<string, unknown>>;
+  const baseDir = resolve(demoConfigPath(), '..');
+  base.source!.path = resolve(baseDir, String(base.source!.path));
+  base.model!.manifest = resolve(baseDir, String(base.model!.manifest));
+  base.health = { enabled: true, listen: '127.0.0.1:0' };
+  base.events = { jsonl: join(dir, 'events.jsonl') };
+
+  const once = async (scenario: AgentStatusRow['scenario']): Promise<AgentStatusRow> => {
+    const file = join(dir, `${scenario.replace(/ /g, '-')}.yaml`);
+    writeFileSync(file, stringify({ ...base, status: { enabled: scenario !== 'page off', maxFps: 3 } }));
+    const agent = composeAgent({ loaded: loadConfigFile(file), log: silentLogger, mode: 'latest', stateDir: join(dir, 'state'), simulateOutputs: join(dir, 'outputs.jsonl') });
+    await agent.start();
+    const running = agent.run();
+    const url = agent.healthUrl()!;
+    let stop = false;
+    let pictures = 0;
+    const viewer = async (): Promise<void> => {
+      let after = 0;
+      while (!stop) {
+        const r = await fetch(`${url}/status/frame/default.jpg?after=${after}&wait=2000`);
+        const body = await r.arrayBuffer();
+        if (r.status !== 200) continue;
+        if (body.byteLength) pictures++;
+        after = (JSON.parse(decodeURIComponent(r.headers.get('x-frame')!)) as { n: number }).n;
+      }
+    };
+    // Warm-up (first inferences, JIT) outside the window; the viewer connects before it opens.
+    await new Promise((r) => setTimeout(r, 1_500));
+    const watching = scenario === 'one viewer' ? viewer() : Promise.resolve();
+    if (scenario === 'one viewer') await new Promise((r) => setTimeout(r, 500));
+    const f0 = agent.pipeline!.stats.frames;
+    const p0 = pictures;
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const cpu = process.cpuUsage(cpu0);
+    const secs = (performance.now() - t0) / 1000;
+    const frames = agent.pipeline!.stats.frames - f0;
+    const st = agent.pipeline!.stats.stages;
+    const loopUs = (st.decode.mean() + st.track.mean() + st.rules.mean()) * 1000;
+    const shown = pictures - p0;
+    stop = true;
+    await watching;
+    agent.requestStop();
+    await running;
+    await agent.stop();
+    return { scenario, frames, seconds: secs, fps: frames / secs, cpuUsPerFrame: (cpu.user + cpu.system) / Math.max(1, frames), pictures: shown, loopUsPerFrame: loopUs };
+  };
+
+  const all: AgentStatusRow[][] = [];
+  try {
+    for (let i = 0; i < rounds; i++) all.push([await once('page off'), await once('no viewer'), await once('one viewer')]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+  const rows = (['page off', 'no viewer', 'one viewer'] as const).map((s, k) => {
+    const rs = all.map((r) => r[k]!);
+    return { scenario: s, frames: median(rs.map((r) => r.frames)), seconds: median(rs.map((r) => r.seconds)), fps: median(rs.map((r) => r.fps)), cpuUsPerFrame: median(rs.map((r) => r.cpuUsPerFrame)), pictures: median(rs.map((r) => r.pictures)), loopUsPerFrame: median(rs.map((r) => r.loopUsPerFrame)) };
+  });
+  return { rows, quietRatio: rows[1]!.cpuUsPerFrame / rows[0]!.cpuUsPerFrame, viewerAddedUsPerFrame: rows[2]!.cpuUsPerFrame - rows[0]!.cpuUsPerFrame, rounds };
+}
+
+export function formatAgentStatusTable(r: AgentStatusBench): string {
+  const lines = [
+    `the agent on the demo clip (15 fps, realtime), status page off / served with nobody watching / one viewer at status.maxFps 3; median of ${r.rounds} rounds; agent CPU (user+system, all threads, not ffmpeg)`,
+    'scenario      frames   fps   agent CPU µs/frame  loop µs/frame (decode+track+rules)  live pictures',
+  ];
+  for (const x of r.rows) lines.push(`${x.scenario.padEnd(12)}  ${String(x.frames).padStart(6)}  ${x.fps.toFixed(1).padStart(4)}  ${x.cpuUsPerFrame.toFixed(0).padStart(18)}  ${x.loopUsPerFrame.toFixed(0).padStart(34)}  ${String(x.pictures).padStart(13)}`);
+  lines.push(`nobody watching / page off, CPU per frame: ${r.quietRatio.toFixed(3)} (1.000 = the same cost)`);
+  lines.push(`one viewer adds ${r.viewerAddedUsPerFrame.toFixed(0)} µs of CPU per frame (${(r.viewerAddedUsPerFrame / 1000).toFixed(2)} ms; the viewer's own HTTP client runs in this process too)`);
+  return lines.join('\n');
 }
 
 /** Box-filter downscale of packed RGB (what ffmpeg's scaler does for the model input, near enough for a cost figure). */

@@ -12,7 +12,8 @@ import { startDemoStatus, type DemoStatus } from './demo-status.js';
 
 /**
  * The status page as an operator uses it, in Debian's Chromium (headless, driven by playwright-core), served
- * from the real spine running the demo clip (see ./demo-status.ts). Screenshots of every view are kept in
+ * by the real agent (composeAgent, as `edge-agent run --simulate-outputs`) running the demo clip, on its own
+ * health listener and fed by its event bus (see ./demo-status.ts). Screenshots of every view are kept in
  * test-artifacts/status-page/.
  */
 const CHROMIUM = '/usr/bin/chromium';
@@ -22,10 +23,20 @@ const ARTIFACTS = join(repoRoot, 'test-artifacts', 'status-page');
 
 if (!existsSync(CHROMIUM)) console.warn(`status page browser tests skipped: ${CHROMIUM} is missing (scripts/setup.sh --test installs Debian's chromium)`);
 if (!modelReady) console.warn('status page browser tests skipped: models/conveyor-demo is missing');
+const built = existsSync(join(repoRoot, 'dist', 'agent', 'actuators', 'worker.js'));
+if (!built) console.warn('status page browser tests skipped: dist/ is not built (npm run build): the agent runs its outputs on the compiled worker');
+
+// In CI (scripts/test.sh after `scripts/setup.sh --test` and the build) the browser tests must run: a missing
+// Chromium or build there is a failure, not a skip.
+if (process.env.CI && (!existsSync(CHROMIUM) || !modelReady || !built)) {
+  it('has Chromium, the demo model and dist/ in CI', () => {
+    expect.fail(`the status page browser tests cannot run in CI: ${[!existsSync(CHROMIUM) && `${CHROMIUM} missing (scripts/setup.sh --test)`, !modelReady && 'models/conveyor-demo missing', !built && 'dist/ not built (npm run build)'].filter(Boolean).join(', ')}`);
+  });
+}
 
 type JournalLine = { ts: string; output: string; value: number; reason: string };
 
-describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, fed by the demo spine', () => {
+describe.skipIf(!existsSync(CHROMIUM) || !modelReady || !built)('status page in Chromium, served by the running agent', () => {
   let dir: string;
   let demo: DemoStatus;
   let browser: Browser;
@@ -43,6 +54,9 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
     cfg.source!.path = join(dir, 'conveyor.mp4');
     cfg.model!.manifest = join(repoRoot, 'models', 'conveyor-demo', 'manifest.json');
     cfg.outputs!.test_lamp = { driver: { type: 'dry-run' }, maxOnMs: 500, dailyMaxOnS: 60 };
+    // The page is served by the agent on its health listener (the demo config turns health off).
+    cfg.health = { enabled: true, listen: '127.0.0.1:0' };
+    cfg.events = { jsonl: join(dir, 'events.jsonl') };
     cfg.status = { passwordHash: hashPassword(PASSWORD, { N: 1 << 12, r: 8, p: 1 }), maxFps: 8 };
     writeFileSync(join(dir, 'config.yaml'), `# Written by the status page test: this comment must survive a zone save.\n${stringify(cfg)}`);
     const log = createLogger({ level: 'info', pretty: false, stream: { write: (s: string) => logLines.push(s) } as never });
@@ -64,7 +78,7 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
     // Frames flow through the pipeline, but nobody can watch yet: the frame provider is never called.
     await expect.poll(() => demo.truth.size, { timeout: 30_000 }).toBeGreaterThan(10);
     expect(demo.providerCalls()).toBe(0);
-    expect(demo.feed.liveView('main')!.counters.provided).toBe(0);
+    expect(demo.feed.liveView(demo.camera)!.counters.provided).toBe(0);
     await page.fill('#password', 'wrong password');
     await page.press('#password', 'Enter');
     await expect.poll(() => page.textContent('#message')).toContain('Login refused: wrong password');
@@ -86,7 +100,7 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
     const otherSite = await fetch(`${demo.url}/status/output/test`, { method: 'POST', headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': csrf ?? '', origin: 'http://evil.example' }, body: '{}' });
     expect(otherSite.status).toBe(403);
     // Data needs the login too: no state, no frames, no events stream.
-    for (const p of ['/status/state', '/status/events', '/status/frame/main.jpg']) expect((await fetch(`${demo.url}${p}`)).status).toBe(401);
+    for (const p of ['/status/state', '/status/events', `/status/frame/${demo.camera}.jpg`]) expect((await fetch(`${demo.url}${p}`)).status).toBe(401);
     expect(lampLines()).toBe(before);
     expect(demo.providerCalls()).toBe(0);
   });
@@ -97,17 +111,17 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
     await page.keyboard.press('Enter');
     await expect.poll(() => page.isVisible('#who')).toBe(true);
     // The page now watches: frames are provided and encoded.
-    await expect.poll(() => demo.feed.liveView('main')!.counters.encoded, { timeout: 20_000 }).toBeGreaterThan(2);
+    await expect.poll(() => demo.feed.liveView(demo.camera)!.counters.encoded, { timeout: 20_000 }).toBeGreaterThan(2);
     // Read what the page shows (frame number in the caption, the canvas pixels) in one go, then compare with what
     // the pipeline produced for that frame: every detection listed, every box outline drawn where its box is.
     let seen: { seq: number; text: string; w: number; h: number; px: number[] } | undefined;
     await expect
       .poll(async () => {
-        const s = await page.evaluate(() => {
-          const c = document.getElementById('cam-main') as HTMLCanvasElement;
-          const text = document.getElementById('dets-main')!.textContent ?? '';
+        const s = await page.evaluate((cam) => {
+          const c = document.getElementById(`cam-${cam}`) as HTMLCanvasElement;
+          const text = document.getElementById(`dets-${cam}`)!.textContent ?? '';
           return { text, w: c.width, h: c.height, px: Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data) };
-        });
+        }, demo.camera);
         const seq = Number(/frame (\d+):/.exec(s.text)?.[1]);
         if (demo.truth.get(seq)?.detections.length) seen = { seq, ...s };
         return Boolean(seen);
@@ -136,7 +150,7 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
     let firedPng: string | undefined;
     await expect
       .poll(async () => {
-        firedPng = await page.evaluate(() => (/^Rule defect fired: defect track \d+$/.test(document.getElementById('fired-main')!.textContent ?? '') ? (document.getElementById('cam-main') as HTMLCanvasElement).toDataURL('image/png') : undefined));
+        firedPng = await page.evaluate((cam) => (/^Rule defect fired: defect track \d+$/.test(document.getElementById(`fired-${cam}`)!.textContent ?? '') ? (document.getElementById(`cam-${cam}`) as HTMLCanvasElement).toDataURL('image/png') : undefined), demo.camera);
         return Boolean(firedPng);
       }, { timeout: 60_000 })
       .toBe(true);
@@ -278,7 +292,7 @@ describe.skipIf(!existsSync(CHROMIUM) || !modelReady)('status page in Chromium, 
 
   it('stops encoding when nobody watches any more', async () => {
     await page.close();
-    const live = demo.feed.liveView('main')!;
+    const live = demo.feed.liveView(demo.camera)!;
     await expect.poll(() => live.watching(), { timeout: 10_000 }).toBe(false);
     const calls = demo.providerCalls();
     const offered = live.counters.offered;

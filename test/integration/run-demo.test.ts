@@ -55,6 +55,7 @@ describe.skipIf(!modelReady)('run: the conveyor demo end to end', () => {
     // Frames are packed in the worker on 1-2 CPUs (as on CI), in the loop on more; the summary says which.
     if (packInInferenceThread()) expect(stdout).toContain('latency ms p50/p99: preprocess in the inference thread (counted in inference), inference ');
     else expect(stdout).toMatch(/latency ms p50\/p99: preprocess \d+\.\d\/\d+\.\d, inference /);
+    expect(stdout).toMatch(/^replayed in media time: \d+\.\d s of clip; .*pulses journaled at their media time$/m); // #22 finding 8
     expect(truth.parts.some((p) => p.defect)).toBe(true);
     expect(truth.parts.some((p) => !p.defect)).toBe(true);
   });

@@ -259,3 +259,16 @@ describe('image folder source (real ffmpeg)', () => {
     }
   });
 });
+
+describe('file source: media time from the container (W2D, #22 finding 8)', () => {
+  it('a clip whose frames are not evenly spaced: each frame carries its own timestamp, not its index at the mean rate', async () => {
+    // 10 frames: 100 ms apart, then a 500 ms gap after the fifth (a camera that stuttered while recording).
+    const vfr = join(dir, 'vfr.mkv');
+    ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-frames:v', '10', '-vf', 'settb=1/1000,setpts=(N*0.1+gte(N\\,5)*0.5)/TB', '-fps_mode', 'passthrough', '-c:v', 'mpeg4', '-q:v', '3', vfr]);
+    const src = createSource(fileCfg({ path: vfr }), { input: testInput(), mode: 'lossless' });
+    await src.start();
+    const frames = await take(src, 100);
+    await src.stop();
+    expect(frames.map((f) => f.ptsMs)).toEqual([0, 100, 200, 300, 400, 1000, 1100, 1200, 1300, 1400]);
+  });
+});

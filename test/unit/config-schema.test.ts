@@ -15,15 +15,18 @@ describe('config/edge-agent.schema.json', () => {
     const s = JSON.parse(readFileSync(committed, 'utf8')) as {
       $schema: string;
       required: string[];
+      oneOf: Array<{ required: string[] }>;
       additionalProperties: boolean;
       properties: Record<string, { default?: unknown; properties?: Record<string, { default?: unknown }> }>;
     };
     expect(s.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
-    expect(s.required.sort()).toEqual(['model', 'source']);
+    // A camera is required: the single `source:` form or `cameras:` (exactly one of them).
+    expect(s.required.sort()).toEqual(['model']);
+    expect(s.oneOf).toEqual([{ required: ['source'] }, { required: ['cameras'] }]);
     expect(s.additionalProperties).toBe(false);
     expect(s.properties.health?.properties?.listen?.default).toBe('127.0.0.1:9464');
     expect(Object.keys(s.properties).sort()).toEqual(
-      ['device', 'events', 'health', 'log', 'model', 'outputs', 'pipeline', 'rules', 'source', 'stateDir', 'status', 'tracker', 'sensors', 'irrigation'].sort(),
+      ['device', 'events', 'health', 'log', 'model', 'outputs', 'pipeline', 'rules', 'source', 'stateDir', 'status', 'tracker', 'sensors', 'irrigation', 'cameras', 'models'].sort(),
     );
   });
 });

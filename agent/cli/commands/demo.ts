@@ -9,13 +9,17 @@ import { AGENT_ENV, AGENT_NODE_FLAGS, demoSceneDir, packageRoot } from '../../pa
 export const summary = 'the bundled demo: a local MQTT broker, the agent on the conveyor clip, events as the broker got them';
 
 const usage = `
-usage: edge-agent demo [--state-dir DIR]
+usage: edge-agent demo [--state-dir DIR] [--cameras N [--seconds S]]
 
 Starts a local MQTT broker (mosquitto when installed, else an embedded one) and a subscriber, runs the agent
 once over the bundled conveyor clip (generated on first use) with simulated outputs, and prints what the
 agent did and each anomaly event as the broker received it.
 
   --state-dir DIR   where the outbox, event and output journals go (default: ./state/demo)
+  --cameras N       the clip as N cameras (cam1..camN) on one model host sharing one session; per-camera counts
+  --seconds S       with --cameras: cameras run live (latest frame wins) for S seconds, instead of every frame
+                    of the clip as fast as it goes
+  --pace P          with --seconds: realtime (the clip's frame rate, default) or fast (decoders as fast as they go)
 `;
 
 interface Received {
@@ -25,7 +29,7 @@ interface Received {
 
 export async function run(argv: string[]): Promise<number> {
   if (argv[0] === 'farm') return (await import('./demo-farm.js')).run(argv.slice(1)); // `demo farm`: the irrigation demo
-  const { values, help } = parseCommandArgs(argv, { 'state-dir': { type: 'string' } }, usage);
+  const { values, help } = parseCommandArgs(argv, { 'state-dir': { type: 'string' }, cameras: { type: 'string' }, seconds: { type: 'string' }, pace: { type: 'string' } }, usage);
   if (help) return ExitCode.ok;
   const log = createLogger({ level: 'warn' });
   const stateDir = resolve(values['state-dir'] ?? join(process.cwd(), 'state', 'demo'));
@@ -34,6 +38,7 @@ export async function run(argv: string[]): Promise<number> {
   const outputsFile = join(stateDir, 'outputs.jsonl');
   // A demo run shows one run's events: start from empty journals and outbox.
   for (const f of [eventsFile, outputsFile, join(stateDir, 'outbox')]) rmSync(f, { recursive: true, force: true });
+  if (values.cameras !== undefined) return camerasDemo(values.cameras, values.seconds, values.pace, { stateDir, eventsFile, outputsFile });
 
   const { startBroker, subscribe } = await import('../../../drivers/mqtt/broker.js');
   const broker = await startBroker({ log });
@@ -84,4 +89,25 @@ export async function run(argv: string[]): Promise<number> {
     await sub.close().catch(() => undefined);
     await broker.stop().catch(() => undefined);
   }
+}
+
+/** `demo --cameras N`: the clip as N cameras on one model host, in this process; per-camera frames and events. */
+async function camerasDemo(nText: string, secondsText: string | undefined, pace: string | undefined, o: { stateDir: string; eventsFile: string; outputsFile: string }): Promise<number> {
+  const n = Number(nText);
+  if (!Number.isInteger(n) || n < 1 || n > 16) throw new AgentError('USAGE', `--cameras ${nText}: a whole number of cameras from 1 to 16`, { fix: 'e.g. --cameras 4' });
+  const seconds = secondsText === undefined ? undefined : Number(secondsText);
+  if (seconds !== undefined && !(seconds > 0)) throw new AgentError('USAGE', `--seconds ${secondsText}: a positive number of seconds`, { fix: 'e.g. --seconds 5' });
+  if (pace !== undefined && pace !== 'fast' && pace !== 'realtime') throw new AgentError('USAGE', `--pace ${pace}: realtime or fast`, { fix: 'e.g. --pace fast' });
+  const { runCamerasDemo } = await import('./demo-cameras.js');
+  const log = createLogger({ level: (process.env.EDGE_AGENT_LOG_LEVEL as 'warn' | undefined) ?? 'warn' });
+  const r = await runCamerasDemo({ n, stateDir: o.stateDir, log, eventsOut: o.eventsFile, simulateOutputs: o.outputsFile, ...(seconds ? { seconds } : {}), ...(pace ? { pace } : {}) });
+  const out = (s: string): boolean => process.stdout.write(`${s}\n`);
+  const s = r.summary;
+  out(`config: ${r.config}`);
+  out(`${n} cameras on ${r.hosts} model host${r.hosts === 1 ? '' : 's'} (${r.backendsOpened} model session${r.backendsOpened === 1 ? '' : 's'} opened, verification included), model ${s.model.name}/${s.model.variant} on ${s.model.accelerator}`);
+  out(`camera   frames     fps  events  dropped  restarts`);
+  for (const [name, c] of Object.entries(s.cameras)) out(`${name.padEnd(8)} ${String(c.frames).padStart(6)} ${c.fps.toFixed(1).padStart(7)} ${String(c.events).padStart(7)} ${String(c.dropped).padStart(8)} ${String(c.restarts).padStart(9)}`);
+  out(`all      ${String(s.frames).padStart(6)} ${s.fps.toFixed(1).padStart(7)} ${String(s.events).padStart(7)} ${String(s.dropped).padStart(8)}   in ${s.seconds.toFixed(1)} s`);
+  out(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MB (this process: agent and model; ffmpeg decoders apart)`);
+  return ExitCode.ok;
 }

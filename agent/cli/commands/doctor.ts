@@ -16,6 +16,7 @@ import { probe, type ProbeCommands } from '../../../drivers/probe/probe.js';
 import { detectCapabilities } from '../../../drivers/probe/capabilities.js';
 import { listVideoDevices } from '../../../drivers/camera/v4l2-devices.js';
 import { packageRoot, resolveStateDir } from '../../paths.js';
+import { version } from '../../version.js';
 
 export const summary = 'detect the board and accelerators, check what can run here, and explain the model variant choice';
 
@@ -96,7 +97,7 @@ export async function run(argv: string[]): Promise<number> {
     cameras: listVideoDevices({ root }).map((c) => ({ device: c.device, name: c.name, ...(c.suggested ? { suggested: c.suggested } : {}), ...(c.note ? { note: c.note } : {}) })),
     problems: [...profile.problems, ...problems],
   };
-  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report));
+  process.stdout.write(values.json ? `${JSON.stringify({ version, ...report }, null, 2)}\n` : `edge-agent ${version} (node ${process.versions.node})\n${formatDoctorReport(report)}`);
   // Non-zero only when a model was given and nothing in it can run here.
   return manifest && !result.selected ? 1 : 0;
 }

@@ -18,7 +18,9 @@ usage: edge-agent run [--config FILE] [--source URI] [--until-eof] [--events-out
 
   --config FILE            configuration (YAML); default: the built-in conveyor demo
   --source URI             override the camera: a video file, /dev/videoN, rtsp://... or http(s)://...
-  --until-eof              read a file source as fast as the pipeline allows, process every frame, exit at its end
+  --until-eof              read a file source as fast as the pipeline allows, process every frame, exit at its end;
+                           decided in the clip's own time (a replay: the same decisions as the clip played live,
+                           simulated pulses journaled at their media time)
   --events-out FILE        append one JSON anomaly event per line
   --simulate-outputs FILE  dry-run every output, journaling each change to FILE (JSON lines)
   --mqtt URL               publish anomaly events to this broker (mqtt://host:1883, mqtts://host:8883)
@@ -69,6 +71,9 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
 
+  // #22 finding 8: a replay is decided in media time; real outputs cannot follow it (they would switch faster than
+  // the line moves), so their pulses stay on the wall clock while the file is read faster than real time.
+  if (untilEof && !simulate && Object.keys(loaded.config.outputs).length) log.warn({ outputs: Object.keys(loaded.config.outputs) }, 'a replay drives real outputs: their pulses are timed on the wall clock while the clip is read faster than real time, so they may overlap; give --simulate-outputs FILE to rehearse them in the clip\'s time');
   const agent = composeAgent({
     loaded,
     log,
@@ -142,6 +147,12 @@ function sinkText(f: RunSummary['sinkFailures']): string {
   return parts.length ? `; events a sink failed: ${parts.join(', ')}` : '';
 }
 
+/** W2D: a replay says that it was decided on the clip's timestamps, and what the outputs were timed on. */
+function replayText(p: NonNullable<RunSummary['replay']>): string {
+  const outputs = p.outputs === 'media time' ? 'pulses journaled at their media time' : 'outputs are real, so their pulses were timed on the wall clock';
+  return `replayed in media time: ${p.mediaSeconds.toFixed(1)} s of clip; tracker, persistence, cooldowns, schedule windows and event times follow the clip's timestamps; ${outputs}`;
+}
+
 export function formatSummary(r: RunSummary): string {
   const s = r.stages;
   const f = (x: number): string => x.toFixed(1);
@@ -150,5 +161,6 @@ export function formatSummary(r: RunSummary): string {
     `anomalies: ${r.firings}; events written: ${r.events}${r.eventsFailed ? ` (${r.eventsFailed} refused by every sink)` : ''}; output pulses: ${r.pulses.scheduled} scheduled, ${r.pulses.fired} fired, ${r.pulses.missed} missed, ${r.pulses.refused} refused, ${r.pulses.failed} failed${r.pulses.stuck ? `, ${r.pulses.stuck} stuck` : ''}; frames dropped: ${r.dropped}${restartsText(r.restarts)}${sinkText(r.sinkFailures)}${r.skipped ? `; inferences skipped (motion gate / frame-rate cap): ${r.skipped}${r.energySavedJ !== undefined ? `, saving about ${r.energySavedJ.toFixed(1)} J` : ''}` : ''}`,
     `latency ms p50/p99: ${r.packing === 'inference thread' ? 'preprocess in the inference thread (counted in inference)' : `preprocess ${f(s.preprocess.p50)}/${f(s.preprocess.p99)}`}, inference ${f(s.inference.p50)}/${f(s.inference.p99)}, decode ${f(s.decode.p50)}/${f(s.decode.p99)}, rules ${f(s.rules.p50)}/${f(s.rules.p99)}, capture-to-decision ${f(s.decision.p50)}/${f(s.decision.p99)}`,
   ];
+  if (r.replay) lines.push(replayText(r.replay));
   return `${lines.join('\n')}\n`;
 }

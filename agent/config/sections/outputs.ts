@@ -46,6 +46,8 @@ export const outputSchema = z
     minOffMs: z.number().nonnegative().default(0),
     /** Maximum total on-time per local day, seconds. */
     dailyMaxOnS: z.number().positive().optional(),
+    /** Several cameras may drive this output (`cameras:`); without it, an output two cameras use is refused. */
+    shared: z.boolean().optional(),
   })
   .strict();
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 export const deviceSchema = z
   .object({
-    /** Device id used in MQTT topics and events; default: the host name. */
+    /** Device id used in MQTT topics and events; default: edge-<12 hex digits> hashed from /etc/machine-id (agent/device-id.ts), else the host name. */
     id: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash or underscore (it is used in MQTT topics)').optional(),
     name: z.string().optional(),
   })

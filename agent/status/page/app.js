@@ -90,6 +90,10 @@ function apply(u) {
   } else if (u.type === 'outputs') {
     state.outputs = u.outputs;
     renderOutputs();
+  } else if (u.type === 'cameras') {
+    state.cameras = u.cameras;
+    renderCameras();
+    route();
   } else if (u.type === 'doctor') {
     state.doctor = u.doctor;
     renderModel();

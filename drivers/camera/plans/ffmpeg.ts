@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { AgentError } from '../../../agent/errors.js';
 import type { SourceConfig } from '../../../agent/config/sections/source.js';
 import type { PlanOptions, ProbedPicture, SourceDriver, SourcePlan } from '../process-source.js';
-import { ffprobe, hasTool, type Spawner } from '../tools.js';
+import { ffprobe, hasTool, probeFramePtsMs, type Spawner } from '../tools.js';
 import { checkMode, v4l2Modes } from '../modes.js';
 import { parseListFormatsExt, runV4l2Ctl } from '../v4l2-devices.js';
 import type { Geometry } from '../../../agent/types.js';
@@ -33,7 +33,9 @@ export class FileDriver implements SourceDriver {
     if (!statSync(path).isFile()) throw new AgentError('SOURCE_NOT_FOUND', `${path} is not a file`, { fix: 'give the path of a video file' });
     const p = await ffprobe(path, [], spawner);
     this.codec = p.codec;
-    return { width: p.width, height: p.height, fps: p.fps, frames: p.frames };
+    // Each frame's own time in the clip (media time): a replay is decided on it, as is a paced run.
+    const ptsMs = await probeFramePtsMs(path, spawner);
+    return { width: p.width, height: p.height, fps: p.fps, frames: p.frames, ...(ptsMs ? { ptsMs } : {}) };
   }
   plan(g: Geometry, input: ManifestInput, opts: PlanOptions = {}): SourcePlan {
     const decode = [...(this.codec === 'mjpeg' ? mjpegLowresArgs(g) : []), ...threadArgs(opts)];

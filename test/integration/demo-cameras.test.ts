@@ -1,0 +1,39 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCamerasDemo } from '../../agent/cli/commands/demo-cameras.js';
+import { silentLogger } from '../../agent/log.js';
+import { loadConfigFile } from '../../agent/config/load.js';
+import { cameraSpecs } from '../../agent/config/sections/cameras.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'demo-cameras-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('edge-agent demo --cameras 4', () => {
+  it('runs the clip as four cameras on one model host with one session, and counts frames and events per camera', async () => {
+    const r = await runCamerasDemo({ n: 4, stateDir: dir, log: silentLogger, simulateOutputs: join(dir, 'outputs.jsonl'), eventsOut: join(dir, 'events.jsonl') });
+    expect(existsSync(r.config)).toBe(true);
+    expect(cameraSpecs(loadConfigFile(r.config).config).map((c) => [c.name, c.model])).toEqual([
+      ['cam1', 'default'],
+      ['cam2', 'default'],
+      ['cam3', 'default'],
+      ['cam4', 'default'],
+    ]);
+    // One model host, one backend opened (the known-answer check runs on the session the cameras then share).
+    expect(r.hosts).toBe(1);
+    expect(r.backendsOpened).toBe(1);
+    expect(r.summary.modelHosts).toBe(1);
+    const cams = r.summary.cameras;
+    expect(Object.keys(cams)).toEqual(['cam1', 'cam2', 'cam3', 'cam4']);
+    // Every frame of the clip (read in full) on every camera, and the same defects seen by each.
+    const frames = Object.values(cams).map((c) => c.frames);
+    expect(frames[0]).toBeGreaterThan(100);
+    expect(new Set(frames).size).toBe(1);
+    expect(r.summary.frames).toBe(frames[0]! * 4);
+    const events = Object.values(cams).map((c) => c.events);
+    expect(events[0]).toBeGreaterThan(0);
+    expect(new Set(events).size).toBe(1);
+    expect(r.summary.events).toBe(events[0]! * 4);
+  }, 120_000);
+});
