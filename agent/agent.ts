@@ -56,7 +56,8 @@ export interface AgentOptions {
 
 /** A feature that listens on the bus and drives outputs; it must stop before the outputs go safe. */
 export interface AgentExtension {
-  start(ctx: { bus: EventBus; outputs: OutputBank }): Promise<void>;
+  /** `now`: the wall clock the outputs are timed on when it is not the real one (a replay's media time). */
+  start(ctx: { bus: EventBus; outputs: OutputBank; now?: () => number }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -248,7 +249,8 @@ export class Agent {
       ...(publish ? { publish: (topic: string, payload: string, o: { qos: 0 | 1 | 2; retain: boolean }) => publish(topic, payload, o) } : {}),
     });
     await this.bank.start();
-    for (const x of this.opts.extensions ?? []) await x.start({ bus: this.bus, outputs: this.bank });
+    const media = this.media && this.opts.simulateOutputs ? this.media : undefined;
+    for (const x of this.opts.extensions ?? []) await x.start({ bus: this.bus, outputs: this.bank, ...(media ? { now: () => media.wall() } : {}) });
 
     for (const spec of this.specs) {
       const g = this.groups.get(spec.model)!;

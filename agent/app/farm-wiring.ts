@@ -53,6 +53,7 @@ export class FarmWiring implements AgentExtension {
   private pending: { detections: Parameters<IrrigationController['step']>[0]; atMs: number } | undefined;
   private running: Promise<void> | undefined;
   private startedAt = 0;
+  private clock: (() => number) | undefined;
   /** Sensors now reported silent, with the reason put on the bus. */
   private readonly silent = new Map<string, string>();
   /** Frames whose detections were replaced by a newer frame before irrigation took them (latest wins). */
@@ -60,7 +61,10 @@ export class FarmWiring implements AgentExtension {
 
   constructor(private readonly opts: FarmWiringOptions) {
     this.log = opts.log.child({ component: 'farm' });
-    this.now = opts.now ?? Date.now;
+    // Fixed here (the store and the controller take it), followed from start() on: a replay's media clock when the
+    // agent times its outputs on it, so valves, windows and sensor ages agree.
+    this.now = () => (this.clock ?? Date.now)();
+    this.clock = opts.now;
     const sensors = opts.config.sensors ?? { maxAgeS: 900, inputs: {} };
     this.store = sensorStoreFor(sensors, this.now);
     this.inputs = sensorInputs(sensors, { brokerUrl: opts.brokerUrl ?? [opts.config.events.mqtt?.url ?? []].flat()[0], sysRoot: opts.sysRoot, log: opts.log });
@@ -69,6 +73,7 @@ export class FarmWiring implements AgentExtension {
 
   async start(ctx: FarmStartContext): Promise<void> {
     this.bus = ctx.bus;
+    this.clock ??= ctx.now;
     this.startedAt = this.now();
     for (const input of this.inputs) {
       // An ADC channel that is not there is a config error (exit 78); a broker that is down is not: the input
