@@ -184,6 +184,7 @@ export class Agent {
         onDelivered: (sink, eventId) => this.bus.emit('eventDelivered', { sink, eventId }),
       }, { mqttUrl: this.opts.mqttUrl, eventsOut: this.opts.eventsOut });
     this.hub.onSinkFailure((sink, eventId, detail) => this.bus.emit('sinkFailed', { sink, eventId, detail }));
+    this.hub.onDegraded((reason) => this.bus.emit('degraded', { component: 'events', reason }));
     await this.hub.start();
     this.hub.setStatus(this.statusSummary());
     const publish = this.hub.publisher();
