@@ -161,7 +161,7 @@ export class Agent {
       this.hub?.setStatus(this.statusSummary());
     });
     this.supervision.health.provide(() => ({ counts: this.tally.snapshot(), degraded: this.degradedList() }));
-    const manifest0 = loadManifest(configPath(this.opts.loaded, cfg.model.manifest));
+    const manifest0 = loadManifest(configPath(this.opts.loaded, cfg.model.manifest), { allowedRoots: cfg.model.allowedRoots.map((r) => configPath(this.opts.loaded, r)) });
     this.host = this.opts.drivers.modelHost({ manifest: manifest0, settings: cfg.model, stateDir: this.opts.stateDir, job: this.opts.mode === 'lossless' ? 'file' : 'live', log: this.log });
     this.choice = await this.host.open();
     this.selection = this.host.selection;
