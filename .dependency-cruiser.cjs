@@ -1,7 +1,7 @@
 /**
  * The dependency rule of issue #17, checked in CI (`npm run depcheck`, and test/unit/dependency-rule.test.ts):
  * - drivers/ implements ports owned by agent/: it imports from agent/ only ports, types, errors and log (and the
- *   config slices and data contracts those ports are written in), never agent logic;
+ *   config slices and data contracts those ports are written in, and agent/core: pure shared code), never agent logic;
  * - nothing in the daemon (agent/, drivers/) imports offline tools (scripts/), except a CLI command loading one
  *   lazily (`await import(...)`): `edge-agent optimize` and the demo's scene generator run the tool in-process only
  *   when asked.
@@ -20,6 +20,8 @@ module.exports = {
         path: '^agent/',
         pathNot: [
           '^agent/(types|errors|log|ports)\\.ts$',
+          // Pure shared code (no I/O, no state): the letterbox geometry the camera plans and the pipeline agree on.
+          '^agent/core/',
           '^agent/pipeline/ports\\.ts$',
           '^agent/config/sections/',
           '^agent/model/manifest-schema\\.ts$',
@@ -47,9 +49,9 @@ module.exports = {
     {
       name: 'only-the-composition-root-names-drivers',
       comment:
-        'agent/ policy takes its drivers from agent/app/compose.ts through ports (agent/ports.ts); the CLI commands, the actuator bank (which loads output drivers in its worker) and the offline optimizer still name some directly. A warning for now (other work may add such imports); make it an error once they are gone',
+        'agent/ policy takes its drivers from agent/app/compose.ts through ports (agent/ports.ts); the CLI commands, and the actuator bank (which loads output drivers in its worker) still name some directly. A warning for now (other work may add such imports); make it an error once they are gone',
       severity: 'warn',
-      from: { path: '^agent/', pathNot: '^agent/(app|cli|actuators|optimize)/' },
+      from: { path: '^agent/', pathNot: '^agent/(app|cli|actuators)/' },
       to: { path: '^drivers/' },
     },
   ],

@@ -231,6 +231,7 @@ export class Agent {
         onDelivered: (sink, eventId) => this.bus.emit('eventDelivered', { sink, eventId }),
       }, { mqttUrl: this.opts.mqttUrl, eventsOut: this.opts.eventsOut });
     this.hub.onSinkFailure((sink, eventId, detail) => this.bus.emit('sinkFailed', { sink, eventId, detail }));
+    this.hub.onDegraded((reason) => this.bus.emit('degraded', { component: 'events', reason }));
     await this.hub.start();
     this.hub.setStatus(this.statusSummary());
     const publish = this.hub.publisher();
@@ -534,7 +535,7 @@ export class Agent {
   private async openModel(name: string): Promise<ModelGroup> {
     const cfg = this.cfg;
     const settings = name === 'default' ? cfg.model : cfg.models![name]!;
-    const manifest = loadManifest(configPath(this.opts.loaded, settings.manifest));
+    const manifest = loadManifest(configPath(this.opts.loaded, settings.manifest), { allowedRoots: (settings.allowedRoots ?? []).map((r) => configPath(this.opts.loaded, r)) });
     const host = this.opts.drivers.modelHost({ manifest, settings, stateDir: this.opts.stateDir, job: this.opts.mode === 'lossless' ? 'file' : 'live', log: this.log.child({ model: name }) });
     const choice = await host.open();
     const g: ModelGroup = { name, host, choice, share: new FairShare(choice.opened.backend) };

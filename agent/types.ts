@@ -192,7 +192,7 @@ export interface TrackedDetection extends Detection {
 export type ActionOutcome =
   | { type: 'pulse'; output: string; status: 'scheduled' | 'fired' | 'missed' | 'refused' | 'failed'; dueMono?: number; dueTs?: string; widthMs?: number; detail?: string }
   | { type: 'hold'; output: string; status: 'on' | 'refused' | 'failed'; durationMs?: number; detail?: string }
-  | { type: 'event'; status: 'queued' | 'failed'; detail?: string };
+  | { type: 'event'; status: 'queued' | 'refused' | 'failed'; reason?: string; detail?: string };
 
 export interface ModelRef {
   name: string;

@@ -183,7 +183,8 @@ async function referencedFileProblems(raw: unknown, baseDir: string, locate: Loc
   const manifest = str(['model', 'manifest']);
   if (manifest !== undefined) {
     try {
-      const m = loadManifest(abs(manifest));
+      const roots = get(['model', 'allowedRoots']);
+      const m = loadManifest(abs(manifest), { allowedRoots: Array.isArray(roots) ? roots.filter((r): r is string => typeof r === 'string').map(abs) : [] });
       for (const v of m.variants) {
         try {
           await verifyVariantFile(m, v);

@@ -25,9 +25,21 @@ export interface PublishOptions {
   retain?: boolean;
 }
 
+/**
+ * What a sink did with one event, from the real result: queued (durably: fsync'd in an outbox, or written), or
+ * refused (nothing kept) and why (the outbox's RefusalReason: not-durable, disk-full, write-failed, too-large,
+ * stopped). A sink that fails otherwise rejects. `void` means queued (sinks without an outbox).
+ */
+export type SinkOutcome = { status: 'queued' } | { status: 'refused'; reason: string; detail: string };
+
 /** A sink that may also take the evidence, the device status and raw publishes (the MQTT sink does). */
-export interface AgentEventSink extends EventSink {
-  emit(ev: AnomalyEvent, evidence?: EventEvidence): Promise<void>;
+export interface AgentEventSink extends Omit<EventSink, 'emit'> {
+  emit(ev: AnomalyEvent, evidence?: EventEvidence): Promise<void | SinkOutcome>;
+  /**
+   * Durability reports of the sink's outbox: `reason` when new events cannot be kept durably (state folder full,
+   * read-only, missing), null once they can again. Called at once when it is already degraded.
+   */
+  onDurabilityChange?(fn: (reason: string | null) => void): void;
   setStatus?(status: DeviceStatus): void;
   /** Immediate publish for networked outputs (relays); rejects when the broker is not connected. */
   publish?(topic: string, payload: string | Buffer, opts?: PublishOptions): Promise<void>;

@@ -2,7 +2,10 @@ import type { Logger } from '../log.js';
 import { AgentError, isAgentError } from '../errors.js';
 import type { InferenceBackend } from '../types.js';
 import type { ModelConfig } from '../config/sections/model.js';
-import { manifestPath, type LoadedManifest } from './manifest.js';
+import { manifestPath, referenceOf, type LoadedManifest, type VariantSpec } from './manifest.js';
+import { knownAnswerDetections } from './known-answer.js';
+import { DEFAULT_MIN_AGREEMENT, knownAnswerAgreement } from '../select/agreement.js';
+import type { Detection } from '../types.js';
 import { feedbackPairs } from '../decode/common.js';
 import { chooseVariant, type Choice, type HardwareInfo } from './choose.js';
 import { openVariant, type BackendFactory, type OpenedVariant, type OpenOptions } from './open-variant.js';
@@ -64,6 +67,8 @@ export class ModelHost {
   /** Every variant's score or rejection reason from the last choose(). */
   selection: SelectionResult | undefined;
   private readonly flops = new Map<string, number | undefined>();
+  /** The reference's detections on a known-answer input, by reference sha256 and input file (computed once). */
+  private readonly refAnswers = new Map<string, Detection[] | undefined>();
 
   constructor(
     private readonly opts: ModelHostOptions,
@@ -223,7 +228,55 @@ export class ModelHost {
     this.pinning ??= resolvePinning(s.pinInferenceThread, this.inferenceThread().thread, s.threads, this.deps.allowedCpus());
     // Pinning is resolved for the agent's own inference thread; a one-off open in another thread is not pinned.
     const pinCpu = thread === undefined ? this.pinning.cpu : undefined;
-    return { threads: s.threads, verify, edgetpuDevice: s.edgetpuDevice, thread: t, pinCpu, packInBackend: pack, log: this.opts.log, createBackend: this.factory };
+    return { threads: s.threads, verify, edgetpuDevice: s.edgetpuDevice, thread: t, pinCpu, packInBackend: pack, log: this.opts.log, createBackend: this.factory, checkAnswer: (v, b) => this.checkAgainstReference(v, b) };
+  }
+
+  /**
+   * The known-answer check compares answers, not only "it ran": a variant with a reference (the fp32 variant it was
+   * derived from) must find on the known-answer input what the reference finds there (same label, IoU >= 0.5) at
+   * model.selection.minAgreement, else it is rejected with the numbers and the next candidate is tried. Not compared
+   * (said in the log) when there is no known-answer input, it does not fit both inputs, or the reference cannot open.
+   */
+  private async checkAgainstReference(v: VariantSpec, backend: InferenceBackend): Promise<void> {
+    const ref = referenceOf(this.manifest.variants, v);
+    if (!ref || ref.name === v.name) return;
+    const input = v.knownAnswer?.input ?? ref.knownAnswer?.input;
+    if (!input) {
+      this.log.info({ variant: v.name, reference: ref.name }, `variant ${v.name}: answer not compared with ${ref.name} (no knownAnswer input in the manifest)`);
+      return;
+    }
+    const cand = await knownAnswerDetections(this.manifest, v, input, backend);
+    const refDets = cand ? await this.referenceAnswer(ref, input) : undefined;
+    if (!cand || !refDets) {
+      this.log.info({ variant: v.name, reference: ref.name }, `variant ${v.name}: answer not compared with ${ref.name} (the known-answer input ${input} does not fit both, or ${ref.name} cannot open here)`);
+      return;
+    }
+    const r = knownAnswerAgreement(v.name, ref.name, refDets, cand, this.opts.settings.selection.minAgreement ?? DEFAULT_MIN_AGREEMENT);
+    if (!r.ok) {
+      throw new AgentError('MODEL_MISMATCH', `variant ${v.name} disagrees with its reference on the known-answer input: ${r.reason}`, {
+        fix: `the file of ${v.name} does not compute what ${ref.name} does (a broken quantisation or conversion); another variant is tried. Re-create it (edge-agent optimize) or remove it from the manifest`,
+      });
+    }
+    this.log.info({ variant: v.name, reference: ref.name, agreement: r.agreement.value, detections: r.agreement.reference }, `variant ${v.name} agrees with ${ref.name} on the known-answer input`);
+  }
+
+  /** The reference's own detections on a known-answer input: opened once, run, closed at once. */
+  private async referenceAnswer(ref: VariantSpec, input: string): Promise<Detection[] | undefined> {
+    const key = `${ref.sha256}:${input}`;
+    if (this.refAnswers.has(key)) return this.refAnswers.get(key);
+    let dets: Detection[] | undefined;
+    try {
+      const o = await this.openVariant(ref.name, { verify: false, thread: 'main' });
+      try {
+        dets = await knownAnswerDetections(this.manifest, ref, input, o.backend);
+      } finally {
+        await this.release(o.backend);
+      }
+    } catch (err) {
+      this.log.warn({ err, reference: ref.name }, `reference ${ref.name} could not be opened to compare answers`);
+    }
+    this.refAnswers.set(key, dets);
+    return dets;
   }
 
   /** The agent's sessions: its thread, pinning, and frames packed in the inference thread where that pays. */

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { AgentError } from '../errors.js';
-import type { InferenceBackend, InputData, TensorDType } from '../types.js';
-import { manifestPath, type LoadedManifest, type VariantSpec } from './manifest.js';
+import { prepareDecoder } from '../decode/index.js';
+import { inputSize } from '../preprocess/geometry.js';
+import type { Detection, InferenceBackend, InputData, TensorDType } from '../types.js';
+import { manifestPath, variantInput, type LoadedManifest, type VariantSpec } from './manifest.js';
 
 export interface KnownAnswerResult {
   ok: boolean;
@@ -60,6 +62,34 @@ export async function checkKnownAnswer(m: LoadedManifest, v: VariantSpec, backen
   }
   const ok = maxError <= ka.tolerance;
   return { ok, maxError, latencyMs, reason: ok ? undefined : `outputs differ from the known answer by ${maxError.toPrecision(3)} (tolerance ${ka.tolerance})` };
+}
+
+/**
+ * The detections a loaded backend gives on a known-answer input (`input`: the manifest-relative file), decoded with
+ * the manifest's decoder, boxes on the model input (no letterbox). Undefined when the file does not fit this
+ * variant's input (another dtype or size, e.g. a uint8 TFLite variant and a float32 reference): not comparable.
+ */
+export async function knownAnswerDetections(m: LoadedManifest, v: VariantSpec, input: string, backend: InferenceBackend): Promise<Detection[] | undefined> {
+  const spec = variantInput(m, v);
+  const info = backend.inputs().find((i) => i.name === spec.name) ?? backend.inputs()[0];
+  if (!info) return undefined;
+  const file = manifestPath(m, input);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    throw new AgentError('MODEL_NOT_FOUND', `known-answer input ${file} cannot be read`, { fix: 'restore the file or remove knownAnswer from the variant', cause: err });
+  }
+  const width = info.dtype === 'float32' ? 4 : info.dtype === 'uint8' || info.dtype === 'int8' ? 1 : 0;
+  const expectedLen = info.shape.reduce((a, b) => a * Math.max(1, b), 1);
+  if (!width || bytes.length !== expectedLen * width) return undefined;
+  const reset = (): void => (backend as { reset?: () => void }).reset?.();
+  reset();
+  const out = await backend.run({ [info.name]: typedFromBytes(bytes, info.dtype) });
+  reset();
+  const { width: w, height: h } = inputSize(spec);
+  const geometry = { srcWidth: w, srcHeight: h, width: w, height: h, padX: 0, padY: 0, contentWidth: w, contentHeight: h };
+  return prepareDecoder(m.decoder, m.labels)(out, { spec: m.decoder, labels: m.labels, inputWidth: w, inputHeight: h, geometry }).map((d) => ({ ...d, box: [...d.box] as Detection['box'] }));
 }
 
 function typedFromBytes(b: Buffer, dtype: TensorDType): InputData {

@@ -26,6 +26,11 @@ export interface OpenOptions {
   packInBackend?: boolean;
   log: Logger;
   createBackend: BackendFactory;
+  /**
+   * With `verify`: after the known-answer check, compares the variant's answer with its reference's (the model
+   * host's agreement check); throws a typed error naming the disagreement when the variant must not run.
+   */
+  checkAnswer?: (v: VariantSpec, backend: InferenceBackend) => Promise<void>;
 }
 
 /**
@@ -44,6 +49,7 @@ export async function openVariant(m: LoadedManifest, v: VariantSpec, o: OpenOpti
       ka = await checkKnownAnswer(m, v, backend);
       if (!ka.ok) throw new AgentError('MODEL_MISMATCH', `variant ${v.name} failed its known-answer check: ${ka.reason}`, { fix: `the ${backend.accelerator()} runtime does not compute this model correctly; another variant is tried` });
     }
+    if (o.verify) await o.checkAnswer?.(v, backend);
     // A backend with its own inference thread may pack the frames there (the frame loop then hands it 8-bit pixels).
     if (o.packInBackend) await backend.packFrames?.({ input, quant: backend.inputs().find((i) => i.name === input.name)?.quant });
     return { variant: v, input, backend, file, knownAnswer: ka };

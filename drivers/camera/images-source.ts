@@ -5,7 +5,7 @@ import { AgentError, messageOf } from '../../agent/errors.js';
 import type { Logger } from '../../agent/log.js';
 import { silentLogger } from '../../agent/log.js';
 import { FrameSlot } from './frame-slot.js';
-import { computeGeometry, inputSize } from '../../agent/preprocess/geometry.js';
+import { computeGeometry, inputSize } from '../../agent/core/geometry.js';
 import { systemClock, type Clock, type Frame, type FrameSource, type Geometry, type SourceStats } from '../../agent/types.js';
 import type { SourceOptions } from './process-source.js';
 import { ffmpegGlobalArgs, ffmpegOutputArgs } from './plans/output.js';

@@ -7,7 +7,7 @@ import type { Logger } from '../../agent/log.js';
 import { silentLogger } from '../../agent/log.js';
 import type { ManifestInput } from '../../agent/model/manifest-schema.js';
 import { FrameSlot } from './frame-slot.js';
-import { computeGeometry, inputSize } from '../../agent/preprocess/geometry.js';
+import { computeGeometry, inputSize } from '../../agent/core/geometry.js';
 import { systemClock, type Clock, type Frame, type FrameSource, type Geometry, type PixelFormat, type SourceStats } from '../../agent/types.js';
 import { Backoff } from './backoff.js';
 import { explainFailure } from './failures.js';

@@ -1,6 +1,6 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { AgentError } from '../../agent/errors.js';
-import { computeGeometry, ffmpegFilter } from '../../agent/preprocess/geometry.js';
+import { computeGeometry, ffmpegFilter } from '../../agent/core/geometry.js';
 import type { Geometry } from '../../agent/types.js';
 import { defaultSpawner, requireTool, type Spawner } from '../camera/tools.js';
 

@@ -7,7 +7,7 @@ import type { MqttConfig } from '../../agent/config/sections/events.js';
 import { Outbox } from '../../agent/outbox/outbox.js';
 import type { OutboxOptions, OutboxStats } from '../../agent/outbox/types.js';
 import { SnapshotEncoder } from '../../agent/events/snapshot-encoder.js';
-import type { AgentEventSink, DeviceStatus, EventEvidence, PublishOptions } from '../../agent/events/types.js';
+import type { AgentEventSink, DeviceStatus, EventEvidence, PublishOptions, SinkOutcome } from '../../agent/events/types.js';
 import { resolveConnection, type ResolvedConnection } from './connect-options.js';
 import { discoveryMessages } from './discovery.js';
 import { explainMqttError, redactUrl } from './explain.js';
@@ -94,6 +94,7 @@ export class MqttEventSink implements AgentEventSink {
   private readonly startedAt: string;
   private readonly connectWaiters = new Set<() => void>();
   private readonly snapshots = new SnapshotEncoder();
+  private readonly durabilityListeners: Array<(reason: string | null) => void> = [];
   private readonly s = { emitted: 0, delivered: 0, connects: 0, connectFailures: 0, snapQueued: 0, snapTooLarge: 0, snapFailed: 0 };
 
   constructor(private readonly opts: MqttSinkOptions) {
@@ -116,6 +117,7 @@ export class MqttEventSink implements AgentEventSink {
       log: this.opts.log ?? silentLogger,
       ...this.opts.outboxOverrides,
     });
+    for (const l of this.durabilityListeners) this.outbox.onDurabilityChange((d) => l(d.durable ? null : d.reason));
     await this.outbox.start();
     this.outbox.onReady(() => void this.pump());
     const replay = this.outbox.stats();
@@ -125,15 +127,31 @@ export class MqttEventSink implements AgentEventSink {
     this.statsTimer.unref();
   }
 
-  async emit(ev: AnomalyEvent, evidence?: EventEvidence): Promise<void> {
+  /** Durability changes of the outbox (reason, or null when durable again); subscribe before start(). */
+  onDurabilityChange(fn: (reason: string | null) => void): void {
+    this.durabilityListeners.push(fn);
+    if (this.outbox) {
+      this.outbox.onDurabilityChange((d) => fn(d.durable ? null : d.reason));
+      const d = this.outbox.durability();
+      if (!d.durable) fn(d.reason);
+    }
+  }
+
+  /**
+   * Queues the event in the outbox and resolves with the real result: queued once fsync'd, or refused (nothing
+   * kept: state folder unusable, disk full, too large) with the reason; the outbox logged the refusal.
+   */
+  async emit(ev: AnomalyEvent, evidence?: EventEvidence): Promise<SinkOutcome> {
     if (!this.outbox) throw new AgentError('SINK_FAILED', 'the MQTT sink is not started', { fix: 'call start() first' });
     const body = ev.device ? ev : { ...ev, device: this.opts.deviceId };
     // The frame may be reused by the pipeline once emit returns: keep a private copy of its pixels.
     const snap = evidence && evidence.snapshot !== false && this.opts.mqtt.snapshots.enabled ? { ...evidence, frame: { ...evidence.frame, data: evidence.frame.data.slice() } } : undefined;
-    await this.outbox.append('event', ev.id, Buffer.from(JSON.stringify(body)));
+    const o = await this.outbox.offer('event', ev.id, Buffer.from(JSON.stringify(body)));
+    if (o.status === 'refused') return { status: 'refused', reason: o.reason, detail: o.detail };
     this.s.emitted++;
     this.statsDirty = true;
     if (snap) void this.queueSnapshot(ev, snap);
+    return { status: 'queued' };
   }
 
   /** Merges into the retained status and republishes it when it changed. */
@@ -400,7 +418,12 @@ export class MqttEventSink implements AgentEventSink {
         this.log.warn({ eventId: ev.id, maxBytes: this.opts.mqtt.snapshots.maxBytes }, 'snapshot does not fit events.mqtt.snapshots.maxBytes even at low quality; not sent');
         return;
       }
-      await this.outbox?.append('snapshot', ev.id, snap.jpeg);
+      const o = await this.outbox?.offer('snapshot', ev.id, snap.jpeg);
+      // A refusal was logged (rate-limited) by the outbox: counted here, no second line.
+      if (o?.status !== 'queued') {
+        this.s.snapFailed++;
+        return;
+      }
       this.s.snapQueued++;
     } catch (err) {
       this.s.snapFailed++;

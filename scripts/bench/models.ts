@@ -101,7 +101,8 @@ export async function benchModels(o: ModelBenchOptions = {}): Promise<ModelBench
   }
   const names = readdirSync(dir).filter((n) => existsSync(join(dir, n, 'manifest.json')) && sampleImage[n] && (!o.only || o.only.includes(n)));
   for (const name of names) {
-    const m = loadManifest(join(dir, name));
+    // The fixture manifests name the third-party files in ../shared/models: allowed explicitly.
+    const m = loadManifest(join(dir, name), { allowedRoots: [resolve(root, '..', 'shared', 'models')] });
     for (const v of m.variants) {
       const why = await variantUsable(v);
       if (why) {

@@ -14,8 +14,9 @@ const haveShared = existsSync(shared);
 const haveDist = existsSync(resolve(repo, 'dist', 'agent', 'cli', 'commands', 'detect.js'));
 const tmp = mkdtempSync(join(tmpdir(), 'detect-cli-'));
 
+// The fixture manifests name files in ../shared/models: that folder is allowed explicitly as a model root.
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [resolve(repo, 'bin', 'edge-agent.js'), 'detect', ...args], { encoding: 'utf8', env: { ...process.env, EDGE_AGENT_EDGETPU_LIB: '' } });
+  const r = spawnSync(process.execPath, [resolve(repo, 'bin', 'edge-agent.js'), 'detect', ...args], { encoding: 'utf8', env: { ...process.env, EDGE_AGENT_EDGETPU_LIB: '', EDGE_AGENT_MODEL_ROOTS: shared } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -100,10 +101,11 @@ describe.skipIf(!haveShared || !haveDist)(`edge-agent detect${haveShared ? '' : 
   it('a truncated model file (with a matching sha256): MODEL_INVALID in one line', () => {
     const bytes = readFileSync(join(shared, 'mediapipe-blazeface', 'face_detection_short_range.tflite')).subarray(0, 100_000);
     const dir = manifestVariant('truncated', 'blazeface-short', (m) => {
-      m.variants[0].file = join(tmp, 'truncated.tflite');
+      // In the manifest's own folder (model files are confined to it or an allowed root).
+      m.variants[0].file = 'truncated.tflite';
       m.variants[0].sha256 = createHash('sha256').update(bytes).digest('hex');
     });
-    writeFileSync(join(tmp, 'truncated.tflite'), bytes);
+    writeFileSync(join(dir, 'truncated.tflite'), bytes);
     const r = cli('--model', dir, '--image', join(images, 'face.jpg'));
     expect(r.status).toBe(65);
     expect(oneLine(r)).toMatch(/truncated\.tflite is not a valid TFLite model \(The model is not a valid Flatbuffer buffer; truncated or corrupt\?\)/);

@@ -83,6 +83,8 @@ describe.skipIf(!ready)('outbox on a full disk (real tmpfs of 192 KiB, real mosq
       if (outcome.status === 'queued') queued.push(ev.id);
       else {
         failed++;
+        // The real outcome: refused by the full disk (nothing kept), never reported queued.
+        expect(outcome).toMatchObject({ status: 'refused', reason: expect.stringMatching(/^(disk-full|write-failed)$/) });
         detail = outcome.detail ?? '';
       }
     }

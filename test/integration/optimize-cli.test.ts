@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 vi.setConfig({ testTimeout: 600_000 });
 import { loadManifest, sha256File } from '../../agent/model/manifest.js';
-import { int8ChoiceFor } from '../../agent/optimize/cpu-int8.js';
+import { int8ChoiceFor } from '../../scripts/optimize/cpu-int8.js';
 import { probe } from '../../drivers/probe/probe.js';
 import { DataType, encodeModel, makeFloatTensor, makeNode, onnx, type TensorProto } from '../../drivers/onnx/index.js';
 
@@ -17,9 +17,10 @@ const testImages = resolve(sharedDir, 'test-images');
 const ultrafaceManifest = resolve(repoRoot, 'test', 'fixtures', 'models', 'ultraface', 'manifest.json');
 
 /** Async (not spawnSync) so that the vitest worker stays responsive during long runs. */
+// The UltraFace fixture manifest names files in ../shared/models: that folder is allowed explicitly as a model root.
 function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
-    const child = spawn(process.execPath, [resolve(repoRoot, 'bin', 'edge-agent.js'), ...args], { cwd: repoRoot, env: { ...process.env, EDGE_AGENT_LOG_LEVEL: 'warn' } });
+    const child = spawn(process.execPath, [resolve(repoRoot, 'bin', 'edge-agent.js'), ...args], { cwd: repoRoot, env: { ...process.env, EDGE_AGENT_LOG_LEVEL: 'warn', EDGE_AGENT_MODEL_ROOTS: sharedDir } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -148,7 +149,8 @@ describe('optimize CLI on a tiny model (bad input and the in-place write)', () =
     const cpu = probe('/').cpu;
     expect(report.calibration).toMatchObject({ frames: 15, heldOut: 5, method: 'entropy', weightBits: int8ChoiceFor(cpu.arch, cpu.features).weightBits });
     const m = loadManifest(join(tmp, 'video-out'));
-    expect(m.variants.map((v) => v.file)).toEqual(['../video/model.onnx', 'tiny-int8.onnx']);
+    // The original file is carried into --out (a manifest's files stay inside its folder).
+    expect(m.variants.map((v) => v.file)).toEqual(['model.onnx', 'tiny-int8.onnx']);
     expect(m.variants[1]!.provenance).toMatch(/entropy calibration on 15 frames/);
   });
 
@@ -206,9 +208,10 @@ describe.skipIf(!existsSync(sharedDir))('optimize CLI on UltraFace RFB-320 (../s
     expect(readFileSync(ultrafaceManifest)).toEqual(original);
     const m = loadManifest(out());
     expect(m.variants.map((v) => v.name)).toEqual(['rfb-320', 'slim-320', 'rfb-640', 'rfb-320-int8', 'rfb-320-fp16']);
-    // The original variants still resolve from the new folder.
+    // The original variants resolve inside the new folder.
     expect(await sha256File(resolve(out(), m.variants[0]!.file))).toBe(m.variants[0]!.sha256);
-    expect(readdirSync(out()).sort()).toEqual(['manifest.json', 'rfb-320-fp16.onnx', 'rfb-320-int8.onnx']);
+    // The original files are carried into --out (a manifest's files stay inside its folder).
+    expect(readdirSync(out()).sort()).toEqual(['manifest.json', 'rfb-320-fp16.onnx', 'rfb-320-int8.onnx', 'version-RFB-320.onnx', 'version-RFB-640.onnx', 'version-slim-320.onnx']);
     expect(report.layers).toHaveLength(52);
     for (const v of report.variants) expect(v.accuracy.agreement.recall).toBeGreaterThanOrEqual(0.9);
   });

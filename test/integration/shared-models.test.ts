@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageDetector, type PixelDetection } from '../../agent/app/image-detector.js';
+import { loadManifest } from '../../agent/model/manifest.js';
 
 /**
  * The detections listed in ../shared/models/README.md, checked on the real models through the same path the
@@ -24,7 +25,8 @@ function expectBox(d: PixelDetection, box: [number, number, number, number], tol
 function useDetector(manifest: string, variant?: string): () => ImageDetector {
   let det: ImageDetector | undefined;
   beforeAll(async () => {
-    det = await ImageDetector.open({ manifest: resolve(manifests, manifest), variant });
+    // The fixture manifests name files in ../shared/models: allowed explicitly as a model root.
+    det = await ImageDetector.open({ manifest: loadManifest(resolve(manifests, manifest), { allowedRoots: [shared] }), variant });
   });
   afterAll(async () => {
     await det?.close();

@@ -24,6 +24,7 @@ describe.skipIf(!ready)('run with a failing source (built CLI, UltraFace from ..
         labels: ['face'],
         input: { name: 'input', shape: [1, 3, 240, 320], layout: 'NCHW', color: 'RGB', resize: 'stretch', normalise: { mean: [127, 127, 127], std: [128, 128, 128] } },
         decoder: { type: 'prior-boxes', params: {}, scoreThreshold: 0.7, nms: { iou: 0.3 } },
+        // The UltraFace file in ../shared, by absolute path: its folder is allowed in the config (model.allowedRoots).
         variants: [{ name: 'rfb-320', file: join(shared, 'version-RFB-320.onnx'), runtime: 'onnxruntime', accelerator: 'cpu', precision: 'fp32', sha256: '34cd7e60aeff28744c657de7a3dc64e872d506741de66987f3426f2b79f88017' }],
       }),
     );
@@ -32,7 +33,7 @@ describe.skipIf(!ready)('run with a failing source (built CLI, UltraFace from ..
       cfg,
       [
         'source: { type: v4l2, device: /dev/video0, restart: { minMs: 100, maxMs: 400, stallMs: 2000 } }',
-        'model: { manifest: manifest.json, verify: false }',
+        `model: { manifest: manifest.json, verify: false, allowedRoots: [${JSON.stringify(shared)}] }`,
         'rules: [ { name: face, type: anomaly, labels: { face: 0.5 }, actions: [ { type: event } ] } ]',
         'outputs: {}',
         'health: { enabled: false }',

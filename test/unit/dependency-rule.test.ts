@@ -23,7 +23,7 @@ describe('the dependency rule (issue #17): drivers use agent ports only; the dae
     expect(r.status).toBe(0);
     // The baseline is small and names only drivers -> agent imports still to be moved behind ports.
     const list = createRequire(import.meta.url)(known) as Array<{ from: string; to: string; rule: { name: string } }>;
-    expect(list.length).toBeLessThanOrEqual(9);
+    expect(list.length).toBeLessThanOrEqual(4);
     expect(list.every((v) => v.rule.name === 'drivers-import-only-agent-ports')).toBe(true);
   }, 300_000);
 

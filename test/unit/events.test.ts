@@ -19,7 +19,9 @@ import { eventsConfigSchema } from '../../agent/config/sections/events.js';
 import { discoveryMessages } from '../../drivers/mqtt/discovery.js';
 import { deviceTopics } from '../../drivers/mqtt/topics.js';
 import { explainMqttError } from '../../drivers/mqtt/explain.js';
-import { silentLogger } from '../../agent/log.js';
+import { createLogger, silentLogger } from '../../agent/log.js';
+import { Outbox } from '../../agent/outbox/outbox.js';
+import { PassThrough } from 'node:stream';
 import type { AnomalyEvent, Frame } from '../../agent/types.js';
 
 let tmp: string;
@@ -86,6 +88,57 @@ describe('EventHub', () => {
     expect(good.status).toEqual({ degraded: ['x'] });
     expect(hub.publisher()).toBeUndefined();
     await hub.stop();
+  });
+
+  it('reports the real outcome of a real outbox: refused with its reason, one outbox line and no stack; degraded then recovered', async () => {
+    const lines: Array<{ msg: string; component?: string; err?: unknown }> = [];
+    const stream = new PassThrough();
+    stream.on('data', (b: Buffer) => lines.push(...b.toString().trim().split('\n').map((l) => JSON.parse(l) as (typeof lines)[number])));
+    const log = createLogger({ level: 'info', stream, pretty: false });
+    // The state folder is a file: the outbox cannot open (ENOTDIR) and refuses every event.
+    const file = path.join(tmp, 'state-file');
+    await fsp.writeFile(file, 'x');
+    const outbox = new Outbox({ dir: path.join(file, 'outbox'), maxEvents: 100, maxBytes: 1 << 20, maxAgeDays: 1, log, reopenMs: 50 });
+    const sink: AgentEventSink = {
+      type: 'mqtt',
+      start: () => outbox.start(),
+      stop: () => outbox.stop(),
+      emit: async (ev) => void (await outbox.append('event', ev.id, Buffer.from(JSON.stringify(ev)))),
+      onDurabilityChange: (fn) => void outbox.onDurabilityChange((d) => fn(d.durable ? null : d.reason)),
+    };
+    const hub = new EventHub([sink], log);
+    const degraded: Array<string | null> = [];
+    hub.onDegraded((r) => degraded.push(r));
+    await hub.start();
+    const outcomes = [];
+    for (let i = 0; i < 20; i++) outcomes.push(await hub.emit(sampleEvent(i)));
+    expect(outcomes.every((o) => o.status === 'refused' && o.reason === 'not-durable')).toBe(true);
+    expect(outcomes[0]!.detail).toMatch(/^mqtt: refused \(not-durable\): events not durable \(a path component is a file/);
+    expect(hub.stats()).toMatchObject({ emitted: 20, failures: {}, refused: { mqtt: 20 } });
+    await new Promise((r) => setTimeout(r, 20));
+    // One line from the outbox for the refusals, none from the hub, no stack anywhere.
+    expect(lines.filter((l) => /not queued/.test(l.msg))).toHaveLength(1);
+    expect(lines.filter((l) => l.component === 'events')).toHaveLength(0);
+    expect(lines.some((l) => l.err !== undefined)).toBe(false);
+    expect(degraded).toEqual([expect.stringMatching(/^events not durable \(a path component is a file, not a folder: .*\(ENOTDIR\)\)$/)]);
+    // The folder becomes usable: the outbox retries by itself, reports durable, and events are queued again.
+    await fsp.rm(file);
+    await fsp.mkdir(file);
+    for (let i = 0; i < 100 && degraded.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(degraded[1]).toBeNull();
+    expect((await hub.emit(sampleEvent(99))).status).toBe('queued');
+    await hub.stop();
+  });
+
+  it('logs a failing sink once a minute per kind of failure, not once per event', async () => {
+    const lines: Array<{ msg: string; sinceLastLine?: number }> = [];
+    const stream = new PassThrough();
+    stream.on('data', (b: Buffer) => lines.push(...b.toString().trim().split('\n').map((l) => JSON.parse(l) as (typeof lines)[number])));
+    const hub = new EventHub([new FakeSink('mqtt', true)], createLogger({ level: 'info', stream, pretty: false }));
+    for (let i = 0; i < 50; i++) expect((await hub.emit(sampleEvent(i))).status).toBe('failed');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(lines.filter((l) => /event sink mqtt failed/.test(l.msg))).toHaveLength(1);
+    expect(hub.stats()).toMatchObject({ failures: { mqtt: 50 } });
   });
 
   it('reports failed when no sink queued the event, without rejecting', async () => {

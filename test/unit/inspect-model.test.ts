@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { manifestSchema } from '../../agent/model/manifest-schema.js';
-import { guessDecoder, inspectModel } from '../../agent/optimize/inspect-model.js';
+import { guessDecoder, inspectModel } from '../../scripts/optimize/inspect-model.js';
 
 const repo = resolve(import.meta.dirname, '..', '..');
 

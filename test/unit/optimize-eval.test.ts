@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadManifest } from '../../agent/model/manifest.js';
-import { agreement, meanAP, type TruthBox } from '../../agent/optimize/evaluate.js';
-import type { ModelFrame } from '../../agent/optimize/frames.js';
-import { checkFree, mergedManifest, writeAtomically } from '../../agent/optimize/write.js';
+import { agreement, meanAP, type TruthBox } from '../../scripts/optimize/evaluate.js';
+import type { ModelFrame } from '../../scripts/optimize/frames.js';
+import { carriedFiles, checkFree, mergedManifest, writeAtomically } from '../../scripts/optimize/write.js';
 import type { Detection } from '../../agent/types.js';
 
 const det = (label: string, score: number, box: [number, number, number, number]): Detection => ({ classId: label === 'part' ? 0 : 1, label, score, box });
@@ -78,7 +78,10 @@ describe('manifest writing', () => {
     const dir = modelDir();
     const m = loadManifest(dir);
     const doc = mergedManifest(m, join(tmp, 'out'), [newVariant]) as { variants: Array<{ file: string }>; input: Record<string, unknown> };
-    expect(doc.variants.map((v) => v.file)).toEqual(['../model/a.onnx', 'a-int8.onnx']);
+    // With --out the original files are carried into the output folder (a manifest's files stay inside its folder).
+    expect(doc.variants.map((v) => v.file)).toEqual(['a.onnx', 'a-int8.onnx']);
+    expect(carriedFiles(m, join(tmp, 'out')).map((f) => [f.name, f.bytes.length])).toEqual([['a.onnx', readFileSync(join(dir, 'a.onnx')).length]]);
+    expect(carriedFiles(m, dir)).toEqual([]);
     expect(doc.input).toEqual({ name: 'images', shape: [1, 3, 8, 8], layout: 'NCHW' }); // no defaults filled in
     expect((mergedManifest(m, dir, [newVariant]) as { variants: Array<{ file: string }> }).variants[0]!.file).toBe('a.onnx');
   });

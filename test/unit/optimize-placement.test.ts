@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { int8ChoiceFor } from '../../agent/optimize/cpu-int8.js';
-import { findTargets, fusePlan } from '../../agent/optimize/plan.js';
-import { prepareModel } from '../../agent/optimize/prepare.js';
+import { int8ChoiceFor } from '../../scripts/optimize/cpu-int8.js';
+import { findTargets, fusePlan } from '../../scripts/optimize/plan.js';
+import { prepareModel } from '../../scripts/optimize/prepare.js';
 import { encodeModel, makeFloatTensor, makeNode, onnx } from '../../drivers/onnx/index.js';
 
 describe('weight bits from the CPU flags (as doctor lists them)', () => {

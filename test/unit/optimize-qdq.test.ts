@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../agent/log.js';
-import { calibrate } from '../../agent/optimize/calibrate.js';
-import { toFloat16 } from '../../agent/optimize/fp16.js';
-import { activationTensors, findTargets, type QuantTarget } from '../../agent/optimize/plan.js';
-import { prepareModel } from '../../agent/optimize/prepare.js';
-import { buildQdqModel } from '../../agent/optimize/qdq.js';
+import { calibrate } from '../../scripts/optimize/calibrate.js';
+import { toFloat16 } from '../../scripts/optimize/fp16.js';
+import { activationTensors, findTargets, type QuantTarget } from '../../scripts/optimize/plan.js';
+import { prepareModel } from '../../scripts/optimize/prepare.js';
+import { buildQdqModel } from '../../scripts/optimize/qdq.js';
 import { createRunner, DataType, decodeModel, encodeModel, makeFloatTensor, makeInt64Tensor, makeNode, onnx, type IValueInfoProto, type Model } from '../../drivers/onnx/index.js';
 
 function vi(name: string, dims: Array<number | string>): IValueInfoProto {
@@ -176,7 +176,7 @@ describe('models optimize refuses', () => {
 describe('float-prefix speed check candidates', () => {
   const t = (name: string, input: string): QuantTarget => ({ name, opType: 'Conv', input, weight: `${name}.w`, weightAxis: 0, output: `${name}.y` });
   it('starts with every layer reading the image, then adds layers in graph order, and never leaves nothing to quantise', async () => {
-    const { floatPrefixes } = await import('../../agent/optimize/optimize.js');
+    const { floatPrefixes } = await import('../../scripts/optimize/optimize.js');
     const chain = [t('c0', 'images'), t('c1', 'c0.y'), t('c2', 'c1.y'), t('c3', 'c2.y'), t('c4', 'c3.y')];
     expect(floatPrefixes(chain, 'images', 3).map((p) => p.map((x) => x.name))).toEqual([['c0'], ['c0', 'c1'], ['c0', 'c1', 'c2']]);
     // Two branches on the image are one level; a three-layer model keeps at least one layer quantised.

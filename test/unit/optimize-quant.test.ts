@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { entropyRange, Histogram, percentileRange, updateMinMax } from '../../agent/optimize/histogram.js';
-import { fakeQuant, quantizeBias, quantizePerChannel, roundEven, uint8Params } from '../../agent/optimize/quant-math.js';
+import { entropyRange, Histogram, percentileRange, updateMinMax } from '../../scripts/optimize/histogram.js';
+import { fakeQuant, quantizeBias, quantizePerChannel, roundEven, uint8Params } from '../../scripts/optimize/quant-math.js';
 
 describe('per-channel symmetric int8 weights', () => {
   it('Conv weights [M,C,kh,kw]: one scale per output channel (axis 0), exact integers', () => {

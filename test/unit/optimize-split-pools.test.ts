@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { prepareModel } from '../../agent/optimize/prepare.js';
-import { splitMaxPools } from '../../agent/optimize/split-pools.js';
+import { prepareModel } from '../../scripts/optimize/prepare.js';
+import { splitMaxPools } from '../../scripts/optimize/split-pools.js';
 import { attrInts, createRunner, DataType, encodeModel, makeNode, onnx, type IValueInfoProto, type Model } from '../../drivers/onnx/index.js';
 
 function vi(name: string, dims: number[]): IValueInfoProto {

@@ -75,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
   const stateDir = resolveStateDir({ flag: values['state-dir'], configStateDir: loaded?.config.stateDir, configBaseDir: loaded?.baseDir });
   const selection = loaded?.config.model.selection ?? modelConfigSchema.parse({ manifest: manifest.path }).selection;
   const rows = await benchManifest(manifest, { runs, threads, stateDir, log, thread, cache, selection, progress: !values.json && Boolean(process.stderr.isTTY) });
-  const { benchAgreements, formatAgreements } = await import('../../select/agreement-bench.js');
+  const { benchAgreements, formatAgreements } = await import('../../../scripts/optimize/agreement-bench.js');
   const agreement = values.frames ? await benchAgreements(manifest, { dir: values.frames, stateDir, fingerprint: hardwareFingerprint((await probeHardware()).profile), cache }) : undefined;
   if (values.json) process.stdout.write(`${JSON.stringify({ model: manifest.name, cached: cache, rows, ...(agreement ? { agreement } : {}) }, null, 1)}\n`);
   else {

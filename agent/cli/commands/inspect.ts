@@ -17,7 +17,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values, positionals, help } = parseCommandArgs(argv, { json: { type: 'boolean' } }, usage);
   if (help) return ExitCode.ok;
   if (positionals.length !== 1) throw new AgentError('USAGE', positionals.length ? `give one model file, not ${positionals.length}` : 'give the model file to inspect', { fix: 'edge-agent inspect path/to/model.onnx' });
-  const { inspectModel, formatInspection } = await import('../../optimize/inspect-model.js');
+  const { inspectModel, formatInspection } = await import('../../../scripts/optimize/inspect-model.js');
   const r = inspectModel(positionals[0]!);
   process.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : formatInspection(r));
   return ExitCode.ok;

@@ -99,9 +99,9 @@ export async function run(argv: string[]): Promise<number> {
 
   const log = createLogger({ level: (process.env.EDGE_AGENT_LOG_LEVEL as 'info' | undefined) ?? (values.json ? 'warn' : 'info') });
   // Loaded here so that --help and usage errors never load ONNX Runtime.
-  const { optimize } = await import('../../optimize/optimize.js');
-  const { createProgress } = await import('../../optimize/progress.js');
-  const { formatReport } = await import('../../optimize/report.js');
+  const { optimize } = await import('../../../scripts/optimize/optimize.js');
+  const { createProgress } = await import('../../../scripts/optimize/progress.js');
+  const { formatReport } = await import('../../../scripts/optimize/report.js');
   const progress = createProgress(process.stderr, log);
   try {
     const report = await optimize({

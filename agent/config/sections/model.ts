@@ -4,6 +4,8 @@ export const modelConfigSchema = z
   .object({
     /** Path of the model manifest (file or folder), relative to the config file. */
     manifest: z.string().min(1),
+    /** Folders besides the manifest's own where its model files may lie (relative to the config file). */
+    allowedRoots: z.array(z.string().min(1)).default([]),
     /** Force one variant by name instead of selecting. */
     variant: z.string().optional(),
     /** Inference threads (1 gives the steadiest latency on a 2-core board with a camera decoder running). */

@@ -7,7 +7,7 @@ import { checkMode, v4l2Modes } from '../modes.js';
 import { parseListFormatsExt, runV4l2Ctl } from '../v4l2-devices.js';
 import type { Geometry } from '../../../agent/types.js';
 import type { ManifestInput } from '../../../agent/model/manifest-schema.js';
-import { inputSize } from '../../../agent/preprocess/geometry.js';
+import { inputSize } from '../../../agent/core/geometry.js';
 import { ffmpegGlobalArgs, ffmpegLayout, ffmpegOutputArgs, ffmpegPixelFormat, mjpegLowresArgs, threadArgs } from './output.js';
 
 type Cfg<T extends SourceConfig['type']> = Extract<SourceConfig, { type: T }>;

@@ -1,6 +1,6 @@
 import type { Geometry, PixelFormat } from '../../../agent/types.js';
 import type { ManifestInput } from '../../../agent/model/manifest-schema.js';
-import { ffmpegFilter } from '../../../agent/preprocess/geometry.js';
+import { ffmpegFilter } from '../../../agent/core/geometry.js';
 import { packedLayout, type FrameLayout } from '../raw-reader.js';
 import type { PlanOptions } from '../process-source.js';
 

@@ -1,10 +1,10 @@
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
-import { AgentError, messageOf } from '../errors.js';
-import type { ManifestInput } from '../model/manifest-schema.js';
-import { computeGeometry, ffmpegFilter, inputSize } from '../preprocess/geometry.js';
-import { TensorPacker } from '../preprocess/tensor.js';
-import type { Geometry, PixelFormat } from '../types.js';
+import { AgentError, messageOf } from '../../agent/errors.js';
+import type { ManifestInput } from '../../agent/model/manifest-schema.js';
+import { computeGeometry, ffmpegFilter, inputSize } from '../../agent/preprocess/geometry.js';
+import { TensorPacker } from '../../agent/preprocess/tensor.js';
+import type { Geometry, PixelFormat } from '../../agent/types.js';
 import { defaultSpawner, ffprobe, requireTool, type Spawner } from '../../drivers/camera/tools.js';
 import { ffmpegPixelFormat } from '../../drivers/camera/plans/output.js';
 

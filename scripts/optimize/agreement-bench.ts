@@ -1,7 +1,8 @@
-import { messageOf } from '../errors.js';
-import { referenceOf, type LoadedManifest } from '../model/manifest.js';
-import { belowFloor, DEFAULT_MIN_AGREEMENT, measureAgreement, type MeasuredAgreement } from './agreement.js';
-import { benchCachePath, recordAgreement } from './bench-cache.js';
+import { messageOf } from '../../agent/errors.js';
+import { referenceOf, type LoadedManifest } from '../../agent/model/manifest.js';
+import { belowFloor, DEFAULT_MIN_AGREEMENT } from '../../agent/select/agreement.js';
+import { measureAgreement, type MeasuredAgreement } from './measure-agreement.js';
+import { benchCachePath, recordAgreement } from '../../agent/select/bench-cache.js';
 
 export interface AgreementRow {
   variant: string;

@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../agent/log.js';
 
 /**
  * Progress of a long optimize run: a bar with ETA when stderr is a terminal (cli-progress), otherwise one log

@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { fsyncDir, writeSynced } from '../durable-file.js';
-import { basename, isAbsolute, join, relative, resolve } from 'node:path';
-import { AgentError, messageOf } from '../errors.js';
-import { manifestSchema, type LoadedManifest, type VariantSpec } from '../model/manifest.js';
+import { fsyncDir, writeSynced } from '../../agent/durable-file.js';
+import { basename, join, resolve } from 'node:path';
+import { AgentError, messageOf } from '../../agent/errors.js';
+import { manifestSchema, type LoadedManifest, type VariantSpec } from '../../agent/model/manifest.js';
 
 export interface NewFile {
   /** File name inside the output folder. */
@@ -12,8 +12,9 @@ export interface NewFile {
 
 /**
  * The manifest to write: the original document (as written, not with defaults filled in) plus the new variants.
- * With an output folder other than the model's own, the original variants' files are re-pointed relative to it
- * so that `detect --model OUT/manifest.json` finds them.
+ * With an output folder other than the model's own, the original variants' files (and known-answer inputs) are
+ * carried into it (`carriedFiles`) and named by their base name there: a manifest's files must lie inside its own
+ * folder (or an allowed model root), so `detect --model OUT/manifest.json` finds and accepts them.
  */
 export function mergedManifest(m: LoadedManifest, outDir: string, added: VariantSpec[], measured?: { deviceKey: string; latencies: Record<string, number> }): Record<string, unknown> {
   const raw = JSON.parse(readFileSync(m.path, 'utf8')) as Record<string, unknown> & { variants: Array<Record<string, unknown>> };
@@ -22,16 +23,42 @@ export function mergedManifest(m: LoadedManifest, outDir: string, added: Variant
     // Latency for every variant: those timed in the same rounds get this device's figure.
     const ms = measured?.latencies[String(v0.name)];
     const v = ms === undefined ? v0 : { ...v0, latencyMs: { ...((v0.latencyMs as Record<string, number> | undefined) ?? {}), [measured!.deviceKey]: ms } };
-    const file = String(v.file);
-    if (out === m.dir || isAbsolute(file)) return v;
-    return { ...v, file: relative(out, resolve(m.dir, file)) };
+    if (out === m.dir) return v;
+    const ka = v.knownAnswer as { input?: unknown } | undefined;
+    return { ...v, file: basename(String(v.file)), ...(ka && typeof ka.input === 'string' ? { knownAnswer: { ...ka, input: basename(ka.input) } } : {}) };
   });
-  const doc = { ...raw, variants: [...variants, ...added] };
+  const doc: Record<string, unknown> = { ...raw, variants: [...variants, ...added] };
+  // A labels file stays behind with --out: its labels are written inline instead.
+  if (out !== m.dir && typeof doc.labelsFile === 'string') {
+    delete doc.labelsFile;
+    doc.labels = m.labels;
+  }
   const check = manifestSchema.safeParse((doc as Record<string, unknown>).labels === undefined ? { ...doc, labels: m.labels } : doc); // labelsFile: read by the loader
   if (!check.success) {
     throw new AgentError('INTERNAL', `the new manifest does not validate: ${check.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, { fix: 'this is a bug: report it' });
   }
   return doc;
+}
+
+/**
+ * The original files to copy into an output folder other than the model's own (variant files, known-answer inputs
+ * and a labels file), by base name; none when writing in place. Two different files with one base name are refused.
+ */
+export function carriedFiles(m: LoadedManifest, outDir: string): NewFile[] {
+  if (resolve(outDir) === m.dir) return [];
+  const byName = new Map<string, string>();
+  const add = (rel: string): void => {
+    const abs = resolve(m.dir, rel);
+    const name = basename(abs);
+    const seen = byName.get(name);
+    if (seen && seen !== abs) throw new AgentError('USAGE', `${m.path}: ${seen} and ${abs} have the same name; --out cannot hold both`, { fix: 'rename one of them, or optimize in place (without --out)' });
+    byName.set(name, abs);
+  };
+  for (const v of m.variants) {
+    add(v.file);
+    if (v.knownAnswer) add(v.knownAnswer.input);
+  }
+  return [...byName].map(([name, abs]) => ({ name, bytes: readFileSync(abs) }));
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createRunner, DataType, decodeModel, encodeModel, onnx, type FloatRunner } from '../../drivers/onnx/index.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../agent/log.js';
 import { entropyRange, Histogram, percentileRange, updateMinMax, type CalibrationMethod, type MinMax } from './histogram.js';
 import { accumulateError, newErrorAcc, uint8Params, type ActivationParams, type ErrorAcc } from './quant-math.js';
 import type { PreparedModel } from './prepare.js';

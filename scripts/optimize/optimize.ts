@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename, relative, resolve } from 'node:path';
-import { AgentError } from '../errors.js';
-import { silentLogger, type Logger } from '../log.js';
-import { findVariant, loadManifest, verifyVariantFile, variantInput, type LoadedManifest, type VariantSpec } from '../model/manifest.js';
+import { AgentError } from '../../agent/errors.js';
+import { silentLogger, type Logger } from '../../agent/log.js';
+import { findVariant, loadManifest, verifyVariantFile, variantInput, type LoadedManifest, type VariantSpec } from '../../agent/model/manifest.js';
 import { countFlops, createRunner, encodeModel, measureLatencies } from '../../drivers/onnx/index.js';
 import { edgeTpuAdvice } from './edgetpu.js';
 import { agreement, detectAll, loadSceneTruth, meanAP, type Agreement } from './evaluate.js';
-import { compareDetections, DEFAULT_MIN_AGREEMENT, type DetectionAgreement } from '../select/agreement.js';
+import { compareDetections, DEFAULT_MIN_AGREEMENT, type DetectionAgreement } from '../../agent/select/agreement.js';
 import { int8ChoiceFor, type Int8Choice } from './cpu-int8.js';
 import { searchInt8, type Trial } from './search.js';
 import { probe } from '../../drivers/probe/probe.js';
@@ -18,7 +18,7 @@ import { layerTable, type LayerReport } from './layers.js';
 import { activationTensors, findTargets, type QuantTarget } from './plan.js';
 import { prepareModel, type PreparedModel } from './prepare.js';
 import { buildQdqModel } from './qdq.js';
-import { checkFree, mergedManifest, writeAtomically } from './write.js';
+import { carriedFiles, checkFree, mergedManifest, writeAtomically } from './write.js';
 
 export const MIN_CALIBRATION_FRAMES = 8;
 /** Fewest fp32 detections on the held-out frames for an agreement figure to mean anything. */
@@ -373,7 +373,7 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
   const latencies: Record<string, number> = { [src.name]: Number(srcLatency!.medianMs.toFixed(2)), ...Object.fromEntries(otherLatency.map((x) => [x.name, Number(x.latencyMs.toFixed(2))])) };
   const manifestName = basename(m.path).replace(/\.ya?ml$/i, '.json');
   const doc = mergedManifest(m, outDir, added, { deviceKey, latencies });
-  writeAtomically(outDir, manifestName, doc, produced.map((p) => ({ name: `${p.name}.onnx`, bytes: p.bytes })));
+  writeAtomically(outDir, manifestName, doc, [...carriedFiles(m, outDir), ...produced.map((p) => ({ name: `${p.name}.onnx`, bytes: p.bytes }))]);
   log.info({ manifest: resolve(outDir, manifestName), variants: produced.map((p) => p.name) }, 'optimized variants written');
   return {
     model: m.name,
@@ -428,7 +428,8 @@ async function knownAnswerFor(m: LoadedManifest, src: VariantSpec, outDir: strin
     }
     const peak = Math.max(...Object.values(expect).flatMap((p) => p.map(([, v]) => Math.abs(v))));
     const tolerance = Number(Math.max(precision === 'int8' ? 0.05 : 0.01, peak * (precision === 'int8' ? 0.02 : 0.002)).toPrecision(3));
-    return { knownAnswer: { input: relative(outDir, inputFile), expect, tolerance } };
+    // With --out the source's input is carried into the output folder (carriedFiles) under its base name.
+    return { knownAnswer: { input: resolve(outDir) === m.dir ? relative(outDir, inputFile) : basename(inputFile), expect, tolerance } };
   } finally {
     await runner.release();
   }

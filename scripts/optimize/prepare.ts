@@ -1,4 +1,4 @@
-import { AgentError } from '../errors.js';
+import { AgentError } from '../../agent/errors.js';
 import {
   decodeModel,
   encodeModel,

@@ -1,7 +1,7 @@
 import { encodeModel } from '../../drivers/onnx/index.js';
-import type { Logger } from '../log.js';
-import type { Detection } from '../types.js';
-import { compareDetections, type DetectionAgreement } from '../select/agreement.js';
+import type { Logger } from '../../agent/log.js';
+import type { Detection } from '../../agent/types.js';
+import { compareDetections, type DetectionAgreement } from '../../agent/select/agreement.js';
 import { calibrate, type CalibrationTensor, type TensorStats } from './calibrate.js';
 import type { CalibrationMethod } from './histogram.js';
 import { layerTable, type LayerReport } from './layers.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import { AgentError } from '../errors.js';
+import { AgentError } from '../../agent/errors.js';
 import { decodeModel, elemTypeOf, inferShapes, realInputs, valueInfoDims } from '../../drivers/onnx/index.js';
 
 /** What `edge-agent inspect` finds in an ONNX file, and a manifest drafted from it for the user to confirm. */

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { prepareDecoder } from '../decode/index.js';
-import { iou } from '../decode/nms.js';
-import { AgentError, messageOf } from '../errors.js';
-import type { LoadedManifest, ManifestInput } from '../model/manifest.js';
-import { inputSize } from '../preprocess/geometry.js';
-import type { Detection } from '../types.js';
+import { prepareDecoder } from '../../agent/decode/index.js';
+import { iou } from '../../agent/decode/nms.js';
+import { AgentError, messageOf } from '../../agent/errors.js';
+import type { LoadedManifest, ManifestInput } from '../../agent/model/manifest.js';
+import { inputSize } from '../../agent/preprocess/geometry.js';
+import type { Detection } from '../../agent/types.js';
 import type { FloatRunner } from '../../drivers/onnx/index.js';
 import type { ModelFrame } from './frames.js';
 
