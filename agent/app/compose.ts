@@ -28,6 +28,13 @@ import { acceleratorPowerClass, energyPerInferenceJ, powerClassOf } from '../../
 /** Inference backends by runtime name (manifest `runtime`). */
 export const backends = new Registry<(log: Logger) => InferenceBackend>('runtime')
   .register('onnxruntime', async () => {
+    // No native onnxruntime-node build here (armhf), or EDGE_AGENT_ORT_BACKEND=wasm: the same .onnx files run on the
+    // WebAssembly build; the backend's log says which and why.
+    const choice = (await import('../../drivers/inference/wasm/choice.js')).ortBackendChoice();
+    if (choice.backend === 'wasm') {
+      const { WasmOrtBackend } = await import('../../drivers/inference/wasm/backend.js');
+      return (log) => new WasmOrtBackend(log.child({ backend: 'wasm', why: choice.reason }));
+    }
     const { OnnxRuntimeBackend } = await import('../../drivers/inference/onnxruntime.js');
     return (log) => new OnnxRuntimeBackend(log);
   })

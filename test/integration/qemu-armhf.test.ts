@@ -24,7 +24,8 @@ describe.skipIf(unavailable !== undefined)(`qemu armhf lane${unavailable ? ` (sk
   beforeAll(async () => {
     ref = await reference(dir);
     built = await installDeb(lane, join(dir, 'out'), root);
-    cli = laneCli(lane, root, dir);
+    // The nanodet fixture's manifest names its file in ../shared: that folder is allowed explicitly.
+    cli = laneCli(lane, root, dir, { EDGE_AGENT_MODEL_ROOTS: sharedModels });
   }, 600_000);
 
   it('the package prints its installed size; doctor runs under qemu and names the backend', async () => {
@@ -63,7 +64,7 @@ describe.skipIf(unavailable !== undefined)(`qemu armhf lane${unavailable ? ` (sk
 });
 
 async function laneCliX86(args: string[]): Promise<string> {
-  const r = await sh(process.execPath, [join(repoRoot, 'bin', 'edge-agent.js'), ...args], { env: { EDGE_AGENT_ORT_BACKEND: 'native' } });
+  const r = await sh(process.execPath, [join(repoRoot, 'bin', 'edge-agent.js'), ...args], { env: { EDGE_AGENT_ORT_BACKEND: 'native', EDGE_AGENT_MODEL_ROOTS: sharedModels } });
   expect(r.status, r.stderr).toBe(0);
   return r.stdout;
 }

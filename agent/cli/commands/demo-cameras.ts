@@ -6,6 +6,7 @@ import type { Logger } from '../../log.js';
 import { DEMO_SEED, demoConfigPath, demoSceneDir } from '../../paths.js';
 import { composeAgent, createBackend, createModelHost } from '../../app/compose.js';
 import type { RunSummary } from '../../agent.js';
+import type { ModelHost } from '../../model/host.js';
 
 /** What `demo --cameras N` found: the run summary and the model sessions the run opened. */
 export interface CamerasDemoResult {
@@ -14,6 +15,8 @@ export interface CamerasDemoResult {
   hosts: number;
   /** Backends (model sessions) the hosts created, verification included. */
   backendsOpened: number;
+  /** Sessions open once every camera runs (the one the cameras share; a reference opened for the known-answer check is closed by then). */
+  sessionsOpen: number;
   config: string;
 }
 
@@ -41,6 +44,7 @@ export async function runCamerasDemo(o: { n: number; stateDir: string; log: Logg
   const file = camerasDemoConfig(o.n, video, o.stateDir, o.seconds, o.pace);
   let hosts = 0;
   let backendsOpened = 0;
+  const opened: ModelHost[] = [];
   const agent = composeAgent({
     loaded: loadConfigFile(file),
     log: o.log,
@@ -52,23 +56,26 @@ export async function runCamerasDemo(o: { n: number; stateDir: string; log: Logg
     drivers: {
       modelHost: (ho) => {
         hosts++;
-        return createModelHost(ho, {
+        const host = createModelHost(ho, {
           createBackend: (runtime, log) => {
             backendsOpened++;
             return createBackend(runtime, log);
           },
         });
+        opened.push(host);
+        return host;
       },
     },
   });
   try {
     await agent.start();
+    const sessionsOpen = opened.reduce((n, h) => n + h.openBackends(), 0);
     let timer: NodeJS.Timeout | undefined;
     if (o.seconds) timer = setTimeout(() => agent.requestStop(), o.seconds * 1000);
     const summary = await agent.run();
     clearTimeout(timer);
     await agent.stop(o.mqttUrl ? 5_000 : 0);
-    return { summary, hosts, backendsOpened, config: file };
+    return { summary, hosts, backendsOpened, sessionsOpen, config: file };
   } catch (err) {
     await agent.stop().catch(() => undefined);
     throw err;
