@@ -215,7 +215,7 @@ export class Agent {
     // FLOPs feed only the energy the motion gate saves: counted (reading the ONNX graphs) only when it is on.
     if (cfg.pipeline.motionGate.enabled) for (const v of this.choice.manifest.variants) await this.host.flopsOf(v.name);
     const { opened, manifest } = this.choice;
-    // H22: a pulse delay the decision cannot meet would make every pulse "missed": say so at start, with the number.
+    // a pulse delay the decision cannot meet would make every pulse "missed": say so at start, with the number.
     for (const w of pulseDelayWarnings(cfg.rules, estimateDecisionLatencyMs(opened.knownAnswer?.latencyMs))) this.log.warn({ rule: w.rule, output: w.output, delayMs: w.delayMs, latencyMs: w.latencyMs }, w.message);
     const modelRef: ModelRef = { name: manifest.name, variant: opened.variant.name, sha256: opened.variant.sha256, accelerator: opened.backend.accelerator() };
 
@@ -461,7 +461,7 @@ export class Agent {
     this.supervision?.reloading();
     let next: LoadedConfig;
     try {
-      next = await loadConfigFileOffThread(file); // H22: parsed on a worker thread, never on the frame loop
+      next = await loadConfigFileOffThread(file); // parsed on a worker thread, never on the frame loop
       if (!this.cameras.length) return { applied: false, message: 'stopped while the config was read' };
     } catch (err) {
       this.supervision?.reloaded('new config refused; running on the previous one');

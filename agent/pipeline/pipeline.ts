@@ -378,7 +378,7 @@ export class Pipeline {
     const reason = `rule ${f.rule.name}: ${f.label} ${f.score.toFixed(2)}${f.trackId !== null ? ` track ${f.trackId}` : ''} frame ${frame.seq}`;
     const outcomes: ActionOutcome[] = [];
     let wantsEvent = false;
-    let wantsSnapshot = false; // H22: a snapshot only for a rule whose event action says `snapshot: true`
+    let wantsSnapshot = false; // a snapshot only for a rule whose event action says `snapshot: true`
     for (const a of f.rule.actions) {
       try {
         if (a.type === 'pulse') {

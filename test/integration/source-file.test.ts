@@ -260,7 +260,7 @@ describe('image folder source (real ffmpeg)', () => {
   });
 });
 
-describe('file source: media time from the container (W2D, #22 finding 8)', () => {
+describe('file source: media time from the container (#22 finding 8)', () => {
   it('a clip whose frames are not evenly spaced: each frame carries its own timestamp, not its index at the mean rate', async () => {
     // 10 frames: 100 ms apart, then a 500 ms gap after the fifth (a camera that stuttered while recording).
     const vfr = join(dir, 'vfr.mkv');

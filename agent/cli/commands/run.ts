@@ -50,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
   const loaded = loadConfigFile(values.config ?? demoConfigPath());
   const untilEof = Boolean(values['until-eof']);
   if (values.source) loaded.config.source = sourceFromUri(values.source, loaded.config.source);
-  // H22: a --source file that is not there is said first, in one line, before the model and outputs start logging
+  // a --source file that is not there is said first, in one line, before the model and outputs start logging
   // (a camera that is not there is waited for: it may be plugged in later).
   const given = values.source ? loaded.config.source : undefined;
   if (given?.type === 'file' && !existsSync(given.path)) throw new AgentError('SOURCE_NOT_FOUND', `video file ${given.path} does not exist`, { fix: 'check source.path in the config or --source' });
@@ -147,7 +147,7 @@ function sinkText(f: RunSummary['sinkFailures']): string {
   return parts.length ? `; events a sink failed: ${parts.join(', ')}` : '';
 }
 
-/** W2D: a replay says that it was decided on the clip's timestamps, and what the outputs were timed on. */
+/** a replay says that it was decided on the clip's timestamps, and what the outputs were timed on. */
 function replayText(p: NonNullable<RunSummary['replay']>): string {
   const outputs = p.outputs === 'media time' ? 'pulses journaled at their media time' : 'outputs are real, so their pulses were timed on the wall clock';
   return `replayed in media time: ${p.mediaSeconds.toFixed(1)} s of clip; tracker, persistence, cooldowns, schedule windows and event times follow the clip's timestamps; ${outputs}`;
