@@ -5,11 +5,12 @@
  * Everything it needs is installed by `scripts/setup.sh --test`; when something is missing the lane says what and skips.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { stringify, parse } from 'yaml';
-import { repoRoot } from '../helpers/cli.js';
+import { hasShared, repoRoot, sharedModels } from '../helpers/cli.js';
 import { writeScene } from '../../scripts/demo-scene/index.js';
 
 export interface Detection {
@@ -174,4 +175,69 @@ export function laneCli(l: Lane, root: string, cwd: string, env: NodeJS.ProcessE
     l.cpuinfo
       ? sh('unshare', ['-m', 'sh', '-c', 'mount --bind "$0" /proc/cpuinfo && exec "$@"', l.cpuinfo, l.node, bin, ...args], { cwd, env })
       : sh(l.node, [bin, ...args], { cwd, env });
+}
+
+/**
+ * The checks of one architecture's lane (see qemu-arm64.test.ts and qemu-armhf.test.ts): `backendLine` is what doctor
+ * must print for ONNX Runtime there.
+ */
+export function describeLane(arch: 'arm64' | 'armhf', backendLine: string): void {
+  const lane = LANES[arch];
+  const unavailable = laneUnavailable(lane);
+  if (unavailable) console.warn(`qemu ${arch} lane skipped: ${unavailable}`);
+
+  describe.skipIf(unavailable !== undefined)(`qemu ${arch} lane${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
+    const dir = mkdtempSync(join(tmpdir(), `edge-agent-qemu-${arch}-`));
+    const root = join(dir, 'root');
+    let ref: Reference;
+    let built: string;
+    let cli: ReturnType<typeof laneCli>;
+
+    beforeAll(async () => {
+      ref = await reference(dir);
+      built = await installDeb(lane, join(dir, 'out'), root);
+      // The nanodet fixture's manifest names its file in ../shared: that folder is allowed explicitly.
+      cli = laneCli(lane, root, dir, { EDGE_AGENT_MODEL_ROOTS: sharedModels });
+    }, 600_000);
+
+    it('the package prints its installed size; doctor runs under qemu and names the backend', async () => {
+      const size = new RegExp(`^${arch} +\\S+ +installed (\\d+\\.\\d) MB`, 'm').exec(built);
+      expect(size, built).not.toBeNull();
+      console.info(`${arch} package: installed ${size![1]} MB`);
+      if (arch === 'arm64') expect(Number(size![1])).toBeLessThan(150);
+      const d = await cli(['doctor']);
+      expect(d.status, d.stderr).toBe(0);
+      expect(d.stdout).toMatch(/^edge-agent 0\.1\.0 \(node 20\./);
+      expect(d.stdout).toContain(`(${lane.nodeArch === 'arm' ? 'armv7l' : 'aarch64'})`);
+      expect(d.stdout).toContain(backendLine);
+      expect(d.stdout).toMatch(/^Selected: student-/m);
+    }, 300_000);
+
+    it('the demo model gives the same detections as on x86_64', async () => {
+      const r = await cli(['detect', '--model', join(root, 'opt/edge-agent/models/conveyor-demo'), '--variant', 'student-fp32', '--image', ref.frame, '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(ref.demoDetections.length).toBeGreaterThan(0);
+      expectSameDetections((JSON.parse(r.stdout) as { detections: Detection[] }).detections, ref.demoDetections);
+    }, 300_000);
+
+    it.skipIf(!hasShared)(`a third-party model (nanodet-m from ../shared) gives the same detections as on x86_64${hasShared ? '' : ' (skipped: ../shared/models is absent)'}`, async () => {
+      const args = ['detect', '--model', join(repoRoot, 'test/fixtures/models/nanodet-m'), '--image', join(sharedModels, 'test-images', 'yolox_dog.jpg'), '--json'];
+      const x86 = JSON.parse(await laneCliX86(args)) as { detections: Detection[] };
+      expect(x86.detections.length).toBeGreaterThan(0);
+      const r = await cli(args);
+      expect(r.status, r.stderr).toBe(0);
+      expectSameDetections((JSON.parse(r.stdout) as { detections: Detection[] }).detections, x86.detections);
+    }, 300_000);
+
+    it('the demo clip yields the same events as on x86_64 (the variant passes its known-answer check at load)', async () => {
+      const events = await runEvents(cli, ref.config(join(root, 'opt/edge-agent/models/conveyor-demo/manifest.json')), join(dir, arch));
+      expectSameEvents(events, ref.events);
+    }, 400_000);
+  });
+}
+
+async function laneCliX86(args: string[]): Promise<string> {
+  const r = await sh(process.execPath, [join(repoRoot, 'bin', 'edge-agent.js'), ...args], { env: { EDGE_AGENT_ORT_BACKEND: 'native', EDGE_AGENT_MODEL_ROOTS: sharedModels } });
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout;
 }
