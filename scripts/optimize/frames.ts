@@ -63,7 +63,7 @@ export async function framesFromFolder(dir: string, input: ManifestInput, opts: 
     for (const c of crops) {
       const { width, height } = inputSize(input);
       const g = computeGeometry(c.w, c.h, width, height, input.resize, input.letterboxAlign);
-      const vf = c.pre + ffmpegFilter(g, input.color, input.padValue);
+      const vf = c.pre + ffmpegFilter(g, input.color, input.padValue, undefined, input.resizeFilter ?? 'area');
       const raw = await runFfmpeg(['-v', 'error', '-i', file, '-vf', vf, '-frames:v', '1', '-f', 'rawvideo', '-'], width * height * 3, 1, opts.spawner);
       out.push({ name: f + c.label, geometry: g, tensor: pack(packer, raw[0]!, input) });
     }
@@ -83,7 +83,7 @@ export async function framesFromSource(uri: string, count: number, input: Manife
   const every = total && total > count ? Math.floor(total / count) : 1;
   const select = every > 1 ? `select='not(mod(n\\,${every}))',` : '';
   const format = ffmpegPixelFormat(input, input.layout === 'NCHW');
-  const vf = select + ffmpegFilter(g, input.color, input.padValue, format);
+  const vf = select + ffmpegFilter(g, input.color, input.padValue, format, input.resizeFilter ?? 'area');
   opts.progress?.(0, count);
   const raws = await runFfmpeg(['-v', 'error', '-i', uri, '-vf', vf, '-fps_mode', 'passthrough', '-frames:v', String(count), '-f', 'rawvideo', '-'], width * height * 3, count, opts.spawner);
   const packer = new TensorPacker(input, { dtype: 'float32', buffers: 1 });
