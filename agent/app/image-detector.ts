@@ -133,7 +133,7 @@ export class ImageDetector {
     const size = await probeImage(file);
     const { width, height } = this.inputSize();
     const inp = this.opened.input;
-    const { data, geometry } = await readImageForModel(file, size, { width, height, resize: inp.resize, align: inp.letterboxAlign, color: inp.color, padValue: inp.padValue });
+    const { data, geometry } = await readImageForModel(file, size, { width, height, resize: inp.resize, align: inp.letterboxAlign, color: inp.color, padValue: inp.padValue, resizeFilter: inp.resizeFilter });
     const readMs = performance.now() - t0;
     const r = await this.detectFrame(data, geometry);
     return { ...r, timingsMs: { ...r.timingsMs, readMs, totalMs: performance.now() - t0 } };

@@ -34,12 +34,18 @@ export function computeGeometry(
 
 /**
  * The ffmpeg video filter that turns any source picture into the model's input frame: scaled with the
- * area filter (good for downscaling), padded for a letterbox, and converted to `pixFmt` (packed RGB or BGR in the
+ * manifest's resize filter (swscale's `area` by default, good for downscaling, or `bilinear`), padded for a letterbox, and converted to `pixFmt` (packed RGB or BGR in the
  * model's colour order by default, or gbrp planes). Resizing here, in the decoder process, is what keeps the
  * JavaScript side cheap on a Pi.
  */
-export function ffmpegFilter(g: Geometry, color: 'RGB' | 'BGR', padValue = 0, pixFmt: PixelFormat = color === 'BGR' ? 'bgr24' : 'rgb24'): string {
-  const parts = [`scale=${g.contentWidth}:${g.contentHeight}:flags=area`];
+export function ffmpegFilter(
+  g: Geometry,
+  color: 'RGB' | 'BGR',
+  padValue = 0,
+  pixFmt: PixelFormat = color === 'BGR' ? 'bgr24' : 'rgb24',
+  resizeFilter: ResizeFilter = 'area',
+): string {
+  const parts = [`scale=${g.contentWidth}:${g.contentHeight}:flags=${resizeFilter}`];
   if (g.contentWidth !== g.width || g.contentHeight !== g.height) {
     const hex = padValue.toString(16).padStart(2, '0');
     parts.push(`pad=${g.width}:${g.height}:${g.padX}:${g.padY}:color=0x${hex}${hex}${hex}`);
@@ -47,6 +53,9 @@ export function ffmpegFilter(g: Geometry, color: 'RGB' | 'BGR', padValue = 0, pi
   parts.push(`format=${pixFmt}`);
   return parts.join(',');
 }
+
+/** The manifest's `input.resizeFilter`: the swscale flag the scale filter uses. */
+export type ResizeFilter = 'area' | 'bilinear';
 
 /** Maps a box in model-input pixels back to the source picture, normalised 0..1 and clamped. */
 export function inputBoxToSource(g: Geometry, x1: number, y1: number, x2: number, y2: number): [number, number, number, number] {

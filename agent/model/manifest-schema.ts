@@ -28,6 +28,12 @@ export const inputSchema = z
     letterboxAlign: z.enum(['center', 'topleft']).default('center'),
     /** Pad value for the letterbox border, in pixel units 0..255. */
     padValue: z.number().int().min(0).max(255).default(0),
+    /**
+     * The filter that scales the picture to the input size, applied the same way by every source, the image reader
+     * and optimize's frame reader: area (ffmpeg's area averaging, the agent's choice for downscaling) or bilinear
+     * (what most training and reference pipelines use, e.g. cv2.resize's default). Match the model's own pipeline.
+     */
+    resizeFilter: z.enum(['area', 'bilinear']).default('area'),
     normalise: normaliseSchema.default({ mean: [0, 0, 0], std: [1, 1, 1] }),
   })
   .strict();
@@ -46,6 +52,7 @@ export const inputOverrideSchema = z
     resize: z.enum(['stretch', 'letterbox']),
     letterboxAlign: z.enum(['center', 'topleft']),
     padValue: z.number().int().min(0).max(255),
+    resizeFilter: z.enum(['area', 'bilinear']),
     normalise: z.object({ mean: z.array(z.number()).length(3), std: z.array(z.number().positive()).length(3) }).strict(),
   })
   .partial()

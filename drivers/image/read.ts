@@ -1,6 +1,6 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { AgentError } from '../../agent/errors.js';
-import { computeGeometry, ffmpegFilter } from '../../agent/core/geometry.js';
+import { computeGeometry, ffmpegFilter, type ResizeFilter } from '../../agent/core/geometry.js';
 import type { Geometry } from '../../agent/types.js';
 import { defaultSpawner, requireTool, type Spawner } from '../camera/tools.js';
 
@@ -86,12 +86,12 @@ export async function probeImage(file: string, spawner: Spawner = defaultSpawner
 export async function readImageForModel(
   file: string,
   size: ImageSize,
-  input: { width: number; height: number; resize: 'stretch' | 'letterbox'; align: 'center' | 'topleft'; color: 'RGB' | 'BGR'; padValue: number },
+  input: { width: number; height: number; resize: 'stretch' | 'letterbox'; align: 'center' | 'topleft'; color: 'RGB' | 'BGR'; padValue: number; resizeFilter?: ResizeFilter },
   spawner: Spawner = defaultSpawner,
 ): Promise<{ data: Uint8Array; geometry: Geometry }> {
   requireTool('ffmpeg', 'reading images');
   const geometry = computeGeometry(size.width, size.height, input.width, input.height, input.resize, input.align);
-  const data = await decodeRaw(file, ffmpegFilter(geometry, input.color, input.padValue), input.width * input.height * 3, spawner);
+  const data = await decodeRaw(file, ffmpegFilter(geometry, input.color, input.padValue, undefined, input.resizeFilter ?? 'area'), input.width * input.height * 3, spawner);
   return { data, geometry };
 }
 

@@ -115,7 +115,7 @@ export async function benchModels(o: ModelBenchOptions = {}): Promise<ModelBench
         const imgFile = join(images, sampleImage[name]!);
         const { width, height } = det.inputSize();
         const inp = det.opened.input;
-        const frame = await readImageForModel(imgFile, await probeImage(imgFile), { width, height, resize: inp.resize, align: inp.letterboxAlign, color: inp.color, padValue: inp.padValue });
+        const frame = await readImageForModel(imgFile, await probeImage(imgFile), { width, height, resize: inp.resize, align: inp.letterboxAlign, color: inp.color, padValue: inp.padValue, resizeFilter: inp.resizeFilter });
         // A tensor packed once for the bare calls (the packer reuses its buffer, so keep a copy).
         const first = await det.detectFrame(frame.data, frame.geometry);
         const packed = det.packOnly(frame.data).slice();

@@ -12,21 +12,21 @@ export interface AgreementRow {
   note?: string;
 }
 
+/** Where the frames come from: a folder of pictures, or N frames spread over a video file, stream or camera. */
+export type AgreementFrames = { dir: string } | { source: string; count: number };
+
 /**
- * `edge-agent bench --frames DIR`: measures every ONNX variant that has a reference against it on the user's frames
+ * `edge-agent bench --frames DIR` or `bench --source URI --frames N`: measures every variant (any runtime the backend
+ * registry opens here) that has a reference against it on the user's frames
  * and caches the result (hardware fingerprint + both files' sha256) for selection.
  */
-export async function benchAgreements(m: LoadedManifest, o: { dir: string; stateDir: string; fingerprint: string; minAgreement?: number; cache?: boolean }): Promise<AgreementRow[]> {
+export async function benchAgreements(m: LoadedManifest, o: { frames: AgreementFrames; stateDir: string; fingerprint: string; minAgreement?: number; cache?: boolean }): Promise<AgreementRow[]> {
   const rows: AgreementRow[] = [];
   for (const v of m.variants) {
     const ref = referenceOf(m.variants, v);
     if (!ref) continue;
-    if (v.runtime !== 'onnxruntime' || ref.runtime !== 'onnxruntime') {
-      rows.push({ variant: v.name, reference: ref.name, agreement: null, note: 'not measured: needs ONNX Runtime for both variants' });
-      continue;
-    }
     try {
-      const a = await measureAgreement(m, v, { frames: { dir: o.dir }, reference: ref.name });
+      const a = await measureAgreement(m, v, { frames: o.frames, reference: ref.name });
       if (o.cache ?? true) {
         const { variant, sha256, ...spec } = a;
         recordAgreement(benchCachePath(o.stateDir), o.fingerprint, sha256, { ...spec, variant, measuredAt: new Date().toISOString() });

@@ -7,12 +7,14 @@ import { TensorPacker } from '../../agent/preprocess/tensor.js';
 import type { Geometry, PixelFormat } from '../../agent/types.js';
 import { defaultSpawner, ffprobe, requireTool, type Spawner } from '../../drivers/camera/tools.js';
 import { ffmpegPixelFormat } from '../../drivers/camera/plans/output.js';
+import { FileDriver } from '../../drivers/camera/plans/ffmpeg.js';
+import { fileSourceSchema } from '../../agent/config/sections/source.js';
 
 /**
- * Calibration and evaluation frames, preprocessed exactly as the agent does at run time: ffmpeg scales (area
- * filter), letterboxes and converts colour (agent/preprocess/geometry.ts builds the same filter the camera
+ * Calibration and evaluation frames, preprocessed exactly as the agent does at run time: ffmpeg scales (the
+ * manifest's input.resizeFilter), letterboxes and converts colour (agent/preprocess/geometry.ts builds the same filter the camera
  * sources use; gbrp planes from videos and cameras for an NCHW model, packed RGB from image folders, as the agent's
- * sources), and the agent's TensorPacker applies layout, mean/std and dtype.
+ * sources; a video file through the agent's own file source driver), and the agent's TensorPacker applies layout, mean/std and dtype.
  */
 
 export interface ModelFrame {
@@ -63,7 +65,7 @@ export async function framesFromFolder(dir: string, input: ManifestInput, opts: 
     for (const c of crops) {
       const { width, height } = inputSize(input);
       const g = computeGeometry(c.w, c.h, width, height, input.resize, input.letterboxAlign);
-      const vf = c.pre + ffmpegFilter(g, input.color, input.padValue);
+      const vf = c.pre + ffmpegFilter(g, input.color, input.padValue, undefined, input.resizeFilter ?? 'area');
       const raw = await runFfmpeg(['-v', 'error', '-i', file, '-vf', vf, '-frames:v', '1', '-f', 'rawvideo', '-'], width * height * 3, 1, opts.spawner);
       out.push({ name: f + c.label, geometry: g, tensor: pack(packer, raw[0]!, input) });
     }
@@ -75,6 +77,7 @@ export async function framesFromFolder(dir: string, input: ManifestInput, opts: 
 /** N frames from a video file, stream or camera URI (evenly spread over a file when its duration is known). */
 export async function framesFromSource(uri: string, count: number, input: ManifestInput, opts: FrameOptions & { skip?: number } = {}): Promise<ModelFrame[]> {
   requireTool('ffmpeg', 'reading calibration frames');
+  if (isFile(uri)) return framesFromFile(uri, count, input, opts);
   const probe = await ffprobe(uri, [], opts.spawner);
   const { width, height } = inputSize(input);
   const g = computeGeometry(probe.width, probe.height, width, height, input.resize, input.letterboxAlign);
@@ -83,11 +86,47 @@ export async function framesFromSource(uri: string, count: number, input: Manife
   const every = total && total > count ? Math.floor(total / count) : 1;
   const select = every > 1 ? `select='not(mod(n\\,${every}))',` : '';
   const format = ffmpegPixelFormat(input, input.layout === 'NCHW');
-  const vf = select + ffmpegFilter(g, input.color, input.padValue, format);
+  const vf = select + ffmpegFilter(g, input.color, input.padValue, format, input.resizeFilter ?? 'area');
   opts.progress?.(0, count);
   const raws = await runFfmpeg(['-v', 'error', '-i', uri, '-vf', vf, '-fps_mode', 'passthrough', '-frames:v', String(count), '-f', 'rawvideo', '-'], width * height * 3, count, opts.spawner);
   const packer = new TensorPacker(input, { dtype: 'float32', buffers: 1 });
   const base = uri.split('/').pop() ?? uri;
+  opts.progress?.(raws.length, raws.length);
+  return raws.map((r, i) => ({ name: `${base} #${i * every}`, index: i * every, geometry: g, tensor: pack(packer, r, input, format) }));
+}
+
+function isFile(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * N frames spread over a video file, decoded by the agent's own file source driver (drivers/camera/plans/ffmpeg.ts:
+ * its probe, and its ffmpeg plan with the decoder options, scale filter, pixel format and planes the agent uses for
+ * this model), with only a frame selection put in front of its filter and a frame count after it.
+ */
+async function framesFromFile(path: string, count: number, input: ManifestInput, opts: FrameOptions): Promise<ModelFrame[]> {
+  const spawner = opts.spawner ?? defaultSpawner;
+  const driver = new FileDriver(fileSourceSchema.parse({ type: 'file', path, pace: 'fast', loop: false }));
+  const probe = await driver.probe(input, spawner);
+  const { width, height } = inputSize(input);
+  const g = computeGeometry(probe.width, probe.height, width, height, input.resize, input.letterboxAlign);
+  const planar = input.layout === 'NCHW';
+  const plan = driver.plan(g, input, { planar });
+  const total = probe.frames ?? probe.ptsMs?.length;
+  const every = total && total > count ? Math.floor(total / count) : 1;
+  const args = [...plan.stages[0]!.args];
+  const vf = args.indexOf('-vf');
+  if (every > 1) args[vf + 1] = `select='not(mod(n\\,${every}))',${args[vf + 1]}`;
+  args.splice(args.indexOf('-f', vf), 0, '-frames:v', String(count));
+  opts.progress?.(0, count);
+  const raws = await runFfmpeg(args, width * height * 3, count, spawner);
+  const packer = new TensorPacker(input, { dtype: 'float32', buffers: 1 });
+  const format = plan.format ?? ffmpegPixelFormat(input, planar);
+  const base = path.split('/').pop() ?? path;
   opts.progress?.(raws.length, raws.length);
   return raws.map((r, i) => ({ name: `${base} #${i * every}`, index: i * every, geometry: g, tensor: pack(packer, r, input, format) }));
 }

@@ -2,8 +2,11 @@ import { readFileSync } from 'node:fs';
 import { AgentError } from '../../agent/errors.js';
 import { referenceOf, variantInput, verifyVariantFile, type AgreementSpec, type LoadedManifest, type VariantSpec } from '../../agent/model/manifest.js';
 import { compareDetections } from '../../agent/select/agreement.js';
-import type { Detection } from '../../agent/types.js';
-import { createRunner } from '../../drivers/onnx/index.js';
+import type { Detection, InputData } from '../../agent/types.js';
+import type { ManifestInput } from '../../agent/model/manifest-schema.js';
+import { createRunner, type FloatRunner } from '../../drivers/onnx/index.js';
+import { backends, createBackend } from '../../agent/app/compose.js';
+import { silentLogger } from '../../agent/log.js';
 import { detectAll } from './evaluate.js';
 import { framesFromFolder, framesFromSource } from './frames.js';
 
@@ -25,7 +28,27 @@ export interface MeasuredAgreement extends AgreementSpec {
 }
 
 /**
- * Runs an ONNX Runtime variant and its reference on the same frames (each prepared with its own input contract,
+ * Any other runtime the backend registry opens (TFLite, on the variant's accelerator, as the agent runs it), behind the
+ * float-runner interface: the frames' float tensors are quantised by the backend for a uint8/int8 input, its outputs
+ * come back dequantised, exactly as the agent's frame loop feeds it.
+ */
+async function backendRunner(v: VariantSpec, file: string, input: ManifestInput): Promise<FloatRunner> {
+  const backend = await createBackend(v.runtime, silentLogger);
+  await backend.load({ file, accelerator: v.accelerator, threads: 1, thread: 'main', inputShapes: { [input.name]: input.shape } });
+  return {
+    inputNames: backend.inputs().map((t) => t.name),
+    outputNames: backend.outputs().map((t) => t.name),
+    async run(feeds) {
+      const ins: Record<string, InputData> = {};
+      for (const [k, t] of Object.entries(feeds)) ins[k] = t.data;
+      return backend.run(ins);
+    },
+    release: () => backend.close(),
+  };
+}
+
+/**
+ * Runs a variant (ONNX Runtime directly, any other runtime through the backend registry) and its reference on the same frames (each prepared with its own input contract,
  * exactly as the agent prepares camera frames) and compares the decoded detections.
  */
 export async function measureAgreement(m: LoadedManifest, variant: VariantSpec, o: MeasureAgreementOptions): Promise<MeasuredAgreement> {
@@ -34,8 +57,8 @@ export async function measureAgreement(m: LoadedManifest, variant: VariantSpec, 
     throw new AgentError('USAGE', `variant ${variant.name} of model ${m.name} has no reference to compare with`, { fix: 'add an fp32 variant to the manifest, or set "reference" on the variant' });
   }
   for (const v of [variant, ref]) {
-    if (v.runtime !== 'onnxruntime') {
-      throw new AgentError('USAGE', `variant ${v.name} runs on ${v.runtime}; measuring agreement here needs ONNX Runtime variants`, { fix: 'compare ONNX variants, or measure the TFLite variant with --eval on a labelled scene' });
+    if (!backends.types().includes(v.runtime)) {
+      throw new AgentError('USAGE', `variant ${v.name} runs on ${v.runtime}, which no backend here opens; its agreement cannot be measured`, { fix: `compare variants of the runtimes this agent has: ${backends.types().join(', ')}` });
     }
   }
   const progress = o.progress ?? (() => undefined);
@@ -47,7 +70,7 @@ export async function measureAgreement(m: LoadedManifest, variant: VariantSpec, 
     progress(0, 1, `frames for ${v.name}`);
     const frames = 'dir' in o.frames ? await framesFromFolder(o.frames.dir, input) : await framesFromSource(o.frames.source, o.frames.count, input);
     frameCount = frames.length;
-    const runner = await createRunner(readFileSync(file));
+    const runner = v.runtime === 'onnxruntime' ? await createRunner(readFileSync(file)) : await backendRunner(v, file, input);
     try {
       results.push(await detectAll(runner, frames, m, input, input.name, (d, t) => progress(d, t, `detect ${v.name}`)));
     } finally {

@@ -12,6 +12,7 @@ const base: ManifestInput = {
   resize: 'stretch',
   letterboxAlign: 'center',
   padValue: 0,
+  resizeFilter: 'area',
   normalise: { mean: [0, 0, 0], std: [255, 255, 255] },
 };
 

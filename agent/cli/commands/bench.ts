@@ -12,11 +12,14 @@ import type { InferenceBackend, InputData } from '../../types.js';
 import { agentDrivers, createModelHost, probeHardware } from '../../app/compose.js';
 import { join } from 'node:path';
 
+/** Frames read from --source when --frames gives no count. */
+const DEFAULT_SOURCE_FRAMES = 30;
+
 export const summary = 'measure every variant of a model here; cache the latencies used for selection';
 
 const usage = `
 usage: edge-agent bench [--config FILE] [--model MANIFEST] [--runs N] [--threads N] [--inference-thread auto|main|worker]
-                        [--state-dir DIR] [--json]
+                        [--state-dir DIR] [--frames DIR | --source URI [--frames N]] [--json]
 
   --config FILE     take model.manifest, model.threads, model.selection (alpha, beta) and stateDir from FILE
   --model MANIFEST  model manifest or folder (default: the config's, else the bundled conveyor demo model)
@@ -29,6 +32,8 @@ usage: edge-agent bench [--config FILE] [--model MANIFEST] [--runs N] [--threads
   --state-dir DIR   where the benchmark cache is kept (default: $STATE_DIRECTORY or ./state)
   --frames DIR      also measure each variant's agreement with its reference (fp32) on these pictures of
                     your scene and cache it for selection (agent/select/agreement.ts)
+  --source URI      the same on N frames (--frames N, default ${DEFAULT_SOURCE_FRAMES}) spread over a video file of your
+                    scene (or read from a stream or camera ffmpeg can open), scaled as the agent scales them
   --json            print the results as JSON
 
 Latency is the backend call alone (median and p99). Utility U = alpha*mAP50 - beta*latency_ms with the
@@ -55,7 +60,7 @@ export interface BenchRow {
 export async function run(argv: string[]): Promise<number> {
   const { values, help } = parseCommandArgs(
     argv,
-    { config: { type: 'string' }, model: { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean' }, 'inference-thread': { type: 'string' }, frames: { type: 'string' } },
+    { config: { type: 'string' }, model: { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean' }, 'inference-thread': { type: 'string' }, frames: { type: 'string' }, source: { type: 'string' } },
     usage,
   );
   if (help) return ExitCode.ok;
@@ -67,6 +72,7 @@ export async function run(argv: string[]): Promise<number> {
     throw new AgentError('USAGE', `--inference-thread must be auto, main or worker, not "${threadSetting}"`, { fix: 'pass --inference-thread auto, main or worker' });
   }
   const thread = resolveInferenceThread(threadSetting).thread;
+  const frames = agreementFrames(values.frames, values.source);
   // The selector reads the cache for the thread auto picks; another thread's figures would stand in for it.
   const autoThread = resolveInferenceThread('auto').thread;
   const cache = thread === autoThread;
@@ -76,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
   const selection = loaded?.config.model.selection ?? modelConfigSchema.parse({ manifest: manifest.path }).selection;
   const rows = await benchManifest(manifest, { runs, threads, stateDir, log, thread, cache, selection, progress: !values.json && Boolean(process.stderr.isTTY) });
   const { benchAgreements, formatAgreements } = await import('../../../scripts/optimize/agreement-bench.js');
-  const agreement = values.frames ? await benchAgreements(manifest, { dir: values.frames, stateDir, fingerprint: hardwareFingerprint((await probeHardware()).profile), cache }) : undefined;
+  const agreement = frames ? await benchAgreements(manifest, { frames, stateDir, fingerprint: hardwareFingerprint((await probeHardware()).profile), cache }) : undefined;
   if (values.json) process.stdout.write(`${JSON.stringify({ model: manifest.name, cached: cache, rows, ...(agreement ? { agreement } : {}) }, null, 1)}\n`);
   else {
     process.stdout.write(formatBench(manifest.name, rows));
@@ -166,6 +172,15 @@ async function progressBar(label: string, total: number): Promise<{ update(n: nu
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+/** --frames DIR, or --source URI with --frames N (the count, as for optimize --source URI --frames N). */
+function agreementFrames(frames: string | undefined, source: string | undefined): { dir: string } | { source: string; count: number } | undefined {
+  if (source === undefined) return frames === undefined ? undefined : { dir: frames };
+  if (frames !== undefined && !/^\d+$/.test(frames)) {
+    throw new AgentError('USAGE', `--frames ${frames}: with --source it is the number of frames to read, not a folder`, { fix: `give --source ${source} --frames ${DEFAULT_SOURCE_FRAMES}, or --frames DIR without --source` });
+  }
+  return { source, count: positiveInt(frames, 'frames', DEFAULT_SOURCE_FRAMES) };
 }
 
 function positiveInt(v: string | undefined, name: string, dflt: number): number {

@@ -14,6 +14,9 @@ type Cfg<T extends SourceConfig['type']> = Extract<SourceConfig, { type: T }>;
  * The tail every GStreamer source ends with: scale to the letterbox content size, convert to the model's colour
  * order and write raw frames to stdout. `add-borders=false` and a 1/1 pixel aspect ratio make videoscale fill
  * exactly the size asked (the letterbox border is added by the frame reader, with the model's pad value).
+ * The manifest's `input.resizeFilter` does not reach GStreamer: videoscale has no area-averaging method and scales
+ * bilinearly by default (its `method` property, gst-plugins-base gst/videoscale), nvvidconv in hardware; a model
+ * sensitive to the filter should be fed through an ffmpeg-based source.
  */
 function rawTail(g: Geometry, input: ManifestInput, scale = true): string {
   const fmt = input.color === 'BGR' ? 'BGR' : 'RGB';

@@ -13,7 +13,7 @@ import type { PlanOptions } from '../process-source.js';
  */
 export function ffmpegOutputArgs(g: Geometry, input: ManifestInput, opts: { inColorMatrix?: 'bt601' | 'bt709'; planar?: boolean } = {}): string[] {
   const fmt = ffmpegPixelFormat(input, opts.planar);
-  const vf = opts.inColorMatrix ? yuvFilter(g, input, opts.inColorMatrix, fmt) : ffmpegFilter(g, input.color, input.padValue, fmt);
+  const vf = opts.inColorMatrix ? yuvFilter(g, input, opts.inColorMatrix, fmt) : ffmpegFilter(g, input.color, input.padValue, fmt, input.resizeFilter ?? 'area');
   return ['-an', '-sn', '-dn', '-vf', vf, '-fps_mode', 'passthrough', '-f', 'rawvideo', 'pipe:1'];
 }
 
@@ -28,7 +28,7 @@ export function ffmpegPixelFormat(input: Pick<ManifestInput, 'color'>, planar = 
  * an automatically inserted scaler with the default matrix), then the letterbox is padded in RGB.
  */
 export function yuvFilter(g: Geometry, input: ManifestInput, matrix: 'bt601' | 'bt709', pixFmt: PixelFormat = ffmpegPixelFormat(input)): string {
-  const parts = [`scale=${g.contentWidth}:${g.contentHeight}:flags=area:in_color_matrix=${matrix}:in_range=tv`, `format=${pixFmt}`];
+  const parts = [`scale=${g.contentWidth}:${g.contentHeight}:flags=${input.resizeFilter ?? 'area'}:in_color_matrix=${matrix}:in_range=tv`, `format=${pixFmt}`];
   if (g.contentWidth !== g.width || g.contentHeight !== g.height) {
     const hex = (input.padValue ?? 0).toString(16).padStart(2, '0');
     parts.push(`pad=${g.width}:${g.height}:${g.padX}:${g.padY}:color=0x${hex}${hex}${hex}`);
