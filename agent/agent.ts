@@ -24,7 +24,7 @@ import type { AgentDrivers } from './ports.js';
 import { Adaptation } from './adaptation.js';
 import { EventBus } from './bus.js';
 import { Tally, type TallySnapshot } from './health/tally.js';
-import { packageVersion } from './paths.js';
+import { version } from './version.js';
 import type { SelectionResult } from './select/index.js';
 import { StatusWiring } from './app/status-wiring.js';
 import { cameraSpecs, type CameraSpec } from './config/sections/cameras.js';
@@ -196,7 +196,7 @@ export class Agent {
       notifier: this.opts.drivers.notifier(this.log),
       outboxDepth: () => outboxDepth(this.hub),
       thermal: this.opts.drivers.thermal,
-      build: { version: packageVersion(), node: process.versions.node, arch: process.arch },
+      build: { version, node: process.versions.node, arch: process.arch },
       onRefresh: () => this.hub?.setStatus(this.statusSummary()),
     });
     await this.supervision.start();
@@ -226,7 +226,7 @@ export class Agent {
         deviceName: cfg.device.name,
         stateDir: this.opts.stateDir,
         log: this.log,
-        swVersion: packageVersion(),
+        swVersion: version,
         onReconnect: (sink) => this.bus.emit('restart', { component: 'sink', reason: `${sink} reconnected to its broker` }),
         onDelivered: (sink, eventId) => this.bus.emit('eventDelivered', { sink, eventId }),
       }, { mqttUrl: this.opts.mqttUrl, eventsOut: this.opts.eventsOut });
