@@ -75,6 +75,8 @@ export interface RunSummary {
   /** Events each sink failed to take, by sink type. */
   sinkFailures: Record<string, number>;
   dropped: number;
+  /** Decoder messages saying the input was damaged or truncated (a file cut half-way): its frames there are missing. */
+  inputErrors: number;
   /** Frames the motion gate or the governor's frame-rate cap kept from inference, and the energy that saved. */
   skipped: number;
   energySavedJ?: number;
@@ -433,6 +435,7 @@ export class Agent {
       firings: this.cameras.reduce((n, x) => n + (x.pipeline?.stats.firings ?? 0), 0),
       ...this.counts(),
       skipped: this.cameras.reduce((n, x) => n + (x.pipeline?.stats.skippedByGate ?? 0), 0),
+      inputErrors: this.cameras.reduce((n, x) => n + (x.source?.stats().inputErrors ?? 0), 0),
       ...(this.adaptation?.motionStats().energySavedJ !== undefined ? { energySavedJ: this.adaptation.motionStats().energySavedJ } : {}),
       stages: p.stats.summary(),
       model: { name: c.manifest.name, variant: c.opened.variant.name, sha256: c.opened.variant.sha256, accelerator: c.opened.backend.accelerator() },
