@@ -4,8 +4,9 @@
  * once (rate-limited), after delivering the frames before the cut. An MP4 whose index (moov) was at the end cannot be
  * opened at all: one line, exit 65. Real ffmpeg, clips made here and cut with `head -c`, the built CLI.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { parse, stringify } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -111,5 +112,44 @@ describe.skipIf(!built)('run --until-eof on a truncated file (built CLI, bundled
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^edge-agent: .*cut-clip\.mp4 is not a readable video/);
+  });
+});
+
+describe.skipIf(!built)('a live run looping a truncated clip (built CLI, bundled demo model)', () => {
+  it('counts the decode errors in /metrics (edge_agent_source_input_errors_total) and keeps running', async () => {
+    const cfg = parse(readFileSync(join(repoRoot, 'config', 'conveyor-demo.yaml'), 'utf8')) as Record<string, Record<string, unknown>>;
+    cfg.source = { type: 'file', path: mkv.cut, pace: 'fast', loop: true };
+    cfg.model!.manifest = join(repoRoot, 'models', 'conveyor-demo', 'manifest.json');
+    cfg.health = { enabled: true, listen: '127.0.0.1:0' };
+    const file = join(dir, 'live.yaml');
+    writeFileSync(file, stringify(cfg));
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'edge-agent.js'), 'run', '--config', file, '--simulate-outputs', join(dir, 'live-outputs.jsonl'), '--state-dir', join(dir, 'live-state')], {
+      env: { ...process.env, EDGE_AGENT_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const t0 = Date.now();
+    try {
+      let url: string | undefined;
+      let count = 0;
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline && count < 2; await new Promise((r) => setTimeout(r, 200))) {
+        expect(child.exitCode, out.slice(-2000)).toBeNull();
+        url ??= /"url":"(http:\/\/127\.0\.0\.1:\d+)"[^\n]*health endpoint listening/.exec(out)?.[1];
+        if (!url) continue;
+        const text = await (await fetch(`${url}/metrics`)).text();
+        count = Number(/^edge_agent_source_input_errors_total\{camera="default"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+      }
+      // Each pass over the cut clip ends in the same decode error: counted every time, warned about once a minute.
+      expect(count, out.slice(-2000)).toBeGreaterThanOrEqual(2);
+      const warnings = out.match(/the input is damaged or truncated/g)?.length ?? 0;
+      expect(warnings).toBeGreaterThanOrEqual(1);
+      expect(warnings).toBeLessThanOrEqual(1 + Math.floor((Date.now() - t0) / 60_000));
+    } finally {
+      const done = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await done;
+    }
   });
 });
