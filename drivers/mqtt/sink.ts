@@ -13,7 +13,6 @@ import { discoveryMessages } from './discovery.js';
 import { explainMqttError, redactUrl } from './explain.js';
 import { deviceTopics, type DeviceTopics } from './topics.js';
 import type { SecretFs } from './secrets.js';
-import { version as agentVersion } from '../../agent/version.js';
 
 /** A connection problem that persists is logged again at most this often. */
 const REMIND_MS = 10 * 60_000;
@@ -155,9 +154,9 @@ export class MqttEventSink implements AgentEventSink {
     return { status: 'queued' };
   }
 
-  /** The agent's version for the status payloads and discovery's sw_version (package.json unless given). */
-  private swVersion(): string {
-    return this.opts.swVersion ?? agentVersion;
+  /** The agent's version (agent/version.ts, passed in by the agent) for the status payloads and discovery's sw_version. */
+  private swVersion(): string | undefined {
+    return this.opts.swVersion;
   }
 
   /** Merges into the retained status and republishes it when it changed. */
@@ -248,7 +247,7 @@ export class MqttEventSink implements AgentEventSink {
   }
 
   private offlinePayload(reason: string, withStatus = false): string {
-    return JSON.stringify({ ...(withStatus ? { ...this.status, ts: new Date(this.clock.wall()).toISOString() } : {}), state: 'offline', device: this.opts.deviceId, version: this.swVersion(), reason });
+    return JSON.stringify({ ...(withStatus ? { ...this.status, ts: new Date(this.clock.wall()).toISOString() } : {}), state: 'offline', device: this.opts.deviceId, ...(this.swVersion() ? { version: this.swVersion() } : {}), reason });
   }
 
   private connect(): void {
@@ -382,7 +381,7 @@ export class MqttEventSink implements AgentEventSink {
   }
 
   private publishStatus(): void {
-    const body = { state: 'online', device: this.opts.deviceId, version: this.swVersion(), ...(this.opts.deviceName ? { name: this.opts.deviceName } : {}), since: this.startedAt, ...this.status };
+    const body = { state: 'online', device: this.opts.deviceId, ...(this.swVersion() ? { version: this.swVersion() } : {}), ...(this.opts.deviceName ? { name: this.opts.deviceName } : {}), since: this.startedAt, ...this.status };
     const json = JSON.stringify(body);
     if (json === this.lastStatusJson || !this.client) return;
     this.lastStatusJson = json;

@@ -9,6 +9,7 @@ import { freePort, startBroker, mosquittoAvailable, subscribe, type Broker, type
 import { MqttEventSink, type MqttSinkOptions } from '../../drivers/mqtt/sink.js';
 import type { AnomalyEvent, Frame } from '../../agent/types.js';
 import jpeg from 'jpeg-js';
+import { version } from '../../agent/version.js';
 
 /** package.json's version, read here independently of agent/version.ts. */
 const pkgVersion = (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -51,6 +52,8 @@ describe.skipIf(!haveMosquitto)('MQTT sink against a real mosquitto', () => {
       reconnectMinMs: 50,
       reconnectMaxMs: 300,
       statsIntervalMs: 200,
+      // What the agent passes (agent.ts): agent/version.ts, checked below against package.json read here.
+      swVersion: version,
       ...extra,
     });
 
