@@ -24,7 +24,7 @@ import type { AgentDrivers } from './ports.js';
 import { Adaptation } from './adaptation.js';
 import { EventBus } from './bus.js';
 import { Tally, type TallySnapshot } from './health/tally.js';
-import { packageVersion } from './paths.js';
+import { version } from './version.js';
 import type { SelectionResult } from './select/index.js';
 import { StatusWiring } from './app/status-wiring.js';
 import { cameraSpecs, type CameraSpec } from './config/sections/cameras.js';
@@ -75,6 +75,8 @@ export interface RunSummary {
   /** Events each sink failed to take, by sink type. */
   sinkFailures: Record<string, number>;
   dropped: number;
+  /** Decoder messages saying the input was damaged or truncated (a file cut half-way): its frames there are missing. */
+  inputErrors: number;
   /** Frames the motion gate or the governor's frame-rate cap kept from inference, and the energy that saved. */
   skipped: number;
   energySavedJ?: number;
@@ -196,7 +198,7 @@ export class Agent {
       notifier: this.opts.drivers.notifier(this.log),
       outboxDepth: () => outboxDepth(this.hub),
       thermal: this.opts.drivers.thermal,
-      build: { version: packageVersion(), node: process.versions.node, arch: process.arch },
+      build: { version, node: process.versions.node, arch: process.arch },
       onRefresh: () => this.hub?.setStatus(this.statusSummary()),
     });
     await this.supervision.start();
@@ -226,7 +228,7 @@ export class Agent {
         deviceName: cfg.device.name,
         stateDir: this.opts.stateDir,
         log: this.log,
-        swVersion: packageVersion(),
+        swVersion: version,
         onReconnect: (sink) => this.bus.emit('restart', { component: 'sink', reason: `${sink} reconnected to its broker` }),
         onDelivered: (sink, eventId) => this.bus.emit('eventDelivered', { sink, eventId }),
       }, { mqttUrl: this.opts.mqttUrl, eventsOut: this.opts.eventsOut });
@@ -433,6 +435,7 @@ export class Agent {
       firings: this.cameras.reduce((n, x) => n + (x.pipeline?.stats.firings ?? 0), 0),
       ...this.counts(),
       skipped: this.cameras.reduce((n, x) => n + (x.pipeline?.stats.skippedByGate ?? 0), 0),
+      inputErrors: this.cameras.reduce((n, x) => n + (x.source?.stats().inputErrors ?? 0), 0),
       ...(this.adaptation?.motionStats().energySavedJ !== undefined ? { energySavedJ: this.adaptation.motionStats().energySavedJ } : {}),
       stages: p.stats.summary(),
       model: { name: c.manifest.name, variant: c.opened.variant.name, sha256: c.opened.variant.sha256, accelerator: c.opened.backend.accelerator() },

@@ -17,6 +17,8 @@ export interface BusEvents {
   firstInference: { camera: string };
   /** Frames not processed: replaced by a newer one (latest) or skipped by the motion gate/frame-rate cap (motion). */
   framesDropped: { camera: string; reason: 'latest' | 'motion'; count: number };
+  /** Decoder messages saying the camera's input is damaged or truncated (counted by the source), since the last report. */
+  sourceInputErrors: { camera: string; count: number };
   /** A rule fired (before its actions). */
   firing: { camera: string; rule: string; label: string };
   /** What an output command returned (scheduled, missed, refused, failed, on...). */

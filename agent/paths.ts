@@ -64,11 +64,16 @@ export function resolveStateDir(o: { flag?: string | undefined; configStateDir?:
   return resolve(cwd, 'state');
 }
 
-/** The agent's version (package.json), for edge_agent_build_info and the MQTT device. */
+/**
+ * The agent's version: package.json's "version" ("0.0.0-unknown" when unreadable). The one reader of it;
+ * agent/version.ts keeps its value (`version`) for --version, doctor, the build-info metric, the MQTT status and
+ * Home Assistant discovery's sw_version.
+ */
 export function packageVersion(): string {
   try {
-    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+    const v = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: unknown }).version;
+    return typeof v === 'string' && v !== '' ? v : '0.0.0-unknown';
   } catch {
-    return 'unknown';
+    return '0.0.0-unknown';
   }
 }

@@ -69,6 +69,8 @@ export interface SourceStats {
   framesIn: number;
   framesDropped: number;
   restarts: number;
+  /** Decoder messages saying the input is damaged or truncated (a file cut half-way, a corrupt stream). */
+  inputErrors?: number;
 }
 
 /**

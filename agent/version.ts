@@ -1,22 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { arch, platform } from 'node:os';
-import { join } from 'node:path';
-import { packageRoot } from './paths.js';
+import { packageVersion } from './paths.js';
 
 /**
  * The agent's version (package.json "version"), read once. One source for `edge-agent --version`, doctor, Home
- * Assistant discovery's `sw_version`, the MQTT client's User-Agent / clientId suffix and the build-info metric.
+ * Assistant discovery's `sw_version`, the MQTT status payload and the build-info metric. (The MQTT client speaks 3.1.1, which
+ * has no user properties: its default client id stays `edge-agent-<deviceId>`, stable across upgrades.)
  */
-export const version: string = readVersion();
-
-function readVersion(): string {
-  try {
-    const v = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: unknown }).version;
-    return typeof v === 'string' && v !== '' ? v : '0.0.0-unknown';
-  } catch {
-    return '0.0.0-unknown';
-  }
-}
+export const version: string = packageVersion();
 
 /** `edge-agent/0.1.0 (linux arm64; node 20.19.0)`: for HTTP User-Agent headers and MQTT user properties. */
 export function userAgent(): string {

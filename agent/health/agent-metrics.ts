@@ -41,6 +41,8 @@ export interface AgentMetrics {
   events: Counter<'result'>;
   /** Events a sink failed to take, by sink type (the others may have queued it). */
   sinkFailures: Counter<'sink'>;
+  /** Decoder messages saying a camera's input is damaged or truncated, by camera. */
+  sourceInputErrors: Counter<'camera'>;
   /** Restarts of a component (source, backend, sink). */
   restarts: Counter<'component'>;
   /** SoC / accelerator temperatures, by thermal zone name. */
@@ -83,6 +85,7 @@ export function registerAgentMetrics(r: MetricsRegistry, lastFrameAgeS: () => nu
     }),
     events: r.counter({ name: 'edge_agent_events_total', help: 'Anomaly events by result: queued (durably, by at least one sink), failed (no sink took it).', labelNames: ['result'] }),
     sinkFailures: r.counter({ name: 'edge_agent_sink_failures_total', help: 'Events a sink failed to take, by sink (jsonl, mqtt); the other sinks may have queued them.', labelNames: ['sink'] }),
+    sourceInputErrors: r.counter({ name: 'edge_agent_source_input_errors_total', help: 'Decoder errors from damaged or truncated input (a file cut half-way, a corrupt stream), by camera.', labelNames: ['camera'] }),
     restarts: r.counter({ name: 'edge_agent_restarts_total', help: 'Component restarts (source, backend, sink).', labelNames: ['component'] }),
     temperature: r.gauge({ name: 'edge_agent_temperature_celsius', help: 'Temperature by thermal zone, degrees Celsius.', labelNames: ['zone'] }),
     listenerFailures: r.counter({ name: 'edge_agent_listener_failures_total', help: 'Event-bus listeners that threw, by component (the agent went on).', labelNames: ['component'] }),

@@ -50,6 +50,7 @@ export function metricsFromBus(bus: EventBus, health: Health): () => void {
     bus.on('event', 'metrics', (p) => m.events.inc({ result: p.outcome.status === 'queued' ? 'queued' : 'failed' })),
     bus.on('sinkFailed', 'metrics', (p) => m.sinkFailures.inc({ sink: p.sink })),
     bus.on('restart', 'metrics', (p) => m.restarts.inc({ component: p.component })),
+    bus.on('sourceInputErrors', 'metrics', (p) => m.sourceInputErrors.inc({ camera: p.camera }, p.count)),
     bus.on('model', 'metrics', (p) => health.setModel(`${p.model.name}/${p.model.variant}`, p.model.accelerator ?? 'unknown')),
     bus.on('thermal', 'metrics', (p) => {
       for (const z of p.zones) m.temperature.set(z.tempC, { zone: z.zone });

@@ -11,6 +11,7 @@ import { chooseVariant, type Choice, type HardwareInfo } from './choose.js';
 import { openVariant, type BackendFactory, type OpenedVariant, type OpenOptions } from './open-variant.js';
 import { packInInferenceThread, resolveInferenceThread, resolvePinning, type InferenceThreadChoice, type PinChoice } from './inference-thread.js';
 import { verifyWalk, walkCandidates, type HardwareProfile, type SelectionConfig, type SelectionResult } from '../select/index.js';
+import { installHint } from './install-hint.js';
 
 /** What the model host needs from the drivers; the composition root (agent/app/compose.ts) supplies it. */
 export interface ModelHostDeps {
@@ -122,7 +123,8 @@ export class ModelHost {
       // Every file missing or corrupt: the first file's own error names the file and the fix best.
       const candidates = selection.variants.map((v) => v.name);
       if (candidates.length && candidates.every((n) => fileErrors.has(n))) throw fileErrors.get(candidates[0]!);
-      throw new AgentError('MODEL_INVALID', `no variant of model ${m.name} can run here: ${selection.summary}`, { fix: 'run `edge-agent doctor` to see why each variant was rejected' });
+      // Issue 20: nothing can run on this board: unavailable (69) with what to install, never a silent CPU-less run.
+      throw new AgentError('BACKEND_UNAVAILABLE', `no variant of model ${m.name} can run here: ${selection.summary.replace(/^no variant can run here: /, '')}`, { fix: installHint(selection.variants, (await this.hardware()).capabilities) });
     }
     let opened: OpenedVariant | undefined;
     let firstError: unknown;

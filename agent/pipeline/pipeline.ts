@@ -89,7 +89,7 @@ export class Pipeline {
   private consecutiveFailures = 0;
   private lastDetections: readonly TrackedDetection[] = [];
   private readonly camera: string;
-  private seen = { dropped: 0, restarts: 0 };
+  private seen = { dropped: 0, restarts: 0, inputErrors: 0 };
   rulesRef: RuleEngine;
 
   constructor(private readonly d: PipelineDeps) {
@@ -107,7 +107,8 @@ export class Pipeline {
     const st = this.d.source.stats();
     if (st.framesDropped > this.seen.dropped) bus.emit('framesDropped', { camera: this.camera, reason: 'latest', count: st.framesDropped - this.seen.dropped });
     for (let i = this.seen.restarts; i < st.restarts; i++) bus.emit('restart', { component: 'source', camera: this.camera, reason: 'the camera process stopped or stalled' });
-    this.seen = { dropped: Math.max(this.seen.dropped, st.framesDropped), restarts: Math.max(this.seen.restarts, st.restarts) };
+    if ((st.inputErrors ?? 0) > this.seen.inputErrors) bus.emit('sourceInputErrors', { camera: this.camera, count: st.inputErrors! - this.seen.inputErrors });
+    this.seen = { dropped: Math.max(this.seen.dropped, st.framesDropped), restarts: Math.max(this.seen.restarts, st.restarts), inputErrors: Math.max(this.seen.inputErrors, st.inputErrors ?? 0) };
   }
 
   /**

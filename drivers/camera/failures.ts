@@ -28,3 +28,17 @@ export function explainFailure(lines: readonly string[]): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Lines ffmpeg prints (at -loglevel error) when the input itself is damaged or cut short while it still decodes
+ * what it can: the demuxers' "File ended prematurely" (Matroska), "partial file" / "Packet corrupt" (MP4),
+ * "corrupt input packet", the H.264/HEVC parsers' "Invalid NAL unit size" / "Error splitting the input into NAL
+ * units", MPEG decoders' "... damaged at x y", and the generic "Error while decoding stream". ffmpeg then skips or
+ * pads the damaged part and exits 0, so the source counts these instead of accepting the input as whole.
+ */
+const damage = /File ended prematurely|partial file|Packet corrupt|corrupt input packet|Invalid NAL unit size|Error splitting the input into NAL units|Error while decoding stream|damaged at \d+ \d+|concealing \d+ (DC|AC|MV) errors|Truncating packet|invalid frame size|missing picture in access unit/i;
+
+/** Whether a decoder's stderr line says the input is damaged or truncated (see above). */
+export function isInputDamage(line: string): boolean {
+  return damage.test(line);
+}

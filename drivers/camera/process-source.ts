@@ -10,7 +10,7 @@ import { FrameSlot } from './frame-slot.js';
 import { computeGeometry, inputSize } from '../../agent/core/geometry.js';
 import { systemClock, type Clock, type Frame, type FrameSource, type Geometry, type PixelFormat, type SourceStats } from '../../agent/types.js';
 import { Backoff } from './backoff.js';
-import { explainFailure } from './failures.js';
+import { explainFailure, isInputDamage } from './failures.js';
 import { RawFrameReader, producerFrameBytes, type FrameLayout } from './raw-reader.js';
 import { openFramePipe } from './pipe-size.js';
 import { defaultSpawner, requireTool, type Spawner } from './tools.js';
@@ -84,6 +84,9 @@ export interface SourceDriver {
   explain?(stderrTail: readonly string[]): string | undefined;
 }
 
+/** Damaged-input warnings: at most one a minute (each message is still counted). */
+const DAMAGE_WARN_EVERY_MS = 60_000;
+
 export type SourceState = 'idle' | 'starting' | 'streaming' | 'restarting' | 'ended' | 'failed' | 'stopped';
 
 export interface SourceStatus extends SourceStats {
@@ -124,6 +127,9 @@ export class ProcessSource implements FrameSource {
   private stallTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private stderrTail: string[] = [];
+  /** Decoder messages saying the input is damaged or truncated (failures.isInputDamage), and the last warning's time. */
+  private inputErrors = 0;
+  private damageWarnedMono: number | undefined;
   private deferredExit: (() => void) | undefined;
 
   constructor(
@@ -175,7 +181,7 @@ export class ProcessSource implements FrameSource {
   }
 
   stats(): SourceStats {
-    return { framesIn: this.framesIn, framesDropped: this.slot.dropped, restarts: this.restarts };
+    return { framesIn: this.framesIn, framesDropped: this.slot.dropped, restarts: this.restarts, inputErrors: this.inputErrors };
   }
 
   status(): SourceStatus {
@@ -364,8 +370,24 @@ export class ProcessSource implements FrameSource {
     this.scheduleRestart(why === raw ? `capture exited: ${raw}` : `${why} (${raw})`);
   }
 
+  /**
+   * H22 finding 9: ffmpeg pads or skips what it cannot decode and goes on (a file cut half-way exits 0). Each such
+   * message is counted (stats().inputErrors: the run summary and /metrics) and warned about at most once a minute.
+   */
+  private noteDamage(line: string): void {
+    this.inputErrors++;
+    const now = this.clock.now();
+    if (this.damageWarnedMono !== undefined && now - this.damageWarnedMono < DAMAGE_WARN_EVERY_MS) return;
+    this.damageWarnedMono = now;
+    this.log.warn({ inputErrors: this.inputErrors, decoder: line }, `${this.describe()}: the input is damaged or truncated (${line.replace(/^\[[^\]]*\]\s*/, '')}): frames there are missing or padded`);
+  }
+
   private keepStderr(cmd: string, d: Buffer): void {
-    for (const line of d.toString().split('\n')) if (line.trim()) this.stderrTail.push(`${cmd}: ${line.trim()}`);
+    for (const line of d.toString().split('\n')) {
+      if (!line.trim()) continue;
+      this.stderrTail.push(`${cmd}: ${line.trim()}`);
+      if (isInputDamage(line)) this.noteDamage(line.trim());
+    }
     if (this.stderrTail.length > 40) this.stderrTail.splice(0, this.stderrTail.length - 40);
   }
 

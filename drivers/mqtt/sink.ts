@@ -154,6 +154,11 @@ export class MqttEventSink implements AgentEventSink {
     return { status: 'queued' };
   }
 
+  /** The agent's version (agent/version.ts, passed in by the agent) for the status payloads and discovery's sw_version. */
+  private swVersion(): string | undefined {
+    return this.opts.swVersion;
+  }
+
   /** Merges into the retained status and republishes it when it changed. */
   setStatus(status: DeviceStatus): void {
     this.status = { ...this.status, ...status };
@@ -242,7 +247,7 @@ export class MqttEventSink implements AgentEventSink {
   }
 
   private offlinePayload(reason: string, withStatus = false): string {
-    return JSON.stringify({ ...(withStatus ? { ...this.status, ts: new Date(this.clock.wall()).toISOString() } : {}), state: 'offline', device: this.opts.deviceId, reason });
+    return JSON.stringify({ ...(withStatus ? { ...this.status, ts: new Date(this.clock.wall()).toISOString() } : {}), state: 'offline', device: this.opts.deviceId, ...(this.swVersion() ? { version: this.swVersion() } : {}), reason });
   }
 
   private connect(): void {
@@ -376,7 +381,7 @@ export class MqttEventSink implements AgentEventSink {
   }
 
   private publishStatus(): void {
-    const body = { state: 'online', device: this.opts.deviceId, ...(this.opts.deviceName ? { name: this.opts.deviceName } : {}), since: this.startedAt, ...this.status };
+    const body = { state: 'online', device: this.opts.deviceId, ...(this.swVersion() ? { version: this.swVersion() } : {}), ...(this.opts.deviceName ? { name: this.opts.deviceName } : {}), since: this.startedAt, ...this.status };
     const json = JSON.stringify(body);
     if (json === this.lastStatusJson || !this.client) return;
     this.lastStatusJson = json;
@@ -396,7 +401,7 @@ export class MqttEventSink implements AgentEventSink {
   private publishDiscovery(): void {
     const ha = this.opts.mqtt.homeAssistant!;
     const hw = this.status.hardware as { model?: string } | undefined;
-    for (const m of discoveryMessages(ha.prefix, this.topics, { id: this.opts.deviceId, name: this.opts.deviceName, model: hw?.model, swVersion: this.opts.swVersion })) {
+    for (const m of discoveryMessages(ha.prefix, this.topics, { id: this.opts.deviceId, name: this.opts.deviceName, model: hw?.model, swVersion: this.swVersion() })) {
       this.client?.publish(m.topic, m.payload, { qos: 1, retain: true });
     }
   }

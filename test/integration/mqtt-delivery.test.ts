@@ -9,6 +9,10 @@ import { freePort, startBroker, mosquittoAvailable, subscribe, type Broker, type
 import { MqttEventSink, type MqttSinkOptions } from '../../drivers/mqtt/sink.js';
 import type { AnomalyEvent, Frame } from '../../agent/types.js';
 import jpeg from 'jpeg-js';
+import { version } from '../../agent/version.js';
+
+/** package.json's version, read here independently of agent/version.ts. */
+const pkgVersion = (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const haveMosquitto = mosquittoAvailable();
 
@@ -48,6 +52,8 @@ describe.skipIf(!haveMosquitto)('MQTT sink against a real mosquitto', () => {
       reconnectMinMs: 50,
       reconnectMaxMs: 300,
       statsIntervalMs: 200,
+      // What the agent passes (agent.ts): agent/version.ts, checked below against package.json read here.
+      swVersion: version,
       ...extra,
     });
 
@@ -78,13 +84,14 @@ describe.skipIf(!haveMosquitto)('MQTT sink against a real mosquitto', () => {
     await waitFor(() => status.length > 0, 5_000, 'retained status');
     const st = JSON.parse(status[0]!.payload.toString());
     expect(status[0]!.retain).toBe(true);
-    expect(st).toMatchObject({ state: 'online', device: 'cam1', hardware: { board: 'rpi5' }, degraded: [] });
+    expect(st).toMatchObject({ state: 'online', device: 'cam1', version: pkgVersion, hardware: { board: 'rpi5' }, degraded: [] });
     sink.setStatus({ degraded: ['edgetpu missing: cpu'] });
     await waitFor(() => status.some((m) => m.payload.toString().includes('edgetpu missing')), 5_000, 'status update');
     // A clean stop leaves a retained offline status.
     await sink.stop();
     sink = undefined;
     await waitFor(() => status.some((m) => JSON.parse(m.payload.toString()).state === 'offline'), 5_000, 'offline status');
+    expect(JSON.parse(status.find((m) => JSON.parse(m.payload.toString()).state === 'offline')!.payload.toString())).toMatchObject({ device: 'cam1', version: pkgVersion });
     await s2.close();
   });
 
@@ -222,6 +229,12 @@ describe.skipIf(!haveMosquitto)('MQTT sink against a real mosquitto', () => {
       'homeassistant/sensor/cam1/anomaly_count/config',
       'homeassistant/sensor/cam1/last_anomaly/config',
     ]);
+    // Issue 20: every config names the agent's version (package.json) as the device's and the origin's sw_version.
+    for (const m of disc) {
+      const cfg = JSON.parse(m.payload.toString()) as { device: { sw_version?: string }; origin?: { sw_version?: string } };
+      expect(cfg.device.sw_version).toBe(pkgVersion);
+      expect(cfg.origin?.sw_version).toBe(pkgVersion);
+    }
     // Retained: Home Assistant starting later still finds the device.
     const late: ReceivedMessage[] = [];
     const s2 = await subscribe(broker.url, 'homeassistant/#', (m) => late.push(m));

@@ -32,7 +32,7 @@ describe('file source (real ffmpeg)', () => {
     expect(frames.map((f) => f.seq)).toEqual([...Array(20).keys()]);
     expect(frames.map((f) => f.ptsMs)).toEqual([...Array(20).keys()].map((i) => i * 100));
     expect(frames[0]!.data.length).toBe(64 * 48 * 3);
-    expect(src.stats()).toEqual({ framesIn: 20, framesDropped: 0, restarts: 0 });
+    expect(src.stats()).toEqual({ framesIn: 20, framesDropped: 0, restarts: 0, inputErrors: 0 });
     expect(await src.next()).toBeNull();
     await src.stop();
   });

@@ -64,6 +64,8 @@ describe('EventBus', () => {
     bus.emit('event', { camera: 'a', eventId: 'e1', outcome: { type: 'event', status: 'queued' } });
     bus.emit('event', { camera: 'a', eventId: 'e2', outcome: { type: 'event', status: 'failed', detail: 'disk full' } });
     bus.emit('restart', { component: 'backend', reason: 'timeout' });
+    bus.emit('sourceInputErrors', { camera: 'a', count: 2 });
+    bus.emit('sourceInputErrors', { camera: 'a', count: 1 });
     bus.emit('thermal', { zones: [{ zone: 'cpu-thermal', tempC: 51.5 }] });
     const t = tally.snapshot();
     expect(t).toMatchObject({ frames: 1, dropped: { latest: 3, motion: 0 }, pulses: { scheduled: 1, fired: 1, stuck: 1 }, events: { queued: 1, failed: 1 }, restarts: { backend: 1, source: 0, sink: 0 } });
@@ -77,6 +79,7 @@ describe('EventBus', () => {
     expect(m.events.get({ result: 'queued' })).toBe(1);
     expect(m.events.get({ result: 'failed' })).toBe(1);
     expect(m.restarts.get({ component: 'backend' })).toBe(1);
+    expect(m.sourceInputErrors.get({ camera: 'a' })).toBe(3);
     expect(m.temperature.get({ zone: 'cpu-thermal' })).toBe(51.5);
     expect(m.inferenceSeconds.count()).toBe(1);
   });

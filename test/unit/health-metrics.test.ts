@@ -106,6 +106,7 @@ describe('the agent metric set', () => {
       edge_agent_actuations_total: 'counter',
       edge_agent_events_total: 'counter',
       edge_agent_sink_failures_total: 'counter',
+      edge_agent_source_input_errors_total: 'counter',
       edge_agent_restarts_total: 'counter',
       edge_agent_temperature_celsius: 'gauge',
       edge_agent_listener_failures_total: 'counter',

@@ -17,6 +17,7 @@ import { detectCapabilities } from '../../../drivers/probe/capabilities.js';
 import { listVideoDevices } from '../../../drivers/camera/v4l2-devices.js';
 import { packageRoot, resolveStateDir } from '../../paths.js';
 import { version } from '../../version.js';
+import { installHint } from '../../model/install-hint.js';
 
 export const summary = 'detect the board and accelerators, check what can run here, and explain the model variant choice';
 
@@ -98,8 +99,14 @@ export async function run(argv: string[]): Promise<number> {
     problems: [...profile.problems, ...problems],
   };
   process.stdout.write(values.json ? `${JSON.stringify({ version, ...report }, null, 2)}\n` : `edge-agent ${version} (node ${process.versions.node})\n${formatDoctorReport(report)}`);
-  // Non-zero only when a model was given and nothing in it can run here.
-  return manifest && !result.selected ? 1 : 0;
+  // Issue 20: a model was given and nothing in it can run on this board: one line saying what to install, exit 69
+  // (EX_UNAVAILABLE). The report above still says why each variant was rejected.
+  if (manifest && !result.selected) {
+    const err = new AgentError('BACKEND_UNAVAILABLE', `no variant of model ${manifest.name} (${manifest.path}) can run here`, { fix: installHint(result.variants, capabilities) });
+    process.stderr.write(`edge-agent: ${err.oneLine()}\n`);
+    return err.exitCode;
+  }
+  return 0;
 }
 
 /** Command outputs on the real machine: `uname -m` from os.machine(), and vcgencmd on a Pi when installed. */

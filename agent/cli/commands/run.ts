@@ -162,5 +162,7 @@ export function formatSummary(r: RunSummary): string {
     `latency ms p50/p99: ${r.packing === 'inference thread' ? 'preprocess in the inference thread (counted in inference)' : `preprocess ${f(s.preprocess.p50)}/${f(s.preprocess.p99)}`}, inference ${f(s.inference.p50)}/${f(s.inference.p99)}, decode ${f(s.decode.p50)}/${f(s.decode.p99)}, rules ${f(s.rules.p50)}/${f(s.rules.p99)}, capture-to-decision ${f(s.decision.p50)}/${f(s.decision.p99)}`,
   ];
   if (r.replay) lines.push(replayText(r.replay));
+  // H22 finding 9: ffmpeg pads or skips a damaged or truncated input and exits 0; the summary says so.
+  if (r.inputErrors) lines.push(`warning: the input is damaged or truncated: ${r.inputErrors} decoder error${r.inputErrors === 1 ? '' : 's'}; frames past the damage are missing or padded (re-encode or replace the file)`);
   return `${lines.join('\n')}\n`;
 }
