@@ -58,11 +58,29 @@ export function packTarball(out: string): string {
   try {
     sh('tar', ['-xzf', file, '-C', work]);
     copyFileSync(join(packageRoot(), 'package-lock.json'), join(work, 'package', 'npm-shrinkwrap.json'));
+    pinDependencies(join(work, 'package', 'package.json'), join(packageRoot(), 'package-lock.json'));
     sh('tar', ['-czf', file, '--owner=0', '--group=0', '--numeric-owner', '--sort=name', '-C', work, 'package']);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
   return file;
+}
+
+/**
+ * The packed package.json names the exact versions of the lock file: `npm i -g` of the tarball does not read its
+ * npm-shrinkwrap.json for the package being installed, and resolved onnxruntime-node ^1.30.0 to a newer release
+ * than the one tested; exact versions make that route install what the .deb installs.
+ */
+function pinDependencies(pkgJson: string, lockFile: string): void {
+  const pkg = JSON.parse(readFileSync(pkgJson, 'utf8')) as Record<string, Record<string, string> | undefined>;
+  const lock = JSON.parse(readFileSync(lockFile, 'utf8')) as { packages: Record<string, { version?: string }> };
+  for (const field of ['dependencies', 'optionalDependencies'] as const) {
+    for (const name of Object.keys(pkg[field] ?? {})) {
+      const locked = lock.packages[`node_modules/${name}`]?.version;
+      if (locked) pkg[field]![name] = locked;
+    }
+  }
+  writeFileSync(pkgJson, `${JSON.stringify(pkg, null, 2)}\n`);
 }
 
 /** Builds one .deb from the npm tarball; returns its path and sizes. */
