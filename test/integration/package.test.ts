@@ -62,6 +62,21 @@ describe('npm tarball', () => {
     expect(d.stdout).toContain(`onnxruntime   yes (onnxruntime-node ${locked})`);
     expect(d.stdout).toMatch(/^Selected: student-/m);
   });
+
+  it('installs the same versions with npm 10 (the npm of Node 20, which runs install scripts: --ignore-scripts, as docs/packages.md says)', async () => {
+    // npm 10 comes from the npm registry (the only registry this machine and CI reach), as a user would run it.
+    const prefix = join(out, 'prefix-npm10');
+    const i = await run('npx', ['-y', 'npm@10', 'i', '-g', '--prefix', prefix, tarball, '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { env: { ONNXRUNTIME_NODE_INSTALL: 'skip' }, timeout: 300_000 });
+    expect(i.status, i.stderr).toBe(0);
+    const lock = (JSON.parse(readFileSync(join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string }> }).packages;
+    const nm = join(prefix, 'lib', 'node_modules', 'edge-agent', 'node_modules');
+    for (const dep of ['onnxruntime-node', 'tfjs-tflite-node', 'mqtt', 'zod']) {
+      expect((JSON.parse(readFileSync(join(nm, dep, 'package.json'), 'utf8')) as { version: string }).version, dep).toBe(lock[`node_modules/${dep}`]!.version);
+    }
+    const d = await run(join(prefix, 'bin', 'edge-agent'), ['doctor'], { cwd: out, timeout: 120_000 });
+    expect(d.status, d.stderr).toBe(0);
+    expect(d.stdout).toMatch(/^ {2}tflite {8}yes /m);
+  }, 400_000);
 });
 
 describe('amd64 .deb', () => {
