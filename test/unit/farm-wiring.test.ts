@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FarmWiring } from '../../agent/app/farm-wiring.js';
 import { EventBus, type BusEvents } from '../../agent/bus.js';
 import { OutputBank } from '../../agent/actuators/output-bank.js';
-import { SimClock } from '../../agent/irrigation/sim-clock.js';
+import { MediaTime } from '../../agent/pipeline/media-time.js';
 import { irrigationSchema } from '../../agent/irrigation/config.js';
 import { sensorsSchema } from '../../agent/config/sections/sensors.js';
 import { outputsSchema } from '../../agent/config/sections/outputs.js';
@@ -28,7 +28,7 @@ afterEach(() => {
 async function setup(irrigation: Record<string, unknown>) {
   const dir = mkdtempSync(join(tmpdir(), 'farm-wiring-'));
   dirs.push(dir);
-  const clock = new SimClock(Date.parse('2026-06-15T04:00:00Z'));
+  const clock = new MediaTime(Date.parse('2026-06-15T04:00:00Z'));
   const config = {
     sensors: sensorsSchema.parse({ maxAgeS: 60, inputs: { soil: { type: 'iio', device: 'ads1115', channel: 0, intervalS: 3600, calibration: { dryMv: 2800, wetMv: 1200 } } } }),
     irrigation: irrigationSchema.parse(irrigation),
@@ -54,7 +54,7 @@ describe('FarmWiring', () => {
   it('a probe past its maximum age: degraded once with the zone and its fallback, cleared when it reads again', async () => {
     const f = await setup({ sensorFallback: 'none', ...zone() });
     expect(f.farm.store.get('soil').state).toBe('fresh');
-    await f.clock.advanceTo(f.clock.wall() + 61_000);
+    await f.clock.advanceTo(f.clock.now() + 61_000);
     f.farm.checkSilent();
     f.farm.checkSilent();
     expect(f.degraded).toEqual([{ component: 'sensor soil', reason: 'no reading for 61 s (maxAgeS 60); zone-1 will not water' }]);
@@ -67,7 +67,7 @@ describe('FarmWiring', () => {
 
   it('camera-only fallback is named in the reason', async () => {
     const f = await setup({ sensorFallback: 'camera-only', ...zone() });
-    await f.clock.advanceTo(f.clock.wall() + 120_000);
+    await f.clock.advanceTo(f.clock.now() + 120_000);
     f.farm.checkSilent();
     expect(f.degraded).toEqual([{ component: 'sensor soil', reason: 'no reading for 120 s (maxAgeS 60); zone-1 waters on the camera alone' }]);
     await f.stop();

@@ -97,8 +97,8 @@ export async function runFarmDay(opts: { seed: number; stateDir: string; log?: L
   const start = localMidnight(SCENE_DAY, irr.timeZone);
   const frameMs = truth.minutesPerFrame * 60_000;
   // One simulated clock for valves, sensors and the controller: it follows the clip, not the wall.
-  const { SimClock } = await import('../../irrigation/sim-clock.js');
-  const clock = new SimClock(start);
+  const { MediaTime } = await import('../../pipeline/media-time.js');
+  const clock = new MediaTime(start); // simulated time: one frame is several minutes of the day
 
   const { startBroker } = await import('../../../drivers/mqtt/broker.js');
   const { connectAsync } = await import('mqtt');
@@ -152,7 +152,7 @@ export async function runFarmDay(opts: { seed: number; stateDir: string; log?: L
     for (const [sensor, readings] of Object.entries(truth.readings)) for (const [f, v] of readings) byFrame.set(f, [...(byFrame.get(f) ?? []), [sensor, v]]);
     let t = 0;
     for (let frame = await source.next(); frame; frame = await source.next(), t++) {
-      await clock.advanceTo(start + t * frameMs);
+      await clock.advanceTo(t * frameMs);
       const at = clock.wall();
       // The gateways publish this frame's readings; wait until the sensor input has them (QoS 1, then arrival).
       const due = byFrame.get(t) ?? [];
@@ -174,7 +174,7 @@ export async function runFarmDay(opts: { seed: number; stateDir: string; log?: L
       for (const d of decisions.slice(seen)) if (d.action === 'open') openings.push({ frame: t, zone: d.zone, durationS: d.durationS!, atMs: at, reason: d.reason });
     }
     if (t !== truth.frames) throw new AgentError('SOURCE_FAILED', `the field clip gave ${t} frames, its truth has ${truth.frames}`, { fix: `delete ${sceneDir} to have it made again` });
-    await clock.advanceTo(start + t * frameMs);
+    await clock.advanceTo(t * frameMs);
   } finally {
     await pub.endAsync().catch(() => undefined);
     await farm.stop().catch(() => undefined);
