@@ -26,6 +26,31 @@ export interface DetectionAgreement {
 }
 
 /**
+ * One frame's one-to-one matches: `cand` in the order given (highest score first), each to the unused `ref` detection
+ * of the same label with the highest IoU >= iouMin. Returns [reference, candidate] pairs.
+ */
+export function matchFrame(ref: readonly Detection[], cand: readonly Detection[], iouMin: number): Array<[Detection, Detection]> {
+  const used = new Set<number>();
+  const pairs: Array<[Detection, Detection]> = [];
+  for (const d of cand) {
+    let best = -1;
+    let bestIou = iouMin;
+    ref.forEach((x, i) => {
+      if (used.has(i) || x.label !== d.label) return;
+      const v = iou(...x.box, ...d.box);
+      if (v >= bestIou) {
+        bestIou = v;
+        best = i;
+      }
+    });
+    if (best < 0) continue;
+    used.add(best);
+    pairs.push([ref[best]!, d]);
+  }
+  return pairs;
+}
+
+/**
  * Greedy one-to-one matching per frame, the variant's detections highest score first, each to the unused reference
  * detection of the same label with the highest IoU >= iouMin. Frames where neither found anything agree fully.
  */
@@ -39,22 +64,9 @@ export function compareDetections(ref: readonly Detection[][], cand: readonly De
     const c = [...cand[f]!].sort((a, b) => b.score - a.score);
     nRef += r.length;
     nCand += c.length;
-    const used = new Set<number>();
-    for (const d of c) {
-      let best = -1;
-      let bestIou = iouMin;
-      r.forEach((x, i) => {
-        if (used.has(i) || x.label !== d.label) return;
-        const v = iou(...x.box, ...d.box);
-        if (v >= bestIou) {
-          bestIou = v;
-          best = i;
-        }
-      });
-      if (best < 0) continue;
-      used.add(best);
+    for (const [x, d] of matchFrame(r, c, iouMin)) {
       matched++;
-      shift += d.score - r[best]!.score;
+      shift += d.score - x.score;
     }
   });
   const recall = nRef ? matched / nRef : 1;

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { prepareDecoder } from '../../agent/decode/index.js';
 import { iou } from '../../agent/decode/nms.js';
+import { matchFrame } from '../../agent/select/agreement.js';
 import { AgentError, messageOf } from '../../agent/errors.js';
 import type { LoadedManifest, ManifestInput } from '../../agent/model/manifest.js';
 import { inputSize } from '../../agent/preprocess/geometry.js';
@@ -47,23 +48,9 @@ export function agreement(ref: Detection[][], cand: Detection[][], frames: Model
     const c = [...cand[f]!].sort((a, b) => b.score - a.score);
     nRef += r.length;
     nCand += c.length;
-    const used = new Set<number>();
     const g = frames[f]!.geometry;
-    for (const d of c) {
-      let best = -1;
-      let bestIou = iouMin;
-      r.forEach((x, i) => {
-        if (used.has(i) || x.label !== d.label) return;
-        const v = iou(...x.box, ...d.box);
-        if (v >= bestIou) {
-          bestIou = v;
-          best = i;
-        }
-      });
-      if (best < 0) continue;
-      used.add(best);
+    for (const [x, d] of matchFrame(r, c, iouMin)) {
       matched++;
-      const x = r[best]!;
       const sw = [g.srcWidth, g.srcHeight, g.srcWidth, g.srcHeight];
       for (let k = 0; k < 4; k++) errSum += Math.abs(x.box[k]! - d.box[k]!) * sw[k]!;
       errN += 4;
