@@ -5,6 +5,9 @@ import type { Logger } from './log.js';
 import type { HardwareProfile } from './select/index.js';
 import type { ModelHost, ModelHostOptions } from './model/host.js';
 
+/** The connection events go upstream through (MQTT implements it); the outbox and the delivery window stay in the agent. */
+export type { EventTransport, TransportListener, TransportStats } from './events/types.js';
+
 /** What a frame source is opened with (the model's input contract and the loop's mode). */
 export interface SourceOpenOptions {
   input: ManifestInput;

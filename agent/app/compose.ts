@@ -56,7 +56,8 @@ for (const type of ['file', 'rtsp', 'v4l2', 'libcamera', 'jetson-csi', 'pipeline
 /** Event transports by `events.<type>` (jsonl is the agent's own file sink, registered in agent/events/registry.ts). */
 export const transports = new Registry<SinkFactory>('event transport').register('mqtt', async () => async (cfg, ctx) => {
   if (!cfg.mqtt) return undefined;
-  const { MqttEventSink } = await import('../../drivers/mqtt/sink.js');
+  // The agent's durable sink (outbox, delivery window, snapshots) over the MQTT transport (drivers/mqtt/transport.ts).
+  const { MqttEventSink } = await import('./mqtt-sink.js');
   return new MqttEventSink({
     mqtt: cfg.mqtt,
     outbox: cfg.outbox,

@@ -45,3 +45,56 @@ export interface AgentEventSink extends Omit<EventSink, 'emit'> {
   publish?(topic: string, payload: string | Buffer, opts?: PublishOptions): Promise<void>;
   stats?(): object;
 }
+
+/** What a transport tells the durable sink above it (agent/events/durable-sink.ts). */
+export interface TransportListener {
+  /** The connection is up (first time or again); unacknowledged sends of an earlier connection may still settle. */
+  connected(): void;
+  /** The connection was lost (or stopped). */
+  disconnected(): void;
+  /** How many messages wait for this transport, for its connection log lines. */
+  backlog(): { queued: number; inflight: number };
+  /** The sink's counters for the transport's retained stats message (read when it publishes one). */
+  counters(): Record<string, unknown>;
+}
+
+/** A transport's connection counters (the durable sink adds its own beside them in `stats()`). */
+export interface TransportStats {
+  connected: boolean;
+  /** Successful connects (the first and each reconnect). */
+  connects: number;
+  connectFailures: number;
+  /** Kind of the current connection problem (e.g. "refused", "auth", "tls-ca"), undefined once connected. */
+  lastProblem: string | undefined;
+}
+
+/**
+ * A connection upstream that the agent's durable sink sends through (MQTT implements it: drivers/mqtt/transport.ts).
+ * It only moves messages: the outbox, the delivery window, retries after a reconnect and snapshots stay in the agent.
+ * Constructors assign; start() begins connecting (does not wait for the broker; retries with backoff by itself);
+ * stop() says goodbye (retained offline status) and disconnects.
+ */
+export interface EventTransport {
+  /** The sink type it serves ("mqtt"); the event hub reports the sink under it. */
+  readonly type: string;
+  /** One listener, given before start(). */
+  attach(listener: TransportListener): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  isConnected(): boolean;
+  /** Resolves once connected; rejects after `timeoutMs` naming the current connection problem. */
+  waitConnected(timeoutMs?: number): Promise<void>;
+  /**
+   * Sends one queued message (an event's JSON, or a snapshot's JPEG with key = its event id) to where its camera's
+   * messages go (absent or "default": the single-camera topics). Resolves when the broker acknowledged it (MQTT
+   * QoS 1 PUBACK); rejects when it did not (not connected, publish error). Resent after a reconnect by the caller.
+   */
+  send(kind: 'event' | 'snapshot', key: string, payload: Buffer, camera?: string): Promise<void>;
+  /** Merges into the retained device status and republishes it when it changed. */
+  setStatus(status: DeviceStatus): void;
+  /** The listener's counters changed: the retained stats message is republished (at most every few seconds, and on connect). */
+  countersChanged(): void;
+  /** Publishes now (networked relay outputs); rejects when not connected or not acknowledged in time. */
+  publish(topic: string, payload: string | Buffer, opts?: PublishOptions & { timeoutMs?: number }): Promise<void>;
+  stats(): TransportStats;
+}

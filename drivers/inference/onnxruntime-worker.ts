@@ -7,7 +7,7 @@
 import { readlinkSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { TensorPacker } from '../../agent/preprocess/tensor.js';
+import { TensorPacker } from '../../agent/core/tensor.js';
 import type { MovedInput, WorkerReply, WorkerRequest } from './onnxruntime-protocol.js';
 
 const port = parentPort!;

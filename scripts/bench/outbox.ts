@@ -21,7 +21,7 @@ import { mqttConfigSchema } from '../../agent/config/sections/events.js';
 import { sampleEvent } from '../../agent/events/sample.js';
 import { Outbox } from '../../agent/outbox/outbox.js';
 import { startBroker, subscribe } from '../../drivers/mqtt/broker.js';
-import { MqttEventSink } from '../../drivers/mqtt/sink.js';
+import { MqttEventSink } from '../../agent/app/mqtt-sink.js';
 
 export interface OutboxBenchOptions {
   /** Events per scenario (default 2000). */

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { mosquittoAvailable, startBroker, subscribe, type Broker, type ReceivedMessage, type Subscription } from '../../drivers/mqtt/broker.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const emitCli = path.join(repo, 'dist', 'drivers', 'mqtt', 'emit-cli.js');
+const emitCli = path.join(repo, 'dist', 'scripts', 'mqtt-emit.js');
 const ready = mosquittoAvailable() && existsSync(emitCli);
 
 async function waitFor(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {

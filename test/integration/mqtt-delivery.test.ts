@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { mqttConfigSchema } from '../../agent/config/sections/events.js';
 import { sampleEvent } from '../../agent/events/sample.js';
 import { freePort, startBroker, mosquittoAvailable, subscribe, type Broker, type ReceivedMessage, type Subscription } from '../../drivers/mqtt/broker.js';
-import { MqttEventSink, type MqttSinkOptions } from '../../drivers/mqtt/sink.js';
+import { MqttEventSink, type MqttSinkOptions } from '../../agent/app/mqtt-sink.js';
 import type { AnomalyEvent, Frame } from '../../agent/types.js';
 import jpeg from 'jpeg-js';
 import { version } from '../../agent/version.js';

@@ -8,7 +8,7 @@ import { EventHub } from '../../agent/events/hub.js';
 import { sampleEvent } from '../../agent/events/sample.js';
 import { silentLogger } from '../../agent/log.js';
 import { mosquittoAvailable, startBroker, subscribe, type Broker, type Subscription } from '../../drivers/mqtt/broker.js';
-import { MqttEventSink } from '../../drivers/mqtt/sink.js';
+import { MqttEventSink } from '../../agent/app/mqtt-sink.js';
 
 /** A real full disk: a 192 KiB tmpfs mounted for the test (needs root / CAP_SYS_ADMIN). */
 function canMount(): boolean {

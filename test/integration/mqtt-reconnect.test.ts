@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mqttConfigSchema } from '../../agent/config/sections/events.js';
 import { mosquittoAvailable, startBroker } from '../../drivers/mqtt/broker.js';
-import { MqttEventSink } from '../../drivers/mqtt/sink.js';
+import { MqttEventSink } from '../../agent/app/mqtt-sink.js';
 
 async function waitFor(pred: () => boolean, ms: number, what: string): Promise<void> {
   const until = Date.now() + ms;

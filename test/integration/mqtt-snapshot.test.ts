@@ -12,7 +12,7 @@ import type { Frame } from '../../agent/types.js';
 
 // The compiled sink, so the snapshot is encoded on the real worker thread (dist/agent/events/snapshot-worker.js);
 // from the TypeScript sources the encoder would fall back to encoding inline.
-const distSink = fileURLToPath(new URL('../../dist/drivers/mqtt/sink.js', import.meta.url));
+const distSink = fileURLToPath(new URL('../../dist/agent/app/mqtt-sink.js', import.meta.url));
 const ready = mosquittoAvailable() && existsSync(distSink);
 
 /** A frame as a source hands it over: pixels plus a release() callback (which cannot cross to a worker). */
@@ -56,7 +56,7 @@ describe.skipIf(!ready)('snapshots through a real broker (mosquitto, compiled wo
     const snaps: Array<{ topic: string; payload: Buffer }> = [];
     const events: string[] = [];
     sub = await subscribe(broker.url, ['edge-agent/cam/snapshot/#', 'edge-agent/cam/events'], (m) => (m.topic.endsWith('/events') ? events.push(m.payload.toString()) : snaps.push(m)));
-    const { MqttEventSink } = (await import(distSink)) as typeof import('../../drivers/mqtt/sink.js');
+    const { MqttEventSink } = (await import(distSink)) as typeof import('../../agent/app/mqtt-sink.js');
     const s = new MqttEventSink({
       mqtt: mqttConfigSchema.parse({ url: broker.url, snapshots: { enabled: true, maxBytes: 100_000 } }),
       outbox: { maxEvents: 1000, maxBytes: 16 * 1024 * 1024, maxAgeDays: 1 },
@@ -90,7 +90,7 @@ describe.skipIf(!ready)('snapshots through a real broker (mosquitto, compiled wo
     const snaps: string[] = [];
     const events: string[] = [];
     sub = await subscribe(broker.url, ['edge-agent/cam/snapshot/#', 'edge-agent/cam/events'], (m) => (m.topic.endsWith('/events') ? events.push(m.topic) : snaps.push(m.topic)));
-    const { MqttEventSink } = (await import(distSink)) as typeof import('../../drivers/mqtt/sink.js');
+    const { MqttEventSink } = (await import(distSink)) as typeof import('../../agent/app/mqtt-sink.js');
     const s = new MqttEventSink({
       mqtt: mqttConfigSchema.parse({ url: broker.url, snapshots: { enabled: true, maxBytes: 100_000 } }),
       outbox: { maxEvents: 1000, maxBytes: 16 * 1024 * 1024, maxAgeDays: 1 },

@@ -9,7 +9,7 @@ import { mqttConfigSchema, type MqttConfig } from '../../agent/config/sections/e
 import { sampleEvent } from '../../agent/events/sample.js';
 import { isAgentError } from '../../agent/errors.js';
 import { mosquittoAvailable, startBroker, subscribe, type Broker } from '../../drivers/mqtt/broker.js';
-import { MqttEventSink } from '../../drivers/mqtt/sink.js';
+import { MqttEventSink } from '../../agent/app/mqtt-sink.js';
 
 const haveTools = mosquittoAvailable() && !spawnSync('openssl', ['version']).error;
 

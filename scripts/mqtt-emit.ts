@@ -1,16 +1,16 @@
 /**
  * Smoke tool: emit sample anomaly events through the MQTT sink (durable outbox + broker).
- *   node dist/drivers/mqtt/emit-cli.js --url mqtt://127.0.0.1:1883 --state-dir DIR [--count N] [--interval-ms MS]
+ *   node dist/scripts/mqtt-emit.js --url mqtt://127.0.0.1:1883 --state-dir DIR [--count N] [--interval-ms MS]
  *     [--device ID] [--prefix P] [--hold] [--drain]
  * Prints one JSON line per event once it is durably queued ({"queued": id, "n": i}), then {"done": true}.
  * --hold keeps it running (connected, status online) until killed; --drain waits until the broker
  * acknowledged everything before exiting. Used by the crash tests (killed with SIGKILL mid-run).
  */
 import { parseArgs } from 'node:util';
-import { createLogger } from '../../agent/log.js';
-import { mqttConfigSchema } from '../../agent/config/sections/events.js';
-import { sampleEvent } from '../../agent/events/sample.js';
-import { MqttEventSink } from './sink.js';
+import { createLogger } from '../agent/log.js';
+import { mqttConfigSchema } from '../agent/config/sections/events.js';
+import { sampleEvent } from '../agent/events/sample.js';
+import { MqttEventSink } from '../agent/app/mqtt-sink.js';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -27,7 +27,7 @@ async function main(): Promise<number> {
     strict: true,
   });
   if (!values.url || !values['state-dir']) {
-    process.stderr.write('usage: emit-cli --url mqtt://host:port --state-dir DIR [--count N] [--interval-ms MS] [--hold] [--drain]\n');
+    process.stderr.write('usage: mqtt-emit --url mqtt://host:port --state-dir DIR [--count N] [--interval-ms MS] [--hold] [--drain]\n');
     return 64;
   }
   const log = createLogger({ pretty: false });
