@@ -1,7 +1,7 @@
 /**
  * Smoke tool: emit sample anomaly events through the MQTT sink (durable outbox + broker).
  *   node dist/scripts/mqtt-emit.js --url mqtt://127.0.0.1:1883 --state-dir DIR [--count N] [--interval-ms MS]
- *     [--device ID] [--prefix P] [--hold] [--drain]
+ *     [--device ID] [--prefix P] [--camera NAME] [--hold] [--drain]
  * Prints one JSON line per event once it is durably queued ({"queued": id, "n": i}), then {"done": true}.
  * --hold keeps it running (connected, status online) until killed; --drain waits until the broker
  * acknowledged everything before exiting. Used by the crash tests (killed with SIGKILL mid-run).
@@ -21,13 +21,14 @@ async function main(): Promise<number> {
       'interval-ms': { type: 'string', default: '0' },
       device: { type: 'string', default: 'smoke' },
       prefix: { type: 'string', default: 'edge-agent' },
+      camera: { type: 'string' },
       hold: { type: 'boolean', default: false },
       drain: { type: 'boolean', default: false },
     },
     strict: true,
   });
   if (!values.url || !values['state-dir']) {
-    process.stderr.write('usage: mqtt-emit --url mqtt://host:port --state-dir DIR [--count N] [--interval-ms MS] [--hold] [--drain]\n');
+    process.stderr.write('usage: mqtt-emit --url mqtt://host:port --state-dir DIR [--count N] [--interval-ms MS] [--camera NAME] [--hold] [--drain]\n');
     return 64;
   }
   const log = createLogger({ pretty: false });
@@ -46,7 +47,7 @@ async function main(): Promise<number> {
   const count = Number(values.count);
   const interval = Number(values['interval-ms']);
   for (let i = 0; i < count; i++) {
-    const ev = sampleEvent(i, { device: values.device });
+    const ev = sampleEvent(i, { device: values.device, ...(values.camera ? { camera: values.camera } : {}) });
     await sink.emit(ev);
     out({ queued: ev.id, n: i });
     if (interval > 0) await new Promise((r) => setTimeout(r, interval));
