@@ -1,4 +1,4 @@
-import type { DeviceTopics } from './topics.js';
+import { cameraTopics, type DeviceTopics } from './topics.js';
 
 export interface DiscoveryMessage {
   topic: string;
@@ -23,20 +23,7 @@ export interface DiscoveryDevice {
  * Every entity is unavailable while the status is offline.
  */
 export function discoveryMessages(haPrefix: string, topics: DeviceTopics, dev: DiscoveryDevice): DiscoveryMessage[] {
-  const node = dev.id.replace(/[^A-Za-z0-9_-]/g, '_');
-  const device = {
-    identifiers: [`edge-agent-${dev.id}`],
-    name: dev.name ?? dev.id,
-    manufacturer: 'edge-agent',
-    ...(dev.model ? { model: dev.model } : {}),
-    ...(dev.swVersion ? { sw_version: dev.swVersion } : {}),
-  };
-  const origin = { name: 'edge-agent', ...(dev.swVersion ? { sw_version: dev.swVersion } : {}) };
-  const availability = { availability: [{ topic: topics.status, value_template: '{{ value_json.state }}' }], payload_available: 'online', payload_not_available: 'offline' };
-  const entity = (component: string, object: string, cfg: Record<string, unknown>): DiscoveryMessage => ({
-    topic: `${haPrefix}/${component}/${node}/${object}/config`,
-    payload: JSON.stringify({ unique_id: `${node}_${object}`, device, origin, ...cfg }),
-  });
+  const { entity, availability } = entityMaker(haPrefix, topics, dev);
   return [
     entity('binary_sensor', 'connectivity', {
       name: 'Connectivity',
@@ -47,28 +34,63 @@ export function discoveryMessages(haPrefix: string, topics: DeviceTopics, dev: D
       payload_on: 'online',
       payload_off: 'offline',
     }),
-    entity('event', 'anomaly', {
-      name: 'Anomaly',
-      state_topic: topics.events,
-      event_types: ['anomaly'],
-      value_template:
-        '{{ {"event_type": "anomaly", "id": value_json.id, "rule": value_json.rule, "label": value_json.label, "score": value_json.score, "track_id": value_json.trackId} | tojson }}',
-      ...availability,
-    }),
-    entity('sensor', 'last_anomaly', {
-      name: 'Last anomaly',
-      icon: 'mdi:alert-decagram',
-      state_topic: topics.events,
-      value_template: '{{ value_json.label }}',
-      json_attributes_topic: topics.events,
-      ...availability,
-    }),
+    ...anomalyEntities(entity, availability, topics.events, '', ''),
     entity('sensor', 'anomaly_count', {
       name: 'Anomalies',
       icon: 'mdi:counter',
       state_topic: topics.stats,
       value_template: '{{ value_json.anomalies }}',
       state_class: 'total_increasing',
+      ...availability,
+    }),
+  ];
+}
+
+/**
+ * The anomaly entities of one camera under `cameras:` ("Anomaly (north)", "Last anomaly (north)"), on that camera's
+ * events topic, in the same device. The count stays one per device (the stats topic).
+ */
+export function cameraDiscoveryMessages(haPrefix: string, topics: DeviceTopics, dev: DiscoveryDevice, camera: string): DiscoveryMessage[] {
+  const { entity, availability } = entityMaker(haPrefix, topics, dev);
+  return anomalyEntities(entity, availability, cameraTopics(topics, camera).events, `_${camera}`, ` (${camera})`);
+}
+
+type Entity = (component: string, object: string, cfg: Record<string, unknown>) => DiscoveryMessage;
+
+function entityMaker(haPrefix: string, topics: DeviceTopics, dev: DiscoveryDevice): { entity: Entity; availability: Record<string, unknown> } {
+  const node = dev.id.replace(/[^A-Za-z0-9_-]/g, '_');
+  const device = {
+    identifiers: [`edge-agent-${dev.id}`],
+    name: dev.name ?? dev.id,
+    manufacturer: 'edge-agent',
+    ...(dev.model ? { model: dev.model } : {}),
+    ...(dev.swVersion ? { sw_version: dev.swVersion } : {}),
+  };
+  const origin = { name: 'edge-agent', ...(dev.swVersion ? { sw_version: dev.swVersion } : {}) };
+  const availability = { availability: [{ topic: topics.status, value_template: '{{ value_json.state }}' }], payload_available: 'online', payload_not_available: 'offline' };
+  const entity: Entity = (component, object, cfg) => ({
+    topic: `${haPrefix}/${component}/${node}/${object}/config`,
+    payload: JSON.stringify({ unique_id: `${node}_${object}`, device, origin, ...cfg }),
+  });
+  return { entity, availability };
+}
+
+function anomalyEntities(entity: Entity, availability: Record<string, unknown>, events: string, idSuffix: string, nameSuffix: string): DiscoveryMessage[] {
+  return [
+    entity('event', `anomaly${idSuffix}`, {
+      name: `Anomaly${nameSuffix}`,
+      state_topic: events,
+      event_types: ['anomaly'],
+      value_template:
+        '{{ {"event_type": "anomaly", "id": value_json.id, "rule": value_json.rule, "label": value_json.label, "score": value_json.score, "track_id": value_json.trackId} | tojson }}',
+      ...availability,
+    }),
+    entity('sensor', `last_anomaly${idSuffix}`, {
+      name: `Last anomaly${nameSuffix}`,
+      icon: 'mdi:alert-decagram',
+      state_topic: events,
+      value_template: '{{ value_json.label }}',
+      json_attributes_topic: events,
       ...availability,
     }),
   ];

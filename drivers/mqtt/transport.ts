@@ -5,7 +5,7 @@ import { systemClock, type Clock } from '../../agent/types.js';
 import type { MqttConfig } from '../../agent/config/sections/events.js';
 import type { DeviceStatus, EventTransport, PublishOptions, TransportListener, TransportStats } from '../../agent/events/types.js';
 import { resolveConnection, type ResolvedConnection } from './connect-options.js';
-import { discoveryMessages } from './discovery.js';
+import { cameraDiscoveryMessages, discoveryMessages } from './discovery.js';
 import { explainMqttError, redactUrl } from './explain.js';
 import { cameraTopics, deviceTopics, type DeviceTopics } from './topics.js';
 import type { SecretFs } from './secrets.js';
@@ -58,6 +58,8 @@ export class MqttTransport implements EventTransport {
   private lastStatusJson: string | undefined;
   private readonly startedAt: string;
   private readonly connectWaiters = new Set<() => void>();
+  /** Cameras under `cameras:` seen in sends: each gets its Home Assistant anomaly entities (retained). */
+  private readonly cameras = new Set<string>();
   private readonly s = { connects: 0, connectFailures: 0 };
 
   constructor(private readonly opts: MqttTransportOptions) {
@@ -118,6 +120,10 @@ export class MqttTransport implements EventTransport {
   send(kind: 'event' | 'snapshot', key: string, payload: Buffer, camera?: string): Promise<void> {
     const client = this.client;
     if (!client || !this.connected) return Promise.reject(new AgentError('SINK_FAILED', `cannot send ${kind} ${key}: the MQTT broker is not connected`));
+    if (camera && camera !== 'default' && !this.cameras.has(camera)) {
+      this.cameras.add(camera);
+      if (this.opts.mqtt.homeAssistant?.discovery) this.publishDiscovery([camera]);
+    }
     const t = cameraTopics(this.topics, camera);
     const topic = kind === 'event' ? t.events : t.snapshot(key);
     return new Promise((resolve, reject) => {
@@ -278,12 +284,13 @@ export class MqttTransport implements EventTransport {
     }
   }
 
-  private publishDiscovery(): void {
+  /** The device's entities and those of every camera seen so far; or only the cameras given (a camera's first send). */
+  private publishDiscovery(only?: string[]): void {
     const ha = this.opts.mqtt.homeAssistant!;
     const hw = this.status.hardware as { model?: string } | undefined;
-    for (const m of discoveryMessages(ha.prefix, this.topics, { id: this.opts.deviceId, name: this.opts.deviceName, model: hw?.model, swVersion: this.swVersion() })) {
-      this.client?.publish(m.topic, m.payload, { qos: 1, retain: true });
-    }
+    const dev = { id: this.opts.deviceId, name: this.opts.deviceName, model: hw?.model, swVersion: this.swVersion() };
+    const msgs = [...(only ? [] : discoveryMessages(ha.prefix, this.topics, dev)), ...[...(only ?? this.cameras)].flatMap((c) => cameraDiscoveryMessages(ha.prefix, this.topics, dev, c))];
+    for (const m of msgs) this.client?.publish(m.topic, m.payload, { qos: 1, retain: true });
   }
 
   private publishStats(): void {

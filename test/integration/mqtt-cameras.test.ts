@@ -100,6 +100,30 @@ describe.skipIf(!haveMosquitto)('MQTT topics per camera (real mosquitto)', () =>
     expect(sink.stats()).toMatchObject({ emitted: 4, delivered: 8, snapshots: { queued: 4, tooLarge: 0, failed: 0 }, outbox: { queued: 0 } });
   }, 30_000);
 
+  it('Home Assistant discovery announces a camera\'s anomaly entities on its events topic once the camera sends', async () => {
+    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'mqtt-cams-'));
+    broker = await startBroker({ dir: path.join(tmp, 'broker') });
+    sink = new MqttEventSink({
+      mqtt: mqttConfigSchema.parse({ url: broker.url, topicPrefix: 'farm', homeAssistant: { discovery: true } }),
+      outbox: { maxEvents: 1000, maxBytes: 16 * 1024 * 1024, maxAgeDays: 1 },
+      stateDir: path.join(tmp, 'state'),
+      deviceId: 'dev1',
+    });
+    await sink.start();
+    await sink.emit(sampleEvent(1, { device: 'dev1', camera: 'gate' }));
+    await sink.drained(10_000);
+    // A subscriber arriving later gets the retained configs: the device's four and the camera's two.
+    const configs = new Map<string, Record<string, unknown>>();
+    sub = await subscribe(broker.url, 'homeassistant/#', (m) => m.retain && configs.set(m.topic, JSON.parse(m.payload.toString()) as Record<string, unknown>));
+    await waitFor(() => configs.size >= 6, 5_000, 'retained discovery configs');
+    expect([...configs.keys()].sort()).toEqual(
+      ['binary_sensor/dev1/connectivity', 'event/dev1/anomaly', 'sensor/dev1/last_anomaly', 'sensor/dev1/anomaly_count', 'event/dev1/anomaly_gate', 'sensor/dev1/last_anomaly_gate'].map((t) => `homeassistant/${t}/config`).sort(),
+    );
+    expect(configs.get('homeassistant/event/dev1/anomaly_gate/config')).toMatchObject({ name: 'Anomaly (gate)', unique_id: 'dev1_anomaly_gate', state_topic: 'farm/dev1/gate/events' });
+    expect(configs.get('homeassistant/sensor/dev1/last_anomaly_gate/config')).toMatchObject({ state_topic: 'farm/dev1/gate/events', json_attributes_topic: 'farm/dev1/gate/events' });
+    expect(configs.get('homeassistant/event/dev1/anomaly/config')).toMatchObject({ state_topic: 'farm/dev1/events' });
+  }, 30_000);
+
   it('the camera is kept in the outbox: queued while the broker is away, sent to its camera topic by the next run', async () => {
     tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'mqtt-cams-'));
     // First run: nothing listens on the port, so everything stays queued on disk.
