@@ -50,8 +50,8 @@ module.exports = {
     {
       name: 'only-the-composition-root-names-drivers',
       comment:
-        'agent/ policy takes its drivers from agent/app/compose.ts through ports (agent/ports.ts); the CLI commands, and the actuator bank (which loads output drivers in its worker) still name some directly. A warning for now (other work may add such imports); make it an error once they are gone',
-      severity: 'warn',
+        'agent/ policy takes its drivers from agent/app/compose.ts through ports (agent/ports.ts); only the CLI commands and the actuator bank (which loads output drivers in its worker) may also name them',
+      severity: 'error',
       from: { path: '^agent/', pathNot: '^agent/(app|cli|actuators)/' },
       to: { path: '^drivers/' },
     },

@@ -18,7 +18,7 @@ describe('the dependency rule (issue #17): drivers use agent ports only; the dae
   it('the project passes (known violations that predate the rule are listed and may only shrink)', () => {
     const known = join(root, '.dependency-cruiser-known-violations.json');
     const r = cruise(root, ['agent', 'drivers', 'scripts', '--ignore-known', known]);
-    // Errors fail (exit status); the composition-root rule only warns for now.
+    // Every rule is an error: any violation fails (exit status).
     expect(r.out).not.toMatch(/^\s*error /m);
     expect(r.status).toBe(0);
     // The baseline is empty: no driver imports agent logic (the MQTT sink's outbox and snapshots moved to
@@ -55,9 +55,9 @@ describe('the dependency rule (issue #17): drivers use agent ports only; the dae
       expect(r.out).toContain('cli-loads-tools-lazily: agent/cli/commands/eager.ts → scripts/tool.ts');
       expect(r.out).not.toContain('drivers/good.ts');
       expect(r.out).not.toContain('commands/lazy.ts');
-      expect(r.out).toContain('warn only-the-composition-root-names-drivers: agent/policy.ts → drivers/gpio.ts');
+      expect(r.out).toContain('error only-the-composition-root-names-drivers: agent/policy.ts → drivers/gpio.ts');
       expect(r.out).not.toContain('agent/app/compose.ts →');
-      expect(r.out).toMatch(/4 dependency violations \(3 errors, 1 warnings\)/);
+      expect(r.out).toMatch(/4 dependency violations \(4 errors, 0 warnings\)/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
