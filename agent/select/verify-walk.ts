@@ -70,6 +70,22 @@ export async function verifyWalk(
     attempts.push(attempt);
     if (attempt.ok) {
       const first = candidates[0]!;
+      // A busy machine slows every variant: one passed over as "too slow" that still measured faster than this one
+      // is the better choice here (it was ranked higher, and it is faster now). Never run a slower one in its place.
+      const faster = fastestTooSlow(attempts);
+      if (faster && attempt.latencyMs !== undefined && faster.latencyMs! < attempt.latencyMs) {
+        attempt.ok = false;
+        attempt.reason = `slower than ${faster.name} measured now: ${attempt.latencyMs.toFixed(1)} ms against ${faster.latencyMs!.toFixed(1)} ms`;
+        return {
+          running: faster.name,
+          attempts,
+          degraded: {
+            wanted: first.name,
+            running: faster.name,
+            reason: `degraded: running ${faster.name} slower than expected, the fastest variant measured now: ${failures(attempts)}`,
+          },
+        };
+      }
       const degraded =
         c === first
           ? null
@@ -93,6 +109,12 @@ export async function verifyWalk(
     attempts,
     degraded: { wanted: candidates[0]!.name, running: null, reason: `no variant verified: ${failures(attempts)}` },
   };
+}
+
+function fastestTooSlow(attempts: WalkAttempt[]): WalkAttempt | undefined {
+  let best: WalkAttempt | undefined;
+  for (const a of attempts) if (a.reason?.startsWith('too slow') && a.latencyMs !== undefined && (!best || a.latencyMs < best.latencyMs!)) best = a;
+  return best;
 }
 
 function failures(attempts: WalkAttempt[]): string {

@@ -27,8 +27,13 @@ describe('edge-agent demo --cameras 4', () => {
     // and closed before the cameras start.
     expect(r.hosts).toBe(1);
     expect(r.sessionsOpen).toBe(1);
-    const chosen = loadManifest(join(packageRoot(), 'models', 'conveyor-demo')).variants.find((v) => v.name === r.summary.model.variant)!;
-    expect(r.backendsOpened).toBe(chosen.reference ? 2 : 1);
+    // On a busy machine the walk may pass over a variant as too slow first: it counts what it tried, with the reason.
+    const variants = loadManifest(join(packageRoot(), 'models', 'conveyor-demo')).variants;
+    const opensOf = (name: string) => (variants.find((v) => v.name === name)!.reference ? 2 : 1);
+    const running = r.summary.model.variant;
+    const walked = r.passedOver.reduce((n, v) => n + opensOf(v), 0);
+    // A variant passed over and then run after all (every later one measured slower) is opened once more, unverified.
+    expect(r.backendsOpened).toBe(walked + (r.passedOver.includes(running) ? 1 : opensOf(running)));
     expect(r.summary.modelHosts).toBe(1);
     const cams = r.summary.cameras;
     expect(Object.keys(cams)).toEqual(['cam1', 'cam2', 'cam3', 'cam4']);

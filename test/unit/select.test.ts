@@ -206,6 +206,19 @@ describe('verifyWalk (verified acceleration)', () => {
     expect(r.degraded!.reason).toMatch(/tpu-int8: Failed to load delegate.*fast-int8: too slow/);
   });
 
+  it('a busy machine: a variant passed over as too slow that still measured faster than the next one runs instead', async () => {
+    // fast-int8 at 130 ms is over 3x its 40 ms; accurate-fp32 at 300 ms is within 3x its 120 ms, but slower now.
+    const r = await verifyWalk(candidates.slice(1), async (c) => ({ ok: true, latencyMs: c.name === 'fast-int8' ? 130 : 300 }));
+    expect(r.running).toBe('fast-int8');
+    expect(r.attempts.map((a) => [a.name, a.ok])).toEqual([['fast-int8', false], ['accurate-fp32', false]]);
+    expect(r.degraded).toEqual({
+      wanted: 'fast-int8',
+      running: 'fast-int8',
+      reason:
+        'degraded: running fast-int8 slower than expected, the fastest variant measured now: fast-int8: too slow: 130.0 ms measured, about 40 ms expected (over 3x); accurate-fp32: slower than fast-int8 measured now: 300.0 ms against 130.0 ms',
+    });
+  });
+
   it('every variant right but slow (a busy board): the first slow one runs, marked degraded', async () => {
     const r = await verifyWalk(candidates, async (c) => {
       if (c.name === 'tpu-int8') throw new Error('Failed to load delegate from libedgetpu.so.1');

@@ -17,6 +17,8 @@ export interface CamerasDemoResult {
   backendsOpened: number;
   /** Sessions open once every camera runs (the one the cameras share; a reference opened for the known-answer check is closed by then). */
   sessionsOpen: number;
+  /** Variants the verification walk tried and passed over before the running one (each cost its own opens). */
+  passedOver: string[];
   config: string;
 }
 
@@ -70,12 +72,13 @@ export async function runCamerasDemo(o: { n: number; stateDir: string; log: Logg
   try {
     await agent.start();
     const sessionsOpen = opened.reduce((n, h) => n + h.openBackends(), 0);
+    const passedOver = opened.flatMap((h) => h.running()?.passedOver.map((p) => p.variant) ?? []);
     let timer: NodeJS.Timeout | undefined;
     if (o.seconds) timer = setTimeout(() => agent.requestStop(), o.seconds * 1000);
     const summary = await agent.run();
     clearTimeout(timer);
     await agent.stop(o.mqttUrl ? 5_000 : 0);
-    return { summary, hosts, backendsOpened, sessionsOpen, config: file };
+    return { summary, hosts, backendsOpened, sessionsOpen, passedOver, config: file };
   } catch (err) {
     await agent.stop().catch(() => undefined);
     throw err;
