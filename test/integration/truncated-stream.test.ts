@@ -110,7 +110,7 @@ describe.skipIf(!built)('run --until-eof on a truncated file (built CLI, bundled
     const r = await run(moovAtEnd.cut);
     expect(r.code).toBe(65);
     const lines = r.stderr.trim().split('\n');
-    expect(lines).toHaveLength(1);
+    expect(lines, r.stderr).toHaveLength(1);
     expect(lines[0]).toMatch(/^edge-agent: .*cut-clip\.mp4 is not a readable video/);
   });
 });

@@ -54,6 +54,8 @@ export async function run(argv: string[]): Promise<number> {
   // (a camera that is not there is waited for: it may be plugged in later).
   const given = values.source ? loaded.config.source : undefined;
   if (given?.type === 'file' && !existsSync(given.path)) throw new AgentError('SOURCE_NOT_FOUND', `video file ${given.path} does not exist`, { fix: 'check source.path in the config or --source' });
+  // ... and so is one ffprobe cannot read (a clip cut before its index): before the model host logs anything.
+  if (given?.type === 'file') await (await import('../../../drivers/camera/tools.js')).ffprobe(given.path);
   if (untilEof) {
     const src = loaded.config.source;
     if (src.type === 'file') loaded.config.source = { ...src, pace: 'fast', loop: false };
