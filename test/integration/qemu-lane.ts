@@ -4,13 +4,14 @@
  * emulation (Debian qemu-user-static through binfmt_misc, so the agent's own child processes are emulated too).
  * Everything it needs is installed by `scripts/setup.sh --test`; when something is missing the lane says what and skips.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stringify, parse } from 'yaml';
 import { hasShared, repoRoot, sharedModels } from '../helpers/cli.js';
+import { sh, type Ran } from '../helpers/sh.js';
 import { writeScene } from '../../scripts/demo-scene/index.js';
 
 export interface Detection {
@@ -48,31 +49,7 @@ export const LANES: Record<'arm64' | 'armhf', Lane> = {
   armhf: { deb: 'armhf', nodeArch: 'arm', binfmt: 'qemu-arm', node: join(repoRoot, '.cache/qemu/armhf/bin/node') },
 };
 
-export interface Ran {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs a command without blocking the test worker's event loop (a spawnSync of minutes starves vitest's RPC with the
- * main process and it reports "Timeout calling onTaskUpdate").
- */
-export function sh(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeout ?? 600_000);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+export { sh, type Ran };
 
 const shSync = (cmd: string, args: string[], timeout = 60_000) => spawnSync(cmd, args, { encoding: 'utf8', timeout });
 

@@ -1,23 +1,23 @@
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sh } from '../helpers/sh.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const bin = join(root, 'node_modules', '.bin', 'depcruise');
 const config = join(root, '.dependency-cruiser.cjs');
 
-function cruise(cwd: string, args: string[]): { status: number | null; out: string } {
-  const r = spawnSync(bin, [...args, '--config', config, '--output-type', 'err'], { cwd, encoding: 'utf8', timeout: 240_000 });
+async function cruise(cwd: string, args: string[]): Promise<{ status: number | null; out: string }> {
+  const r = await sh(bin, [...args, '--config', config, '--output-type', 'err'], { cwd, timeout: 240_000 });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
 describe('the dependency rule (issue #17): drivers use agent ports only; the daemon never imports tools', () => {
-  it('the project passes (known violations that predate the rule are listed and may only shrink)', () => {
+  it('the project passes (known violations that predate the rule are listed and may only shrink)', async () => {
     const known = join(root, '.dependency-cruiser-known-violations.json');
-    const r = cruise(root, ['agent', 'drivers', 'scripts', '--ignore-known', known]);
+    const r = await cruise(root, ['agent', 'drivers', 'scripts', '--ignore-known', known]);
     // Every rule is an error: any violation fails (exit status).
     expect(r.out).not.toMatch(/^\s*error /m);
     expect(r.status).toBe(0);
@@ -27,7 +27,7 @@ describe('the dependency rule (issue #17): drivers use agent ports only; the dae
     expect(list).toEqual([]);
   }, 300_000);
 
-  it('fails on a driver importing agent logic, the daemon importing a tool, and a CLI command importing a tool eagerly', () => {
+  it('fails on a driver importing agent logic, the daemon importing a tool, and a CLI command importing a tool eagerly', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'depcruise-'));
     try {
       const files: Record<string, string> = {
@@ -48,7 +48,7 @@ describe('the dependency rule (issue #17): drivers use agent ports only; the dae
         mkdirSync(dirname(join(dir, f)), { recursive: true });
         writeFileSync(join(dir, f), text);
       }
-      const r = cruise(dir, ['agent', 'drivers', 'scripts']);
+      const r = await cruise(dir, ['agent', 'drivers', 'scripts']);
       expect(r.status).not.toBe(0);
       expect(r.out).toContain('drivers-import-only-agent-ports: drivers/bad.ts → agent/pipeline/pipeline.ts');
       expect(r.out).toContain('daemon-never-imports-tools: agent/daemon.ts → scripts/tool.ts');
