@@ -24,6 +24,13 @@ import { OutputCore, type BankStatus, type CoreOptions, type DriverFactory, type
 import { preciseTimers, type Timers } from './timers.js';
 import { Shared, deserializeError, monoOffsetMs, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 
+/**
+ * A pulse asked for by a person (`actuate --pulse`, the status page's test button) is due this long after the
+ * request: the bank runs in a worker, and a deadline a few ms away is "missed" when a busy CPU delays the message.
+ * Nobody pressing a button notices a quarter second.
+ */
+export const MANUAL_PULSE_LEAD_MS = 250;
+
 export type { ActuationReport, BankStatus, HoldRequest, PulseRequest };
 
 export interface OutputBankOptions {

@@ -4,6 +4,7 @@
  * longer than the output allows is refused here with the same words as `actuate`, before anything moves.
  */
 import type { Logger } from '../log.js';
+import { MANUAL_PULSE_LEAD_MS } from '../actuators/output-bank.js';
 import type { ActionOutcome } from '../types.js';
 import type { OutputConfig } from '../config/sections/outputs.js';
 import type { ActionResult, TestRequest } from './source.js';
@@ -34,7 +35,7 @@ export class OutputTester {
       return refuse(400, `${req.mode} of ${req.ms} ms is longer than output "${req.output}" allows (maxOnMs ${out.maxOnMs}): use at most ${out.maxOnMs} ms, or raise outputs.${req.output}.maxOnMs in the config if the hardware allows it`);
     }
     const reason = `status page test by ${req.operator}`;
-    const outcome = req.mode === 'pulse' ? await this.bank.pulse(req.output, { dueMono: this.now() + 5, widthMs: req.ms, reason }) : await this.bank.hold(req.output, { durationMs: req.ms, reason });
+    const outcome = req.mode === 'pulse' ? await this.bank.pulse(req.output, { dueMono: this.now() + MANUAL_PULSE_LEAD_MS, widthMs: req.ms, reason }) : await this.bank.hold(req.output, { durationMs: req.ms, reason });
     const good = outcome.type === 'pulse' ? outcome.status === 'scheduled' || outcome.status === 'fired' : outcome.type === 'hold' && outcome.status === 'on';
     if (!good) return refuse(409, `output "${req.output}" ${outcome.type === 'event' ? 'failed' : outcome.status} the test: ${('detail' in outcome && outcome.detail) || 'no detail'}`);
     this.log.info({ operator: req.operator, output: req.output, mode: req.mode, ms: req.ms }, `output ${req.output}: test ${req.mode} ${req.ms} ms`);

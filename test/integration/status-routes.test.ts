@@ -113,7 +113,8 @@ describe('status routes', () => {
     expect(provided).toBe(0);
     // A viewer asks: the next offer is taken and encoded, the request gets it with its boxes.
     const pending = fetch(`${url}/status/frame/main.jpg?after=0`);
-    await new Promise((r) => setTimeout(r, 50));
+    // The request has reached the server once the camera counts as watched (a fixed sleep loses on a busy machine).
+    await expect.poll(() => feed!.liveView('main')?.watching() ?? false).toBe(true);
     for (let i = 200; i < 260; i++) offer(i); // a burst: one is taken, the rest skipped (rate cap, encoder busy)
     const r = await pending;
     expect(r.status).toBe(200);

@@ -1,7 +1,7 @@
 import { AgentError, ExitCode } from '../../errors.js';
 import { loadConfigFile } from '../../config/load.js';
 import { createLogger } from '../../log.js';
-import { OutputBank, type ActuationReport } from '../../actuators/output-bank.js';
+import { MANUAL_PULSE_LEAD_MS, OutputBank, type ActuationReport } from '../../actuators/output-bank.js';
 import { installSafetyHooks } from '../../actuators/safety-hooks.js';
 import type { ActionOutcome } from '../../types.js';
 import { parseCommandArgs } from '../args.js';
@@ -92,7 +92,7 @@ export async function run(argv: string[]): Promise<number> {
     const driver = (await bank.status()).outputs[0]!.driver;
     let outcome: ActionOutcome | undefined;
     if (pulseMs !== undefined) {
-      outcome = await bank.pulse(name, { dueMono: performance.now() + 5, widthMs: pulseMs, reason: 'actuate --pulse' });
+      outcome = await bank.pulse(name, { dueMono: performance.now() + MANUAL_PULSE_LEAD_MS, widthMs: pulseMs, reason: 'actuate --pulse' });
       if (outcome.status === 'scheduled') await ending(done, out.maxOnMs);
     } else if (onMs !== undefined) {
       outcome = await bank.hold(name, { durationMs: onMs, reason: 'actuate --on' });
