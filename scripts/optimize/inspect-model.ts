@@ -3,23 +3,78 @@ import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { AgentError } from '../../agent/errors.js';
 import { decodeModel, elemTypeOf, inferShapes, realInputs, valueInfoDims } from '../../drivers/onnx/index.js';
+import { inspectTflite } from './inspect-tflite.js';
 
 /** What `edge-agent inspect` finds in an ONNX file, and a manifest drafted from it for the user to confirm. */
 export interface ModelInspection {
   file: string;
+  /** 'onnx' or 'tflite' (absent in reports written before TFLite was read: ONNX). */
+  format?: 'onnx' | 'tflite';
   sha256: string;
-  inputs: Array<{ name: string; shape: number[]; dtype: string; layout: 'NCHW' | 'NHWC' | 'unknown' }>;
-  outputs: Array<{ name: string; shape: number[]; dtype: string }>;
+  inputs: Array<{ name: string; shape: number[]; dtype: string; layout: 'NCHW' | 'NHWC' | 'unknown'; quant?: TensorQuant }>;
+  outputs: Array<{ name: string; shape: number[]; dtype: string; layout?: 'NCHW' | 'NHWC' | 'unknown'; quant?: TensorQuant }>;
   /** 'none', or the quantisation found (QDQ nodes, QLinear/Integer operators, int8 weights). */
   quantisation: string;
+  /** ONNX opset, or the TFLite schema version. */
   opset: number;
-  decoder: { type: string; why: string; labels: number | null };
+  /** TFLite only: compiled by edgetpu_compiler (an edgetpu-custom-op operator), and the custom ops found. */
+  edgeTpu?: { compiled: boolean; customOps: string[] };
+  decoder: { type: string; why: string; labels: number | null; params?: Record<string, unknown> };
   manifest: Record<string, unknown>;
   notes: string[];
 }
 
+/** Affine quantisation of one tensor: real = scale * (q - zeroPoint); per-axis when `axis` is set. */
+export interface TensorQuant {
+  scale: number[];
+  zeroPoint: number[];
+  axis?: number;
+}
+
+/** NCHW when dimension 1 looks like colour channels, NHWC when the last one does; else the fallback (TFLite: NHWC, its builtin ops' layout). */
+export function guessLayout(shape: number[], fallback: 'NHWC' | 'unknown' = 'unknown'): 'NCHW' | 'NHWC' | 'unknown' {
+  if (shape.length !== 4) return 'unknown';
+  const small = (d: number | undefined): boolean => d === 1 || d === 3 || d === 4;
+  if (small(shape[1]) && !small(shape[3])) return 'NCHW';
+  if (small(shape[3]) && !small(shape[1])) return 'NHWC';
+  return fallback;
+}
+
 const DTYPES: Record<number, string> = { 1: 'float32', 2: 'uint8', 3: 'int8', 6: 'int32', 7: 'int64', 10: 'float16', 11: 'float64' };
 const QUANT_OPS = new Set(['QuantizeLinear', 'DequantizeLinear', 'QLinearConv', 'QLinearMatMul', 'ConvInteger', 'MatMulInteger', 'DynamicQuantizeLinear', 'QGemm']);
+
+/**
+ * MediaPipe-style SSD anchors (BlazeFace, palm): regressors [1,N,K] (4 box values + keypoint pairs) and logits
+ * [1,N,1]. N tells the anchor layout: the short-range face and palm models use strides 8,16,16,16 with two anchors
+ * per cell (aspect 1 + the interpolated one), the full-range face model one anchor per cell at stride 4.
+ */
+function guessAnchorRegression(outputs: Array<{ name: string; shape: number[] }>, input: { h: number; w: number }): ModelInspection['decoder'] | undefined {
+  const [a, b] = outputs as [{ name: string; shape: number[] }, { name: string; shape: number[] }];
+  const reg = a.shape.at(-1)! > 4 && b.shape.at(-1) === 1 ? a : b.shape.at(-1)! > 4 && a.shape.at(-1) === 1 ? b : undefined;
+  const logits = reg === a ? b : a;
+  if (!reg || reg.shape.length !== 3 || logits.shape.length !== 3 || reg.shape[1] !== logits.shape[1]) return undefined;
+  const n = reg.shape[1]!;
+  const k = reg.shape[2]!;
+  const cells = (s: number): number => Math.ceil(input.h / s) * Math.ceil(input.w / s);
+  const layouts = [
+    { strides: [8, 16, 16, 16], interpolatedScaleAspectRatio: 1, count: cells(8) * 2 + cells(16) * 6 },
+    ...[4, 8, 16, 32].map((st) => ({ strides: [st], interpolatedScaleAspectRatio: 0, count: cells(st) })),
+  ];
+  const hit = layouts.find((l) => l.count === n);
+  const keypoints = (k - 4) % 2 === 0 ? (k - 4) / 2 : 0;
+  const params: Record<string, unknown> = {
+    regressors: reg.name,
+    scores: logits.name,
+    anchors: { numLayers: (hit ?? layouts[0]!).strides.length, strides: (hit ?? layouts[0]!).strides, aspectRatios: [1], interpolatedScaleAspectRatio: (hit ?? layouts[0]!).interpolatedScaleAspectRatio, fixedAnchorSize: true, anchorOffsetX: 0.5, anchorOffsetY: 0.5 },
+    numKeypoints: keypoints,
+    keypointOffset: 4,
+    reverseOutputOrder: true,
+    scoreActivation: 'sigmoid',
+    scoreClip: 100,
+  };
+  const anchorsWhy = hit ? `${n} anchors = strides ${hit.strides.join('/')} with ${hit.interpolatedScaleAspectRatio ? 2 : 1} anchor(s) per layer and cell` : `${n} anchors match no usual layout: set decoder.params.anchors from the model's documentation`;
+  return { type: 'anchor-regression', why: `two outputs with ${n} rows: regressors [.., ${k}] (4 box values + ${keypoints} keypoints) and logits [.., 1] (MediaPipe BlazeFace/palm style); ${anchorsWhy}`, labels: 1, params };
+}
 
 /** Guesses the decoder family from the output shapes (docs/models.md lists the families). */
 export function guessDecoder(outputs: Array<{ name: string; shape: number[] }>, input: { h: number; w: number }): ModelInspection['decoder'] {
@@ -32,6 +87,8 @@ export function guessDecoder(outputs: Array<{ name: string; shape: number[] }>, 
     if (a === cells([8, 16, 32]) || a === cells([8, 16, 32, 64])) return { type: 'gfl', why: `one output [1, ${a}, ${b}] over the cells of strides 8/16/32(/64): classes + 4 x bins distribution (NanoDet-Plus style); check bins`, labels: null };
   }
   if (outputs.length === 2) {
+    const anchor = guessAnchorRegression(outputs, input);
+    if (anchor) return anchor;
     const [p, q] = outputs.map((o) => o.shape);
     if (p!.length === 3 && q!.length === 3 && p![1] === q![1] && (p![2] === 4 || q![2] === 4)) {
       const scores = p![2] === 4 ? q! : p!;
@@ -44,14 +101,17 @@ export function guessDecoder(outputs: Array<{ name: string; shape: number[] }>, 
 }
 
 export function inspectModel(file: string): ModelInspection {
-  if (extname(file).toLowerCase() !== '.onnx') {
-    throw new AgentError('USAGE', `${file}: inspect reads ONNX files (.onnx)`, { fix: 'for a TFLite model, write the manifest from docs/models.md; its load error lists the tensor names and shapes' });
-  }
+  const ext = extname(file).toLowerCase();
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);
   } catch (err) {
-    throw new AgentError('MODEL_NOT_FOUND', `cannot read ${file} (${(err as Error).message})`, { fix: 'give the path of an .onnx file' });
+    throw new AgentError('MODEL_NOT_FOUND', `cannot read ${file} (${(err as Error).message})`, { fix: 'give the path of an .onnx or .tflite file' });
+  }
+  // The extension decides; a file named otherwise is recognised by the TFLite identifier "TFL3" at bytes 4..8.
+  if (ext === '.tflite' || (ext !== '.onnx' && bytes.length >= 8 && bytes.toString('latin1', 4, 8) === 'TFL3')) return inspectTflite(file, bytes);
+  if (ext !== '.onnx') {
+    throw new AgentError('MODEL_INVALID', `${file} is not a model file: inspect reads ONNX files (.onnx) and TFLite files (.tflite)`, { fix: 'give the path of an .onnx or .tflite model file' });
   }
   const model = decodeModel(bytes, file);
   const g = model.graph;
@@ -94,20 +154,31 @@ export function inspectModel(file: string): ModelInspection {
       resize: 'stretch',
       normalise: { mean: [0, 0, 0], std: [255, 255, 255] },
     },
-    decoder: { type: decoder.type, params: decoder.type === 'yolov8' || decoder.type === 'yolox' || decoder.type === 'yolov5' ? { output: outputs[0]!.name } : {}, scoreThreshold: 0.25, nms: { iou: 0.45, classAgnostic: false, method: 'hard', maxDetections: 100 } },
+    decoder: { type: decoder.type, params: decoder.params ?? (decoder.type === 'yolov8' || decoder.type === 'yolox' || decoder.type === 'yolov5' ? { output: outputs[0]!.name } : {}), scoreThreshold: 0.25, nms: { iou: 0.45, classAgnostic: false, method: 'hard', maxDetections: 100 } },
     variants: [{ name: `${name}-${precision}`, file: basename(file), runtime: 'onnxruntime', accelerator: 'cpu', precision, sha256: createHash('sha256').update(bytes).digest('hex') }],
   };
   notes.push('to confirm: labels (names in class order), color, resize, normalise (mean/std in pixel units) and the decoder params; then `edge-agent detect --model DIR --image sample.jpg --out check.png`');
-  return { file, sha256: manifest.variants[0]!.sha256, inputs, outputs, quantisation, opset, decoder, manifest, notes };
+  return { file, format: 'onnx', sha256: manifest.variants[0]!.sha256, inputs, outputs, quantisation, opset, decoder, manifest, notes };
 }
 
 export function formatInspection(r: ModelInspection): string {
-  const out = [`${r.file}  (ONNX opset ${r.opset}, sha256 ${r.sha256.slice(0, 16)}...)`, 'inputs:'];
-  for (const i of r.inputs) out.push(`  ${i.name}  [${i.shape.join(', ')}]  ${i.dtype}  layout ${i.layout}`);
+  const kind = r.format === 'tflite' ? `TFLite schema ${r.opset}` : `ONNX opset ${r.opset}`;
+  const out = [`${r.file}  (${kind}, sha256 ${r.sha256.slice(0, 16)}...)`, 'inputs:'];
+  for (const i of r.inputs) out.push(`  ${i.name}  [${i.shape.join(', ')}]  ${i.dtype}  layout ${i.layout}${quantCell(i.quant)}`);
   out.push('outputs:');
-  for (const o of r.outputs) out.push(`  ${o.name}  [${o.shape.join(', ')}]  ${o.dtype}`);
-  out.push(`quantisation: ${r.quantisation}`, `decoder (guessed): ${r.decoder.type}: ${r.decoder.why}`);
+  for (const o of r.outputs) out.push(`  ${o.name}  [${o.shape.join(', ')}]  ${o.dtype}${o.layout && o.layout !== 'unknown' ? `  layout ${o.layout}` : ''}${quantCell(o.quant)}`);
+  out.push(`quantisation: ${r.quantisation}`);
+  if (r.edgeTpu) out.push(`Edge TPU: ${r.edgeTpu.compiled ? 'compiled for the Edge TPU (edgetpu-custom-op): runs only with accelerator edgetpu on a Coral' : 'not compiled for the Edge TPU (runs on the CPU; edgetpu_compiler makes an _edgetpu.tflite twin)'}${r.edgeTpu.customOps.length ? `; custom ops: ${r.edgeTpu.customOps.join(', ')}` : ''}`);
+  out.push(`decoder (guessed): ${r.decoder.type}: ${r.decoder.why}`);
   for (const n of r.notes) out.push(`note: ${n}`);
   out.push('', 'drafted manifest.json:', JSON.stringify(r.manifest, null, 2));
   return `${out.join('\n')}\n`;
+}
+
+function quantCell(q: TensorQuant | undefined): string {
+  if (!q) return '';
+  const num = (x: number): string => Number(x.toPrecision(6)).toString();
+  if (q.axis === undefined) return `  quant scale ${num(q.scale[0]!)} zero point ${q.zeroPoint[0]}`;
+  const few = (a: number[]): string => `${a.slice(0, 4).map(num).join(', ')}${a.length > 4 ? ', ...' : ''}`;
+  return `  quant per-axis (axis ${q.axis}, ${q.scale.length} channels): scale [${few(q.scale)}] zero point [${few(q.zeroPoint)}]`;
 }
