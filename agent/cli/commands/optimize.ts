@@ -1,5 +1,6 @@
 import { AgentError, ExitCode } from '../../errors.js';
 import { createLogger } from '../../log.js';
+import { resolveStateDir } from '../../paths.js';
 import { parseCommandArgs } from '../args.js';
 
 export const summary = 'quantise a model to int8 (calibrated on your own frames) and/or fp16, measure it, add the variants';
@@ -34,6 +35,8 @@ the manifest is untouched and the one-line reason says what was tried and the be
                        or ARM dot product; 7 on x86 AVX2 without VNNI (its u8*s8 pairs saturate int16)
   --eval DIR           demo-scene folder (conveyor.mp4, truth.json, boxes.jsonl) for mAP@0.5; repeatable
   --eval-frames N      frames to use from each --eval folder, spread over its clip (default 150)
+  --state-dir DIR      bench cache to record each written variant's agreement in, for doctor and run
+                       (default: $STATE_DIRECTORY or ./state, as bench and doctor)
   --json               print the report as JSON on stdout
 `;
 
@@ -66,6 +69,7 @@ export async function run(argv: string[]): Promise<number> {
       'weight-bits': { type: 'string' },
       eval: { type: 'string', multiple: true },
       'eval-frames': { type: 'string' },
+      'state-dir': { type: 'string' },
       json: { type: 'boolean' },
     },
     usage,
@@ -103,6 +107,9 @@ export async function run(argv: string[]): Promise<number> {
   const { createProgress } = await import('../../../scripts/optimize/progress.js');
   const { formatReport } = await import('../../../scripts/optimize/report.js');
   const progress = createProgress(process.stderr, log);
+  const { probeHardware } = await import('../../app/compose.js');
+  const { hardwareFingerprint } = await import('../../select/bench-cache.js');
+  const benchCache = { stateDir: resolveStateDir({ flag: values['state-dir'] }), fingerprint: hardwareFingerprint((await probeHardware()).profile) };
   try {
     const report = await optimize({
       manifest: values.model,
@@ -121,6 +128,7 @@ export async function run(argv: string[]): Promise<number> {
       evalDirs: values.eval,
       evalFrames: intOpt('eval-frames', values['eval-frames'], 1, 100000),
       command: ['edge-agent', 'optimize', ...argv].join(' '),
+      benchCache,
       log,
       progress: progress.update,
     });
