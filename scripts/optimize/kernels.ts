@@ -82,7 +82,8 @@ export function summariseKernels(kernels: KernelRun[], planned: Map<string, numb
   const ranFloatWithQdq = qdq ? layerRows.reduce((n, r) => n + Math.max(0, r.planned - r.quantised), 0) : 0;
   const mostlyFloat = plannedTotal > 0 && ranFloatWithQdq * 2 > plannedTotal;
   const providers = [...new Set(kernels.map((k) => k.provider))];
-  const kinds = layerRows.filter((r) => r.quantised).map((r) => `${r.op} ${r.quantised} ${r.quantisedKernels.join('/')}`).join(', ');
+  const fusedOthers = shown.filter((r) => !LAYER_OPS.has(r.op) && r.quantised).map((r) => `${r.op} ${r.quantised}`);
+  const kinds = [layerRows.filter((r) => r.quantised).map((r) => `${r.op} ${r.quantised} ${r.quantisedKernels.join('/')}`).join(', '), fusedOthers.length ? `also in int8: ${fusedOthers.join(', ')}` : ''].filter(Boolean).join('; ');
   const summary = mostlyFloat
     ? `its quantised layers mostly ran as float kernels with QuantizeLinear/DequantizeLinear around them: ONNX Runtime fused ${ranQuantised} of ${plannedTotal} into int8 kernels${kinds ? ` (${kinds})` : ''}, ${ranFloatWithQdq} ran in float with ${quantizeLinear} QuantizeLinear and ${dequantizeLinear} DequantizeLinear executed per inference`
     : `ONNX Runtime ran ${ranQuantised} of ${plannedTotal} quantised layers as int8 kernels${kinds ? ` (${kinds})` : ''}${ranFloatWithQdq ? `, ${ranFloatWithQdq} in float with Q/DQ around them` : ''}; ${quantizeLinear} QuantizeLinear and ${dequantizeLinear} DequantizeLinear per inference`;

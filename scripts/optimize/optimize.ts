@@ -211,7 +211,8 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
     const tried = `${methods.join('/')} calibration x ${o.symmetric === false ? 'asymmetric' : 'asymmetric/symmetric'} activations, ${weightBits}-bit per-channel weights, up to ${search.trials.reduce((n, t) => Math.max(n, t.floatLayers.length), 0)} layer(s) left float`;
     if (!search.chosen) {
       const b = search.best;
-      throw new AgentError('MODEL_INVALID', `no int8 variant of ${m.name} reaches ${pct(minAgreement)} % agreement with ${src.name} on ${heldOut.length} ${canHold ? 'held-out' : 'calibration'} frames from ${where}: tried ${tried}; best ${pct(b.agreement.value)} % (${b.label}); nothing written`, {
+      const k = await kernelCheck(b.bytes, b.keep, { [prep.inputName]: all[0]!.tensor }, log);
+      throw new AgentError('MODEL_INVALID', `no int8 variant of ${m.name} reaches ${pct(minAgreement)} % agreement with ${src.name} on ${heldOut.length} ${canHold ? 'held-out' : 'calibration'} frames from ${where}: tried ${tried}; best ${pct(b.agreement.value)} % (${b.label})${k?.mostlyFloat ? `; ${k.summary}` : ''}; nothing written`, {
         fix: 'calibrate on frames of the scene the camera will watch, lower model.selection.minAgreement with --min-agreement, or keep the fp32 variant',
       });
     }
@@ -296,15 +297,8 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
     produced.push({ name: newName(src.name, 'int8'), precision: 'int8', bytes: qBytes, floatLayers: layers.filter((l) => !l.quantised).map((l) => l.layer) });
     // Which kernels really ran: QDQ that ONNX Runtime did not fuse leaves float layers with Q/DQ work around them.
     const kept = new Set(layers.filter((l) => l.quantised).map((l) => l.layer));
-    const plannedOps = new Map<string, number>();
-    for (const t of targets.filter((x) => kept.has(x.name))) plannedOps.set(t.opType, (plannedOps.get(t.opType) ?? 0) + 1);
     progress(0, 1, 'kernel check (ONNX Runtime profile)');
-    try {
-      kernels = summariseKernels(await profileKernels(qBytes, { [prep.inputName]: all[0]!.tensor }, { runs: 3 }), plannedOps);
-      log.info({ kernels: kernels.summary }, 'kernel check');
-    } catch (err) {
-      log.warn({ err }, 'kernel check skipped: ONNX Runtime could not profile the int8 model');
-    }
+    kernels = await kernelCheck(qBytes, targets.filter((x) => kept.has(x.name)), { [prep.inputName]: all[0]!.tensor }, log);
     progress(1, 1, 'kernel check (ONNX Runtime profile)');
   }
   if (wanted.includes('fp16')) produced.push({ name: newName(src.name, 'fp16'), precision: 'fp16', bytes: encodeModel(toFloat16(prep.model)), floatLayers: [] });
@@ -434,6 +428,20 @@ function recordInBenchCache(c: { stateDir: string; fingerprint: string }, added:
     return file;
   } catch (err) {
     log.warn({ err, file }, 'agreement not cached for selection (it is in the manifest); doctor will show it as from the manifest');
+    return undefined;
+  }
+}
+
+/** Profiles a candidate (3 runs) and summarises its kernels against the layers it quantises; undefined if ORT cannot profile. */
+async function kernelCheck(model: Uint8Array, quantised: QuantTarget[], feed: Record<string, { data: Float32Array; dims: number[] }>, log: Logger): Promise<KernelReport | undefined> {
+  const planned = new Map<string, number>();
+  for (const t of quantised) planned.set(t.opType, (planned.get(t.opType) ?? 0) + 1);
+  try {
+    const k = summariseKernels(await profileKernels(model, feed, { runs: 3 }), planned);
+    log.info({ kernels: k.summary }, 'kernel check');
+    return k;
+  } catch (err) {
+    log.warn({ err }, 'kernel check skipped: ONNX Runtime could not profile the int8 model');
     return undefined;
   }
 }
