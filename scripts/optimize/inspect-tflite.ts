@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { basename, extname } from 'node:path';
-import { guessDecoder, guessLayout, type ModelInspection, type TensorQuant } from './inspect-model.js';
+import { guessDecoder, guessLayout, type ModelInspection, type TensorQuant } from './inspect-guess.js';
 import { EDGETPU_CUSTOM_OP, readTfliteModel, type TfliteModelFile, type TfliteTensor } from './tflite-file.js';
 
 const POSTPROCESS_OP = 'TFLite_Detection_PostProcess';
