@@ -14,6 +14,10 @@ asymmetric activation ranges, weight bits suited to this CPU's int8 instructions
 layers float one by one, scoring each candidate by its agreement with fp32 on held-out frames. Only a variant
 that meets the floor (--min-agreement) and is faster than fp32 here is written; otherwise nothing is written,
 the manifest is untouched and the one-line reason says what was tried and the best reached (exit 65).
+The int8 candidate is profiled with ONNX Runtime: the report shows per operator how many layers ran as int8
+kernels (QLinearConv...) and how many as float kernels with QuantizeLinear/DequantizeLinear around them. The
+agreement of every variant written is also recorded in the bench cache (--state-dir), so doctor and run use
+it as measured on this device without a bench --frames run.
 
   --model PATH         model manifest (or its folder)
   --variant NAME       fp32 ONNX variant to start from (default: the first one)
