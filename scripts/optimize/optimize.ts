@@ -288,7 +288,8 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
       // The speed checks changed the graph: its agreement must still meet the floor, else the searched one ships.
       const again = compareDetections(heldRef, await detectBytes(qBytes, 'after the speed checks'));
       if (again.value < minAgreement) {
-        log.warn({ agreement: again.value }, 'the faster placement falls under the floor; keeping the searched model');
+        // A normal outcome of the search (one candidate rejected), not a problem for the user: info, like the other trials.
+        log.info({ agreement: again.value }, 'the faster placement falls under the floor; keeping the searched model');
         qBytes = chosen.bytes;
         layers = chosen.layers;
         placement = 'as searched';
