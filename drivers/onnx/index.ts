@@ -6,3 +6,4 @@ export * from './shapes.js';
 export * from './flops.js';
 export * from './opset.js';
 export * from './session.js';
+export * from './profile.js';

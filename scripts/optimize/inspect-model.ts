@@ -3,55 +3,26 @@ import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { AgentError } from '../../agent/errors.js';
 import { decodeModel, elemTypeOf, inferShapes, realInputs, valueInfoDims } from '../../drivers/onnx/index.js';
+import { inspectTflite } from './inspect-tflite.js';
+import { guessDecoder, type ModelInspection, type TensorQuant } from './inspect-guess.js';
 
-/** What `edge-agent inspect` finds in an ONNX file, and a manifest drafted from it for the user to confirm. */
-export interface ModelInspection {
-  file: string;
-  sha256: string;
-  inputs: Array<{ name: string; shape: number[]; dtype: string; layout: 'NCHW' | 'NHWC' | 'unknown' }>;
-  outputs: Array<{ name: string; shape: number[]; dtype: string }>;
-  /** 'none', or the quantisation found (QDQ nodes, QLinear/Integer operators, int8 weights). */
-  quantisation: string;
-  opset: number;
-  decoder: { type: string; why: string; labels: number | null };
-  manifest: Record<string, unknown>;
-  notes: string[];
-}
+export { guessDecoder, guessLayout, type ModelInspection, type TensorQuant } from './inspect-guess.js';
 
 const DTYPES: Record<number, string> = { 1: 'float32', 2: 'uint8', 3: 'int8', 6: 'int32', 7: 'int64', 10: 'float16', 11: 'float64' };
 const QUANT_OPS = new Set(['QuantizeLinear', 'DequantizeLinear', 'QLinearConv', 'QLinearMatMul', 'ConvInteger', 'MatMulInteger', 'DynamicQuantizeLinear', 'QGemm']);
 
-/** Guesses the decoder family from the output shapes (docs/models.md lists the families). */
-export function guessDecoder(outputs: Array<{ name: string; shape: number[] }>, input: { h: number; w: number }): ModelInspection['decoder'] {
-  const cells = (strides: number[]): number => strides.reduce((n, s) => n + Math.ceil(input.h / s) * Math.ceil(input.w / s), 0);
-  if (outputs.length === 1 && outputs[0]!.shape.length === 3) {
-    const [, a, b] = outputs[0]!.shape as [number, number, number];
-    if (a > 4 && b > a) return { type: 'yolov8', why: `one output [1, ${a}, ${b}]: 4 box values + ${a - 4} class scores per column (Ultralytics YOLOv8/YOLO11)`, labels: a - 4 };
-    if (b > 5 && a === cells([8, 16, 32])) return { type: 'yolox', why: `one output [1, ${a}, ${b}] with ${a} rows = the cells of strides 8/16/32: 4 box + objectness + ${b - 5} classes (YOLOX)`, labels: b - 5 };
-    if (b > 5 && a % 3 === 0 && a / 3 === cells([8, 16, 32])) return { type: 'yolov5', why: `one output [1, ${a}, ${b}] = 3 anchors x the cells of strides 8/16/32: cx cy w h obj + ${b - 5} classes (YOLOv5/v7, decoded)`, labels: b - 5 };
-    if (a === cells([8, 16, 32]) || a === cells([8, 16, 32, 64])) return { type: 'gfl', why: `one output [1, ${a}, ${b}] over the cells of strides 8/16/32(/64): classes + 4 x bins distribution (NanoDet-Plus style); check bins`, labels: null };
-  }
-  if (outputs.length === 2) {
-    const [p, q] = outputs.map((o) => o.shape);
-    if (p!.length === 3 && q!.length === 3 && p![1] === q![1] && (p![2] === 4 || q![2] === 4)) {
-      const scores = p![2] === 4 ? q! : p!;
-      return { type: 'prior-boxes', why: `two outputs with ${p![1]} rows each: scores [.., ${scores[2]}] and boxes [.., 4] (UltraFace-style, prior-decoded)`, labels: scores[2]! };
-    }
-  }
-  if (outputs.length === 4) return { type: 'ssd-postprocess', why: 'four outputs: boxes, classes, scores, count (TFLite_Detection_PostProcess)', labels: null };
-  if (outputs.length >= 3 && outputs.every((o) => o.shape.length === 3)) return { type: 'gfl', why: `${outputs.length} outputs of rank 3, one per stride (NanoDet GFL heads); check strides and bins`, labels: null };
-  return { type: 'unknown', why: `no family matches outputs ${outputs.map((o) => `[${o.shape.join(',')}]`).join(' ')}; see docs/models.md, "Decoders"`, labels: null };
-}
-
 export function inspectModel(file: string): ModelInspection {
-  if (extname(file).toLowerCase() !== '.onnx') {
-    throw new AgentError('USAGE', `${file}: inspect reads ONNX files (.onnx)`, { fix: 'for a TFLite model, write the manifest from docs/models.md; its load error lists the tensor names and shapes' });
-  }
+  const ext = extname(file).toLowerCase();
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);
   } catch (err) {
-    throw new AgentError('MODEL_NOT_FOUND', `cannot read ${file} (${(err as Error).message})`, { fix: 'give the path of an .onnx file' });
+    throw new AgentError('MODEL_NOT_FOUND', `cannot read ${file} (${(err as Error).message})`, { fix: 'give the path of an .onnx or .tflite file' });
+  }
+  // The extension decides; a file named otherwise is recognised by the TFLite identifier "TFL3" at bytes 4..8.
+  if (ext === '.tflite' || (ext !== '.onnx' && bytes.length >= 8 && bytes.toString('latin1', 4, 8) === 'TFL3')) return inspectTflite(file, bytes);
+  if (ext !== '.onnx') {
+    throw new AgentError('MODEL_INVALID', `${file} is not a model file: inspect reads ONNX files (.onnx) and TFLite files (.tflite)`, { fix: 'give the path of an .onnx or .tflite model file' });
   }
   const model = decodeModel(bytes, file);
   const g = model.graph;
@@ -94,20 +65,31 @@ export function inspectModel(file: string): ModelInspection {
       resize: 'stretch',
       normalise: { mean: [0, 0, 0], std: [255, 255, 255] },
     },
-    decoder: { type: decoder.type, params: decoder.type === 'yolov8' || decoder.type === 'yolox' || decoder.type === 'yolov5' ? { output: outputs[0]!.name } : {}, scoreThreshold: 0.25, nms: { iou: 0.45, classAgnostic: false, method: 'hard', maxDetections: 100 } },
+    decoder: { type: decoder.type, params: decoder.params ?? (decoder.type === 'yolov8' || decoder.type === 'yolox' || decoder.type === 'yolov5' ? { output: outputs[0]!.name } : {}), scoreThreshold: 0.25, nms: { iou: 0.45, classAgnostic: false, method: 'hard', maxDetections: 100 } },
     variants: [{ name: `${name}-${precision}`, file: basename(file), runtime: 'onnxruntime', accelerator: 'cpu', precision, sha256: createHash('sha256').update(bytes).digest('hex') }],
   };
   notes.push('to confirm: labels (names in class order), color, resize, normalise (mean/std in pixel units) and the decoder params; then `edge-agent detect --model DIR --image sample.jpg --out check.png`');
-  return { file, sha256: manifest.variants[0]!.sha256, inputs, outputs, quantisation, opset, decoder, manifest, notes };
+  return { file, format: 'onnx', sha256: manifest.variants[0]!.sha256, inputs, outputs, quantisation, opset, decoder, manifest, notes };
 }
 
 export function formatInspection(r: ModelInspection): string {
-  const out = [`${r.file}  (ONNX opset ${r.opset}, sha256 ${r.sha256.slice(0, 16)}...)`, 'inputs:'];
-  for (const i of r.inputs) out.push(`  ${i.name}  [${i.shape.join(', ')}]  ${i.dtype}  layout ${i.layout}`);
+  const kind = r.format === 'tflite' ? `TFLite schema ${r.opset}` : `ONNX opset ${r.opset}`;
+  const out = [`${r.file}  (${kind}, sha256 ${r.sha256.slice(0, 16)}...)`, 'inputs:'];
+  for (const i of r.inputs) out.push(`  ${i.name}  [${i.shape.join(', ')}]  ${i.dtype}  layout ${i.layout}${quantCell(i.quant)}`);
   out.push('outputs:');
-  for (const o of r.outputs) out.push(`  ${o.name}  [${o.shape.join(', ')}]  ${o.dtype}`);
-  out.push(`quantisation: ${r.quantisation}`, `decoder (guessed): ${r.decoder.type}: ${r.decoder.why}`);
+  for (const o of r.outputs) out.push(`  ${o.name}  [${o.shape.join(', ')}]  ${o.dtype}${o.layout && o.layout !== 'unknown' ? `  layout ${o.layout}` : ''}${quantCell(o.quant)}`);
+  out.push(`quantisation: ${r.quantisation}`);
+  if (r.edgeTpu) out.push(`Edge TPU: ${r.edgeTpu.compiled ? 'compiled for the Edge TPU (edgetpu-custom-op): runs only with accelerator edgetpu on a Coral' : 'not compiled for the Edge TPU (runs on the CPU; edgetpu_compiler makes an _edgetpu.tflite twin)'}${r.edgeTpu.customOps.length ? `; custom ops: ${r.edgeTpu.customOps.join(', ')}` : ''}`);
+  out.push(`decoder (guessed): ${r.decoder.type}: ${r.decoder.why}`);
   for (const n of r.notes) out.push(`note: ${n}`);
   out.push('', 'drafted manifest.json:', JSON.stringify(r.manifest, null, 2));
   return `${out.join('\n')}\n`;
+}
+
+function quantCell(q: TensorQuant | undefined): string {
+  if (!q) return '';
+  const num = (x: number): string => Number(x.toPrecision(6)).toString();
+  if (q.axis === undefined) return `  quant scale ${num(q.scale[0]!)} zero point ${q.zeroPoint[0]}`;
+  const few = (a: number[]): string => `${a.slice(0, 4).map(num).join(', ')}${a.length > 4 ? ', ...' : ''}`;
+  return `  quant per-axis (axis ${q.axis}, ${q.scale.length} channels): scale [${few(q.scale)}] zero point [${few(q.zeroPoint)}]`;
 }

@@ -4,10 +4,12 @@ import { basename, relative, resolve } from 'node:path';
 import { AgentError } from '../../agent/errors.js';
 import { silentLogger, type Logger } from '../../agent/log.js';
 import { findVariant, loadManifest, verifyVariantFile, variantInput, type LoadedManifest, type VariantSpec } from '../../agent/model/manifest.js';
-import { countFlops, createRunner, encodeModel, measureLatencies } from '../../drivers/onnx/index.js';
+import { countFlops, createRunner, encodeModel, measureLatencies, profileKernels } from '../../drivers/onnx/index.js';
+import { summariseKernels, type KernelReport } from './kernels.js';
 import { edgeTpuAdvice } from './edgetpu.js';
 import { agreement, detectAll, loadSceneTruth, meanAP, type Agreement } from './evaluate.js';
 import { compareDetections, DEFAULT_MIN_AGREEMENT, type DetectionAgreement } from '../../agent/select/agreement.js';
+import { benchCachePath, recordAgreement } from '../../agent/select/bench-cache.js';
 import { int8ChoiceFor, type Int8Choice } from './cpu-int8.js';
 import { searchInt8, type Trial } from './search.js';
 import { probe } from '../../drivers/probe/probe.js';
@@ -56,6 +58,11 @@ export interface OptimizeOptions {
   /** Device key for latencyMs, e.g. "x86_64-cpu". */
   deviceKey?: string;
   latencyRuns?: number;
+  /**
+   * The bench cache to record each written variant's agreement in (hardware fingerprint + sha256 of the variant and
+   * of its reference), so that `doctor` and `run` use it as measured here without a second `bench --frames`.
+   */
+  benchCache?: { stateDir: string; fingerprint: string };
   log?: Logger;
   progress?: (done: number, total: number, stage: string) => void;
 }
@@ -99,11 +106,15 @@ export interface OptimizeReport {
   calibration: { frames: number; heldOut: number; method: CalibrationMethod; weightBits: number; symmetric: boolean; placement: string };
   /** The CPU's int8 instructions and the weight width they suggest. */
   cpu: Int8Choice & { features: string[] };
+  /** The kernels ONNX Runtime ran for the int8 variant (profiled), when int8 was made. */
+  kernels?: KernelReport;
   /** Every int8 configuration tried, with its agreement. */
   trials: Array<{ label: string; agreement: number; floatLayers: number }>;
   minAgreement: number;
   others: OtherVariantLatency[];
   manifest: string;
+  /** The bench cache file the agreements were recorded in (absent when none was given or it could not be written). */
+  benchCache?: string;
   edgeTpu: string;
 }
 
@@ -189,6 +200,7 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
   let trials: Trial[] = [];
   let chosen: Trial | undefined;
   let placement = 'as searched';
+  let kernels: KernelReport | undefined;
   if (wanted.includes('int8')) {
     const search = await searchInt8({
       prep, targets, calibration: calib.map((f) => f.tensor), methods, percentile: o.percentile, weightBits, symmetric: o.symmetric ?? true,
@@ -199,7 +211,8 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
     const tried = `${methods.join('/')} calibration x ${o.symmetric === false ? 'asymmetric' : 'asymmetric/symmetric'} activations, ${weightBits}-bit per-channel weights, up to ${search.trials.reduce((n, t) => Math.max(n, t.floatLayers.length), 0)} layer(s) left float`;
     if (!search.chosen) {
       const b = search.best;
-      throw new AgentError('MODEL_INVALID', `no int8 variant of ${m.name} reaches ${pct(minAgreement)} % agreement with ${src.name} on ${heldOut.length} ${canHold ? 'held-out' : 'calibration'} frames from ${where}: tried ${tried}; best ${pct(b.agreement.value)} % (${b.label}); nothing written`, {
+      const k = await kernelCheck(b.bytes, b.keep, { [prep.inputName]: all[0]!.tensor }, log);
+      throw new AgentError('MODEL_INVALID', `no int8 variant of ${m.name} reaches ${pct(minAgreement)} % agreement with ${src.name} on ${heldOut.length} ${canHold ? 'held-out' : 'calibration'} frames from ${where}: tried ${tried}; best ${pct(b.agreement.value)} % (${b.label})${k?.mostlyFloat ? `; ${k.summary}` : ''}; nothing written`, {
         fix: 'calibrate on frames of the scene the camera will watch, lower model.selection.minAgreement with --min-agreement, or keep the fp32 variant',
       });
     }
@@ -275,13 +288,19 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
       // The speed checks changed the graph: its agreement must still meet the floor, else the searched one ships.
       const again = compareDetections(heldRef, await detectBytes(qBytes, 'after the speed checks'));
       if (again.value < minAgreement) {
-        log.warn({ agreement: again.value }, 'the faster placement falls under the floor; keeping the searched model');
+        // A normal outcome of the search (one candidate rejected), not a problem for the user: info, like the other trials.
+        log.info({ agreement: again.value }, 'the faster placement falls under the floor; keeping the searched model');
         qBytes = chosen.bytes;
         layers = chosen.layers;
         placement = 'as searched';
       }
     }
     produced.push({ name: newName(src.name, 'int8'), precision: 'int8', bytes: qBytes, floatLayers: layers.filter((l) => !l.quantised).map((l) => l.layer) });
+    // Which kernels really ran: QDQ that ONNX Runtime did not fuse leaves float layers with Q/DQ work around them.
+    const kept = new Set(layers.filter((l) => l.quantised).map((l) => l.layer));
+    progress(0, 1, 'kernel check (ONNX Runtime profile)');
+    kernels = await kernelCheck(qBytes, targets.filter((x) => kept.has(x.name)), { [prep.inputName]: all[0]!.tensor }, log);
+    progress(1, 1, 'kernel check (ONNX Runtime profile)');
   }
   if (wanted.includes('fp16')) produced.push({ name: newName(src.name, 'fp16'), precision: 'fp16', bytes: encodeModel(toFloat16(prep.model)), floatLayers: [] });
 
@@ -304,8 +323,8 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
     const speedup = Math.min(srcLatency!.medianMs / lat.get(p.name)!.medianMs, srcLatency!.cpuMedianMs / lat.get(p.name)!.cpuMedianMs);
     if (speedup < minSpeedup) {
       const l = lat.get(p.name)!;
-      throw new AgentError('MODEL_INVALID', `the ${p.precision} variant of ${m.name} is ${speedup.toFixed(2)}x the speed of ${src.name} on this CPU (${l.medianMs.toFixed(2)} vs ${srcLatency!.medianMs.toFixed(2)} ms median, ${l.cpuMedianMs.toFixed(2)} vs ${srcLatency!.cpuMedianMs.toFixed(2)} ms CPU, 1 thread; the lower ratio counts), under the ${minSpeedup}x required${chosen && p.precision === 'int8' ? ` (${chosen.label}, agreement ${pct(chosen.agreement.value)} %)` : ''}; nothing written`, {
-        fix: p.precision === 'int8' ? `keep the fp32 variant on this CPU (${cpu.instructions}); docs/optimize.md explains why int8 can be slower` : 'fp16 is for GPU boards: use --precision int8 on a CPU',
+      throw new AgentError('MODEL_INVALID', `the ${p.precision} variant of ${m.name} is ${speedup.toFixed(2)}x the speed of ${src.name} on this CPU (${l.medianMs.toFixed(2)} vs ${srcLatency!.medianMs.toFixed(2)} ms median, ${l.cpuMedianMs.toFixed(2)} vs ${srcLatency!.cpuMedianMs.toFixed(2)} ms CPU, 1 thread; the lower ratio counts), under the ${minSpeedup}x required${chosen && p.precision === 'int8' ? ` (${chosen.label}, agreement ${pct(chosen.agreement.value)} %)` : ''}${kernels ? `; ${kernels.summary}` : ''}; nothing written`, {
+        fix: p.precision === 'int8' ? `keep the fp32 variant on this CPU (${cpu.instructions})${kernels?.mostlyFloat ? '; the QDQ placement did not fuse into int8 kernels for this graph' : ''}; docs/optimize.md explains why int8 can be slower` : 'fp16 is for GPU boards: use --precision int8 on a CPU',
       });
     }
   }
@@ -375,6 +394,7 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
   const doc = mergedManifest(m, outDir, added, { deviceKey, latencies });
   writeAtomically(outDir, manifestName, doc, [...carriedFiles(m, outDir), ...produced.map((p) => ({ name: `${p.name}.onnx`, bytes: p.bytes }))]);
   log.info({ manifest: resolve(outDir, manifestName), variants: produced.map((p) => p.name) }, 'optimized variants written');
+  const cacheFile = o.benchCache ? recordInBenchCache(o.benchCache, added, createHash('sha256').update(bytes).digest('hex'), log) : undefined;
   return {
     model: m.name,
     source,
@@ -385,12 +405,46 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeReport> {
     splitPools: prep.splitPools,
     calibration: { frames: calib.length, heldOut: heldOut.length, method: chosen?.method ?? o.method ?? 'minmax', weightBits, symmetric: chosen?.symmetric ?? false, placement },
     cpu,
+    ...(kernels ? { kernels } : {}),
     trials: trials.map((t) => ({ label: t.label, agreement: round4(t.agreement.value), floatLayers: t.floatLayers.length })),
     minAgreement,
     others: otherLatency,
     manifest: resolve(outDir, manifestName),
+    ...(cacheFile ? { benchCache: cacheFile } : {}),
     edgeTpu: edgeTpuAdvice(m.name),
   };
+}
+
+/**
+ * The agreement of each written variant, measured here, into the bench cache (agent/select/bench-cache.ts), keyed as
+ * `bench --frames` keys it. The manifest already holds the figure, so a cache that cannot be written is a warning.
+ */
+function recordInBenchCache(c: { stateDir: string; fingerprint: string }, added: VariantSpec[], referenceSha256: string, log: Logger): string | undefined {
+  const file = benchCachePath(c.stateDir);
+  try {
+    for (const v of added) {
+      const a = v.accuracy?.agreement;
+      if (a && v.sha256) recordAgreement(file, c.fingerprint, v.sha256, { ...a, variant: v.name, referenceSha256, measuredAt: new Date().toISOString() });
+    }
+    return file;
+  } catch (err) {
+    log.warn({ err, file }, 'agreement not cached for selection (it is in the manifest); doctor will show it as from the manifest');
+    return undefined;
+  }
+}
+
+/** Profiles a candidate (3 runs) and summarises its kernels against the layers it quantises; undefined if ORT cannot profile. */
+async function kernelCheck(model: Uint8Array, quantised: QuantTarget[], feed: Record<string, { data: Float32Array; dims: number[] }>, log: Logger): Promise<KernelReport | undefined> {
+  const planned = new Map<string, number>();
+  for (const t of quantised) planned.set(t.opType, (planned.get(t.opType) ?? 0) + 1);
+  try {
+    const k = summariseKernels(await profileKernels(model, feed, { runs: 3 }), planned);
+    log.info({ kernels: k.summary }, 'kernel check');
+    return k;
+  } catch (err) {
+    log.warn({ err }, 'kernel check skipped: ONNX Runtime could not profile the int8 model');
+    return undefined;
+  }
 }
 
 /** A grouped convolution with one input channel per group. */

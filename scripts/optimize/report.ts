@@ -1,3 +1,4 @@
+import { formatKernels } from './kernels.js';
 import type { OptimizeReport, VariantReport } from './optimize.js';
 
 const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(x * 100).toFixed(1)}%`);
@@ -49,8 +50,13 @@ export function formatReport(r: OptimizeReport): string {
     }
     lines.push(r.excluded.length ? `left in float (${r.excluded.length}): ${r.excluded.join(', ')}` : `all ${r.layers.length} Conv/Gemm/MatMul layers quantised`);
   }
+  if (r.kernels) {
+    lines.push('');
+    lines.push(...formatKernels(r.kernels));
+  }
   lines.push('');
   lines.push(`manifest written: ${r.manifest}`);
+  if (r.benchCache) lines.push(`agreement cached for selection on this hardware: ${r.benchCache} (doctor and run use it as measured here)`);
   lines.push('');
   lines.push(r.edgeTpu);
   return lines.join('\n');

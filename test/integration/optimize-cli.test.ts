@@ -20,7 +20,7 @@ const ultrafaceManifest = resolve(repoRoot, 'test', 'fixtures', 'models', 'ultra
 // The UltraFace fixture manifest names files in ../shared/models: that folder is allowed explicitly as a model root.
 function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
-    const child = spawn(process.execPath, [resolve(repoRoot, 'bin', 'edge-agent.js'), ...args], { cwd: repoRoot, env: { ...process.env, EDGE_AGENT_LOG_LEVEL: 'warn', EDGE_AGENT_MODEL_ROOTS: sharedDir } });
+    const child = spawn(process.execPath, [resolve(repoRoot, 'bin', 'edge-agent.js'), ...args], { cwd: repoRoot, env: { ...process.env, EDGE_AGENT_LOG_LEVEL: 'warn', EDGE_AGENT_MODEL_ROOTS: sharedDir, STATE_DIRECTORY: join(tmp, 'state') } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -17,7 +17,7 @@ const hasTorch = existsSync(torchPython) && spawnSync(torchPython, ['-c', 'impor
 
 function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
-    const child = spawn(process.execPath, [resolve(repoRoot, 'bin', 'edge-agent.js'), ...args], { cwd: repoRoot, env: { ...process.env, EDGE_AGENT_LOG_LEVEL: 'warn' } });
+    const child = spawn(process.execPath, [resolve(repoRoot, 'bin', 'edge-agent.js'), ...args], { cwd: repoRoot, env: { ...process.env, EDGE_AGENT_LOG_LEVEL: 'warn', STATE_DIRECTORY: join(tmp, 'state') } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

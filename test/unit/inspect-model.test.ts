@@ -26,6 +26,6 @@ describe('inspect: a model file described, and its manifest drafted', () => {
     expect(guessDecoder([{ name: 'a', shape: [1, 10] }], { h: 8, w: 8 }).type).toBe('unknown');
   });
   it('a non-ONNX file is one clear error', () => {
-    expect(() => inspectModel('/etc/hostname')).toThrow(/inspect reads ONNX files/);
+    expect(() => inspectModel('/etc/hostname')).toThrow(/is not a model file: inspect reads ONNX files/);
   });
 });

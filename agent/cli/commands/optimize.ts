@@ -1,5 +1,6 @@
 import { AgentError, ExitCode } from '../../errors.js';
 import { createLogger } from '../../log.js';
+import { resolveStateDir } from '../../paths.js';
 import { parseCommandArgs } from '../args.js';
 
 export const summary = 'quantise a model to int8 (calibrated on your own frames) and/or fp16, measure it, add the variants';
@@ -13,6 +14,10 @@ asymmetric activation ranges, weight bits suited to this CPU's int8 instructions
 layers float one by one, scoring each candidate by its agreement with fp32 on held-out frames. Only a variant
 that meets the floor (--min-agreement) and is faster than fp32 here is written; otherwise nothing is written,
 the manifest is untouched and the one-line reason says what was tried and the best reached (exit 65).
+The int8 candidate is profiled with ONNX Runtime: the report shows per operator how many layers ran as int8
+kernels (QLinearConv...) and how many as float kernels with QuantizeLinear/DequantizeLinear around them. The
+agreement of every variant written is also recorded in the bench cache (--state-dir), so doctor and run use
+it as measured on this device without a bench --frames run.
 
   --model PATH         model manifest (or its folder)
   --variant NAME       fp32 ONNX variant to start from (default: the first one)
@@ -34,6 +39,8 @@ the manifest is untouched and the one-line reason says what was tried and the be
                        or ARM dot product; 7 on x86 AVX2 without VNNI (its u8*s8 pairs saturate int16)
   --eval DIR           demo-scene folder (conveyor.mp4, truth.json, boxes.jsonl) for mAP@0.5; repeatable
   --eval-frames N      frames to use from each --eval folder, spread over its clip (default 150)
+  --state-dir DIR      bench cache to record each written variant's agreement in, for doctor and run
+                       (default: $STATE_DIRECTORY or ./state, as bench and doctor)
   --json               print the report as JSON on stdout
 `;
 
@@ -66,6 +73,7 @@ export async function run(argv: string[]): Promise<number> {
       'weight-bits': { type: 'string' },
       eval: { type: 'string', multiple: true },
       'eval-frames': { type: 'string' },
+      'state-dir': { type: 'string' },
       json: { type: 'boolean' },
     },
     usage,
@@ -103,6 +111,9 @@ export async function run(argv: string[]): Promise<number> {
   const { createProgress } = await import('../../../scripts/optimize/progress.js');
   const { formatReport } = await import('../../../scripts/optimize/report.js');
   const progress = createProgress(process.stderr, log);
+  const { probeHardware } = await import('../../app/compose.js');
+  const { hardwareFingerprint } = await import('../../select/bench-cache.js');
+  const benchCache = { stateDir: resolveStateDir({ flag: values['state-dir'] }), fingerprint: hardwareFingerprint((await probeHardware()).profile) };
   try {
     const report = await optimize({
       manifest: values.model,
@@ -121,6 +132,7 @@ export async function run(argv: string[]): Promise<number> {
       evalDirs: values.eval,
       evalFrames: intOpt('eval-frames', values['eval-frames'], 1, 100000),
       command: ['edge-agent', 'optimize', ...argv].join(' '),
+      benchCache,
       log,
       progress: progress.update,
     });
