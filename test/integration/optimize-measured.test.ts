@@ -3,6 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { sh } from '../helpers/sh.js';
 
 vi.setConfig({ testTimeout: 900_000 });
 
@@ -14,7 +15,7 @@ vi.setConfig({ testTimeout: 900_000 });
 const repoRoot = resolve(import.meta.dirname, '..', '..');
 const demo = resolve(repoRoot, 'models', 'conveyor-demo');
 const torchPython = '/usr/bin/python3';
-const hasTorch = existsSync(torchPython) && spawnSync(torchPython, ['-c', 'import torch, onnx'], { encoding: 'utf8' }).status === 0;
+const hasTorch = existsSync(torchPython) && (await sh(torchPython, ['-c', 'import torch, onnx'])).status === 0;
 
 function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
@@ -30,15 +31,15 @@ function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: 
 
 let tmp: string;
 let sceneFrames: string;
-beforeAll(() => {
+beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'optimize-measured-'));
   const scene = join(tmp, 'scene');
-  const gen = spawnSync(process.execPath, [resolve(repoRoot, 'dist', 'scripts', 'make-demo-scene.js'), '--seed', '1818', '--out', scene, '--seconds', '4', '--parts', '5'], { encoding: 'utf8' });
+  const gen = await sh(process.execPath, [resolve(repoRoot, 'dist', 'scripts', 'make-demo-scene.js'), '--seed', '1818', '--out', scene, '--seconds', '4', '--parts', '5']);
   expect(gen.status, gen.stderr).toBe(0);
   sceneFrames = join(tmp, 'scene-frames');
   mkdirSync(sceneFrames);
   expect(spawnSync('ffmpeg', ['-v', 'error', '-i', join(scene, 'conveyor.mp4'), '-vf', 'fps=5', join(sceneFrames, 'f%03d.png')]).status).toBe(0);
-});
+}, 180_000);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** The demo model folder with only its fp32 student (the int8 is what optimize makes). */
@@ -117,7 +118,7 @@ describe('optimize on the demo student: agreement cached for selection, kernels 
 describe.skipIf(!hasTorch)('the SiLU/depthwise detector (scripts/optimize/silu_detector.py): kernels of its int8 variant', () => {
   it('the table says which SiLU parts ran in int8 (QLinearSigmoid, QLinearMul) besides the convolutions', async () => {
     const dir = join(tmp, 'silu');
-    const exp = spawnSync(torchPython, [resolve(repoRoot, 'scripts', 'optimize', 'silu_detector.py'), dir], { encoding: 'utf8' });
+    const exp = await sh(torchPython, [resolve(repoRoot, 'scripts', 'optimize', 'silu_detector.py'), dir]);
     expect(exp.status, exp.stderr).toBe(0);
     // Random weights agree with nothing, so the floor is lowered to reach the kernel check; --out keeps the folder as exported.
     const r = await cli(['optimize', '--model', dir, '--calibration', sceneFrames, '--method', 'minmax', '--asymmetric-only', '--min-agreement', '0', '--min-speedup', '0', '--out', join(tmp, 'silu-out'), '--state-dir', join(tmp, 'silu-state')]);

@@ -3,6 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { sh } from '../helpers/sh.js';
 
 vi.setConfig({ testTimeout: 900_000 });
 
@@ -13,7 +14,7 @@ vi.setConfig({ testTimeout: 900_000 });
 const repoRoot = resolve(import.meta.dirname, '..', '..');
 const demo = resolve(repoRoot, 'models', 'conveyor-demo');
 const torchPython = '/usr/bin/python3';
-const hasTorch = existsSync(torchPython) && spawnSync(torchPython, ['-c', 'import torch, onnx'], { encoding: 'utf8' }).status === 0;
+const hasTorch = existsSync(torchPython) && (await sh(torchPython, ['-c', 'import torch, onnx'])).status === 0;
 
 function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
@@ -34,10 +35,10 @@ function snapshot(dir: string): Record<string, string> {
 let tmp: string;
 let sceneFrames: string;
 let wrongFrames: string;
-beforeAll(() => {
+beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'optimize-refusal-'));
   const scene = join(tmp, 'scene');
-  const gen = spawnSync(process.execPath, [resolve(repoRoot, 'dist', 'scripts', 'make-demo-scene.js'), '--seed', '1818', '--out', scene, '--seconds', '4', '--parts', '5'], { encoding: 'utf8' });
+  const gen = await sh(process.execPath, [resolve(repoRoot, 'dist', 'scripts', 'make-demo-scene.js'), '--seed', '1818', '--out', scene, '--seconds', '4', '--parts', '5']);
   expect(gen.status, gen.stderr).toBe(0);
   sceneFrames = join(tmp, 'scene-frames');
   mkdirSync(sceneFrames);
@@ -46,7 +47,7 @@ beforeAll(() => {
   wrongFrames = join(tmp, 'wrong-frames');
   mkdirSync(wrongFrames);
   expect(spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=5', '-frames:v', '20', join(wrongFrames, 'w%03d.png')]).status).toBe(0);
-});
+}, 180_000);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** A copy of the demo model folder with the given variants (by name, from the demo manifest, possibly edited). */
@@ -116,7 +117,7 @@ describe('optimize refuses, one line, manifest untouched', () => {
 describe.skipIf(!hasTorch)('a SiLU/depthwise detector exported with torch (scripts/optimize/silu_detector.py)', () => {
   it('optimize gives >= 1.3x at the floor or refuses with the reason, and then writes nothing', async () => {
     const dir = join(tmp, 'silu');
-    const exp = spawnSync(torchPython, [resolve(repoRoot, 'scripts', 'optimize', 'silu_detector.py'), dir], { encoding: 'utf8' });
+    const exp = await sh(torchPython, [resolve(repoRoot, 'scripts', 'optimize', 'silu_detector.py'), dir]);
     expect(exp.status, exp.stderr).toBe(0);
     const before = snapshot(dir);
     const r = await cli(['optimize', '--model', dir, '--calibration', sceneFrames, '--min-speedup', '1.3', '--json']);
