@@ -37,7 +37,10 @@ export interface DetectCapabilitiesOptions {
 export async function detectCapabilities(profile: HardwareProfile, opts: DetectCapabilitiesOptions = {}): Promise<Capabilities> {
   const env = opts.env ?? process.env;
   const nodeArch = opts.nodeArch ?? process.arch;
-  const probes: CapabilityProbes = { onnxruntime: () => realOrtProbe(), loadLibrary: realLoadLibrary, ...opts.probes };
+  // The ONNX Runtime probe creates a session on a tiny model in a child process: 30 s by default, more for an
+  // emulated CPU (qemu user mode is 10-50x slower), set with EDGE_AGENT_PROBE_TIMEOUT_MS.
+  const probeTimeoutMs = Number(env.EDGE_AGENT_PROBE_TIMEOUT_MS) > 0 ? Number(env.EDGE_AGENT_PROBE_TIMEOUT_MS) : undefined;
+  const probes: CapabilityProbes = { onnxruntime: () => realOrtProbe(probeTimeoutMs ? { timeoutMs: probeTimeoutMs } : {}), loadLibrary: realLoadLibrary, ...opts.probes };
   const notes: string[] = [];
 
   // Without a native onnxruntime-node build (armhf) ONNX models run on the WebAssembly backend (drivers/inference/wasm).

@@ -174,7 +174,9 @@ export function describeLane(arch: 'arm64' | 'armhf', backendLine: string): void
       ref = await reference(dir);
       built = await installDeb(lane, join(dir, 'out'), root);
       // The nanodet fixture's manifest names its file in ../shared: that folder is allowed explicitly.
-      cli = laneCli(lane, root, dir, { EDGE_AGENT_MODEL_ROOTS: sharedModels });
+      // Emulation is 10-50x slower than the board, and slower still on a loaded 2-core machine: the runtime probe may
+      // take more than its 30 s default.
+      cli = laneCli(lane, root, dir, { EDGE_AGENT_MODEL_ROOTS: sharedModels, EDGE_AGENT_PROBE_TIMEOUT_MS: '240000' });
     }, 600_000);
 
     it('the package prints its installed size; doctor runs under qemu and names the backend', async () => {
