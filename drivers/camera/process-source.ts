@@ -84,6 +84,26 @@ export interface SourceDriver {
   explain?(stderrTail: readonly string[]): string | undefined;
 }
 
+/**
+ * The capture chain a source of this driver runs (probe, geometry, plan), without running it: the same commands the
+ * source spawns, for the benchmarks that time the decoder alone.
+ */
+export async function planCapture(driver: SourceDriver, opts: Pick<SourceOptions, 'input' | 'decoderThreads' | 'planar' | 'spawner'>): Promise<{ plan: SourcePlan; geometry: Geometry; picture: ProbedPicture }> {
+  const picture = await driver.probe(opts.input, opts.spawner ?? defaultSpawner);
+  const geometry = geometryOf(picture, opts.input);
+  return { plan: driver.plan(geometry, opts.input, planOptions(opts)), geometry, picture };
+}
+
+/** Where the picture lands in the model's input (stretched or letterboxed). */
+function geometryOf(picture: ProbedPicture, input: ManifestInput): Geometry {
+  const { width, height } = inputSize(input);
+  return computeGeometry(picture.width, picture.height, width, height, input.resize, input.letterboxAlign);
+}
+
+function planOptions(o: PlanOptions): PlanOptions {
+  return { decoderThreads: o.decoderThreads, planar: o.planar };
+}
+
 /** Damaged-input warnings: at most one a minute (each message is still counted). */
 const DAMAGE_WARN_EVERY_MS = 60_000;
 
@@ -157,8 +177,7 @@ export class ProcessSource implements FrameSource {
     this.state = 'starting';
     for (const w of this.driver.preflight?.() ?? []) this.log.warn(w);
     this.picture = await this.driver.probe(this.opts.input, this.spawner);
-    const { width, height } = inputSize(this.opts.input);
-    this.geom = computeGeometry(this.picture.width, this.picture.height, width, height, this.opts.input.resize, this.opts.input.letterboxAlign);
+    this.geom = geometryOf(this.picture, this.opts.input);
     this.spawnChain();
     if (this.driver.live) {
       this.stallTimer = setInterval(() => this.checkStall(), Math.max(50, Math.min(1000, this.restart.stallMs / 4)));
@@ -215,7 +234,7 @@ export class ProcessSource implements FrameSource {
   }
 
   private spawnChain(): void {
-    const plan = this.driver.plan(this.geom!, this.opts.input, { decoderThreads: this.opts.decoderThreads, planar: this.opts.planar });
+    const plan = this.driver.plan(this.geom!, this.opts.input, planOptions(this.opts));
     const chain: ChildProcess[] = [];
     this.stderrTail = [];
     this.framesInRun = 0;

@@ -30,7 +30,9 @@ import { loadManifest, type LoadedManifest } from '../../agent/model/manifest.js
 import { AGENT_ENV, AGENT_NODE_FLAGS, demoConfigPath, demoSceneDir, DEMO_SEED, packageRoot } from '../../agent/paths.js';
 import { loadOrt } from '../../drivers/inference/onnxruntime.js';
 import { allowedCpus, pinThread, setThreadCpus, threadCpus } from '../../drivers/inference/affinity.js';
-import { inputSize } from '../../agent/preprocess/geometry.js';
+import { resolveInferenceThread } from '../../agent/model/inference-thread.js';
+import { agentDecoder, looping, type AgentDecoder } from './decoder.js';
+import { childrenCpuMs } from './proc-cpu.js';
 
 export interface PipelineBenchOptions {
   /** Agent config with a file source (default: the built-in conveyor demo). */
@@ -131,6 +133,9 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
   const rounds = Math.max(1, o.rounds ?? 3);
   const clip = loopedClip(video, o.passes ?? 4);
   const raws: RawResult[] = [];
+  // The decoder command of the agent runs below: one inference thread (model.threads 1), in the thread a file read
+  // in full gets (model.inferenceThread as configured).
+  const decoder = await agentDecoder(video, manifest.input, 1, resolveInferenceThread(loaded.config.model.inferenceThread, undefined, 'file').thread);
   // The same raw loop while ffmpeg decodes the clip on another core, as it does in the agent: what inference can
   // reach at best with the decoder beside it on this machine (cores that share caches, memory or a physical core).
   const besides: Array<PipelineBenchResult['interference']> = [];
@@ -138,7 +143,7 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
   const mjpegs: Array<PipelineBenchResult['mjpeg']> = [];
   for (let i = 0; i < rounds; i++) {
     raws.push(await benchRaw(modelFile, manifest, (o.rawSeconds ?? 9) / rounds));
-    besides.push(await decoderInterference(video, inputSize(manifest.input), () => benchRaw(modelFile, manifest, 2)));
+    besides.push(await decoderInterference(decoder, () => benchRaw(modelFile, manifest, 2)));
     e2es.push(await runChild(cfgPath, variant.name, clip));
     mjpegs.push(await mjpegRun(clip, cfgPath, variant.name, raws[i]!.fps));
   }
@@ -208,13 +213,13 @@ function loopedClip(video: string, passes: number): string {
 }
 
 /**
- * The raw loop `raw` alone and then while ffmpeg decodes the clip over and over (one thread, to the model's size, as
- * the agent has it), with this thread pinned to the last allowed CPU and ffmpeg started on the first (a child takes
+ * The raw loop `raw` alone and then while the agent's decoder (its own command: drivers/camera's plan with the
+ * camera's options) decodes the clip over and over, with this thread pinned to the last allowed CPU and ffmpeg started on the first (a child takes
  * the mask of the thread that spawns it, and so do the threads it starts), so that the two never share a CPU and the
  * difference is what the decoder costs the model from another core (shared caches, memory bandwidth, or two vCPUs on
  * one physical core). Without two CPUs or pinning, both run where the kernel puts them, and `pinned` says why.
  */
-async function decoderInterference(video: string, size: { width: number; height: number }, raw: () => Promise<RawResult>): Promise<PipelineBenchResult['interference']> {
+async function decoderInterference(decoder: AgentDecoder, raw: () => Promise<RawResult>): Promise<PipelineBenchResult['interference']> {
   const allowed = allowedCpus();
   const original = threadCpus(process.pid);
   const [decoderCpu, modelCpu] = [allowed[0]!, allowed.at(-1)!];
@@ -227,8 +232,8 @@ async function decoderInterference(video: string, size: { width: number; height:
     const alone = await raw();
     // Spawned from this thread while it is on the decoder's CPU, then this thread goes back to the model's.
     if (!why) why = pinThread(process.pid, decoderCpu);
-    const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-threads', '1', '-stream_loop', '-1', '-i', video, '-filter_threads', '1', '-vf', `scale=${size.width}:${size.height}:flags=area,format=gbrp`, '-f', 'rawvideo', '-y', '/dev/null'];
-    const child = spawn('ffmpeg', args, { stdio: 'ignore' });
+    // The agent's own command (its frames to /dev/null instead of the agent's pipe), reading the clip over and over.
+    const child = spawn(decoder.cmd, looping(decoder.args), { stdio: 'ignore' });
     let failed = '';
     child.once('error', (err) => (failed = `ffmpeg could not start: ${err.message}`));
     const closed = new Promise((r) => child.once('close', r));
@@ -352,21 +357,6 @@ async function e2eChild(cfgPath: string, variant: string | undefined, video: str
   } finally {
     rmSync(state, { recursive: true, force: true });
   }
-}
-
-/** CPU of waited-for children (cutime + cstime of /proc/self/stat, fields 16 and 17, in clock ticks). */
-function childrenCpuMs(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // After "pid (comm) ", field 3 (state) is index 0, so field N is index N - 3.
-  const ticks = Number(f[16 - 3]) + Number(f[17 - 3]);
-  return (ticks * 1000) / clockTicks();
-}
-
-let hz: number | undefined;
-function clockTicks(): number {
-  hz ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-  return hz;
 }
 
 function runOpencv(python: string, script: string, manifest: string, variant: string, video: string): OpencvResult | { skipped: string } {
