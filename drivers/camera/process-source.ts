@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { closeSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
 import type { Readable } from 'node:stream';
 import { AgentError } from '../../agent/errors.js';
 import type { Logger } from '../../agent/log.js';
@@ -271,17 +271,7 @@ export class ProcessSource implements FrameSource {
     this.children = chain;
     const last = chain.at(-1)!;
     if (big) closeSync(big.writeFd); // the child has its copy; EOF comes when it exits
-    let stdout: Readable;
-    if (last.stdout) {
-      // No pipe of our own (no libc through koffi), or a spawner that made its own stdout (tests): node's socket.
-      if (big) closeSync(big.readFd);
-      stdout = last.stdout;
-    } else {
-      stdout = new Socket({ fd: big!.readFd, readable: true, writable: false });
-      stdout.on('error', (err) => this.log.debug({ err }, 'frame pipe error'));
-    }
-    this.frameStream?.destroy();
-    this.frameStream = stdout;
+    let stdout!: Readable;
     const g = this.geom!;
     const format = plan.format ?? (this.opts.input.color === 'BGR' ? 'bgr24' : 'rgb24');
     const reader = new RawFrameReader(plan.layout, (data) => {
@@ -317,7 +307,21 @@ export class ProcessSource implements FrameSource {
       }
       return true;
     });
-    reader.attach(stdout);
+    if (last.stdout) {
+      // No pipe of our own (no libc through koffi), or a spawner that made its own stdout (tests): node's socket.
+      if (big) closeSync(big.readFd);
+      stdout = last.stdout;
+    } else {
+      // Reads go straight into the frame buffers (RawFrameReader.directReads). The net.Socket constructor takes
+      // the same `onread` option as socket.connect() (Node.js 20 lib/net.js); @types/node lists it for connect only.
+      const opts: SocketConstructorOpts & { onread: OnReadOpts } = { fd: big!.readFd, readable: true, writable: false, onread: reader.directReads() };
+      stdout = new Socket(opts);
+      stdout.on('error', (err) => this.log.debug({ err }, 'frame pipe error'));
+    }
+    this.frameStream?.destroy();
+    this.frameStream = stdout;
+    if (stdout === last.stdout) reader.attach(stdout);
+    else stdout.resume();
     // The chain is over when the frame writer has exited and everything it wrote has been read (with our own
     // pipe the two come separately); earlier stages get SIGPIPE or are killed with it.
     let exited: [number | null, NodeJS.Signals | null] | undefined;

@@ -32,7 +32,7 @@ import { loadOrt } from '../../drivers/inference/onnxruntime.js';
 import { allowedCpus, pinThread, setThreadCpus, threadCpus } from '../../drivers/inference/affinity.js';
 import { resolveInferenceThread } from '../../agent/model/inference-thread.js';
 import { agentDecoder, looping, type AgentDecoder } from './decoder.js';
-import { childrenCpuMs } from './proc-cpu.js';
+import { childrenCpuMs, threadsCpuMs } from './proc-cpu.js';
 
 export interface PipelineBenchOptions {
   /** Agent config with a file source (default: the built-in conveyor demo). */
@@ -65,6 +65,10 @@ export interface E2eResult {
   inferenceP50Ms: number;
   /** CPU of the agent process (main thread + ONNX Runtime threads) per frame, during the loop. */
   agentCpuMsPerFrame: number;
+  /** Of which the main thread's: the frame loop itself (reading, packing unless the inference thread packs, decoding boxes, tracker, rules, events, metrics), and inference when it runs there. */
+  mainThreadCpuMsPerFrame: number;
+  /** The busiest other thread's (the inference worker when inference runs in one: session.run, packing, the hand-over). */
+  busiestThreadCpuMsPerFrame: number;
   /** CPU of the ffmpeg decoder per frame (decode + scale + colour conversion). */
   decoderCpuMsPerFrame: number;
   /** Peak resident memory of the agent process (getrusage maxrss). */
@@ -334,9 +338,13 @@ async function e2eChild(cfgPath: string, variant: string | undefined, video: str
   try {
     await agent.start();
     const cpu0 = process.cpuUsage();
+    const threads0 = threadsCpuMs();
     const kids0 = childrenCpuMs();
     const summary = await agent.run();
     const cpu = process.cpuUsage(cpu0);
+    const threads = [...threadsCpuMs()].map(([tid, ms]) => [tid, ms - (threads0.get(tid) ?? 0)] as const);
+    const mainMs = threads.find(([tid]) => tid === process.pid)?.[1] ?? 0;
+    const busiestMs = Math.max(0, ...threads.filter(([tid]) => tid !== process.pid).map(([, ms]) => ms));
     const kids = childrenCpuMs() - kids0;
     const frames = Math.max(1, summary.frames);
     const r: E2eResult = {
@@ -347,6 +355,8 @@ async function e2eChild(cfgPath: string, variant: string | undefined, video: str
       decisionP99Ms: summary.stages.decision.p99,
       inferenceP50Ms: summary.stages.inference.p50,
       agentCpuMsPerFrame: (cpu.user + cpu.system) / 1000 / frames,
+      mainThreadCpuMsPerFrame: mainMs / frames,
+      busiestThreadCpuMsPerFrame: busiestMs / frames,
       decoderCpuMsPerFrame: kids / frames,
       peakRssMb: process.resourceUsage().maxRSS / 1024,
       dropped: summary.dropped,
@@ -374,6 +384,12 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
+/** Agent + ffmpeg CPU per frame, and the agent's main thread (the frame loop) within it. */
+function cpuCell(e: E2eResult): string {
+  const f1 = (x: number): string => x.toFixed(1);
+  return `${f1(e.agentCpuMsPerFrame + e.decoderCpuMsPerFrame)} (agent ${f1(e.agentCpuMsPerFrame)}, of it loop thread ${e.mainThreadCpuMsPerFrame.toFixed(2)}, busiest other ${e.busiestThreadCpuMsPerFrame.toFixed(2)}; ffmpeg ${f1(e.decoderCpuMsPerFrame)})`;
+}
+
 /** The table printed by `npm run bench`. */
 export function formatPipelineTable(r: PipelineBenchResult): string {
   const f1 = (x: number): string => x.toFixed(1);
@@ -392,7 +408,7 @@ export function formatPipelineTable(r: PipelineBenchResult): string {
       f1(r.e2e.fps),
       `${Math.round(r.ratio * 100)}%`,
       `${f1(r.e2e.decisionP50Ms)}/${f1(r.e2e.decisionP99Ms)} (capture-to-decision)`,
-      `${f1(r.e2e.agentCpuMsPerFrame + r.e2e.decoderCpuMsPerFrame)} (agent ${f1(r.e2e.agentCpuMsPerFrame)} + ffmpeg ${f1(r.e2e.decoderCpuMsPerFrame)})`,
+      cpuCell(r.e2e),
       f1(r.e2e.peakRssMb),
     ],
   ];
@@ -402,7 +418,7 @@ export function formatPipelineTable(r: PipelineBenchResult): string {
     f1(r.live.fps),
     '-',
     `${f1(r.live.decisionP50Ms)}/${f1(r.live.decisionP99Ms)} (capture-to-decision)`,
-    `${f1(r.live.agentCpuMsPerFrame + r.live.decoderCpuMsPerFrame)} (agent ${f1(r.live.agentCpuMsPerFrame)} + ffmpeg ${f1(r.live.decoderCpuMsPerFrame)})`,
+    cpuCell(r.live),
     f1(r.live.peakRssMb),
   ]);
   if ('fps' in r.mjpeg) {
@@ -413,7 +429,7 @@ export function formatPipelineTable(r: PipelineBenchResult): string {
       f1(m.fps),
       `${Math.round(m.ratio * 100)}%`,
       `${f1(m.decisionP50Ms)}/${f1(m.decisionP99Ms)} (capture-to-decision)`,
-      `${f1(m.agentCpuMsPerFrame + m.decoderCpuMsPerFrame)} (agent ${f1(m.agentCpuMsPerFrame)} + ffmpeg ${f1(m.decoderCpuMsPerFrame)})`,
+      cpuCell(m),
       f1(m.peakRssMb),
     ]);
   } else {

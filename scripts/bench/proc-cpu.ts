@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /**
  * CPU of this process's waited-for children, ms (cutime + cstime of /proc/self/stat, fields 16 and 17, in clock
@@ -23,4 +23,27 @@ function clockTicks(): number {
 export function selfCpuMs(): number {
   const c = process.cpuUsage();
   return (c.user + c.system) / 1000;
+}
+
+/**
+ * CPU of each thread of this process, ms, by kernel thread id (utime + stime of /proc/self/task/TID/stat); the main
+ * thread's id is the process id. Threads that have exited are not listed.
+ */
+export function threadsCpuMs(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const t of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(t), ((Number(f[14 - 3]) + Number(f[15 - 3])) * 1000) / clockTicks());
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
+/** CPU of this process's main thread (the frame loop's), ms. */
+export function mainThreadCpuMs(): number {
+  return threadsCpuMs().get(process.pid) ?? 0;
 }
