@@ -198,7 +198,8 @@ async function camerasChild(n: number, seconds: number | undefined): Promise<voi
   const log = createLogger({ level: 'error', pretty: false });
   try {
     const file = camerasDemoConfig(n, video, dir, seconds, 'realtime');
-    const agent = composeAgent({ loaded: loadConfigFile(file), log, mode: seconds ? 'latest' : 'lossless', stateDir: dir, simulateOutputs: join(dir, 'outputs.jsonl') });
+    // As `demo --cameras N` runs it: events to a file, outputs simulated.
+    const agent = composeAgent({ loaded: loadConfigFile(file), log, mode: seconds ? 'latest' : 'lossless', stateDir: dir, simulateOutputs: join(dir, 'outputs.jsonl'), eventsOut: join(dir, 'events.jsonl') });
     await agent.start();
     const kids0 = childrenCpuMs();
     const c0 = selfCpuMs();
