@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     const { benchCameras, formatCamerasTable } = await import('./bench/cameras.js');
     const r = await benchCameras({});
     results.cameras = r;
-    print('4 cameras on one model host vs the bare model; peak RSS', formatCamerasTable(r));
+    print('cameras on one model host: the bare model, the agent\'s decoders alone, 1 and 4 cameras, the CPU ceiling', formatCamerasTable(r));
   }
   if (only.includes('models')) {
     const { benchModels, formatModelBench } = await import('./bench/models.js');

@@ -14,6 +14,16 @@ import { prepareDecoder } from '../decode/index.js';
 import { IouTracker } from '../tracker/tracker.js';
 import { RuleEngine } from '../rules/engine.js';
 import { decoderThreads } from '../model/inference-thread.js';
+import type { ManifestInput } from '../model/manifest-schema.js';
+
+/**
+ * How a camera's source delivers frames for its model: the decoder's thread budget (the CPUs left beside inference,
+ * agent/model/inference-thread.ts) and planar pixels for an NCHW model. The benchmarks build the decoder's command
+ * from the same options, so what they time is what the agent runs.
+ */
+export function cameraCapture(modelThreads: number, input: ManifestInput, inference: 'worker' | 'main'): { input: ManifestInput; decoderThreads: number; planar: boolean } {
+  return { input, decoderThreads: decoderThreads(modelThreads, inference), planar: input.layout === 'NCHW' };
+}
 
 /** What one camera shares with the others: the agent's bus, sinks, outputs and its model's session. */
 export interface CameraDeps {
@@ -73,8 +83,9 @@ export class CameraRuntime {
   async start(): Promise<void> {
     const opened = this.d.model().opened;
     const src = this.readInFull(this.d.resolveSource(this.spec.source));
-    const decoding = decoderThreads(this.d.cfg.model.threads, opened.backend.runsIn?.() ?? 'main');
-    const source = await this.d.drivers.openSource(src, { input: opened.input, mode: this.d.mode, log: this.log, decoderThreads: decoding, planar: opened.input.layout === 'NCHW' });
+    const capture = cameraCapture(this.d.cfg.model.threads, opened.input, opened.backend.runsIn?.() ?? 'main');
+    const decoding = capture.decoderThreads;
+    const source = await this.d.drivers.openSource(src, { ...capture, mode: this.d.mode, log: this.log });
     try {
       await source.start();
     } catch (err) {

@@ -20,11 +20,15 @@ interface Entry {
   h: TimerHandle;
 }
 
+const done: Promise<void> = Promise.resolve();
+
 export class MediaTime implements Clock, Timers {
   private mono = 0;
   private seq = 0;
   private entries: Entry[] = [];
   private advancing: Promise<void> = Promise.resolve();
+  /** advanceTo() calls not finished yet. */
+  private inFlight = 0;
   /** The latest media time reached (ms into the clip). */
   get reachedMs(): number {
     return this.mono;
@@ -68,9 +72,23 @@ export class MediaTime implements Clock, Timers {
    * in place before the next one. Calls are serialised.
    */
   advanceTo(ms: number): Promise<void> {
+    // Most frames have no timer due before them: nothing to run or wait for (no chain, no filtered copy per frame).
+    if (this.inFlight === 0 && !this.dueBy(ms)) {
+      this.mono = Math.max(this.mono, ms);
+      return done;
+    }
+    this.inFlight++;
     const run = this.advancing.then(() => this.step(ms));
-    this.advancing = run.catch(() => undefined);
+    this.advancing = run.then(
+      () => void this.inFlight--,
+      () => void this.inFlight--,
+    );
     return run;
+  }
+
+  private dueBy(ms: number): boolean {
+    for (const e of this.entries) if (!e.h.cancelled && e.at <= ms) return true;
+    return false;
   }
 
   /** Runs every one-shot timer still pending (pulses scheduled near the clip's end, their offs): the replay's end. */

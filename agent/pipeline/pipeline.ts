@@ -13,6 +13,7 @@ import { InferenceTimeoutError, isInferenceTimeout } from './inference-timeout.j
 import type { EventBus } from '../bus.js';
 import { createRunner, type InferenceRunner } from './runner.js';
 import type { MediaTime } from './media-time.js';
+import { Deadlines } from './deadlines.js';
 
 export interface PipelineDeps {
   source: FrameSource;
@@ -90,6 +91,7 @@ export class Pipeline {
   private lastDetections: readonly TrackedDetection[] = [];
   private readonly camera: string;
   private seen = { dropped: 0, restarts: 0, inputErrors: 0 };
+  private readonly deadlines = new Deadlines();
   rulesRef: RuleEngine;
 
   constructor(private readonly d: PipelineDeps) {
@@ -290,17 +292,13 @@ export class Pipeline {
    * Rejects when the call is not done `inferenceTimeoutMs` after `t0`. A call running in this thread cannot be
    * interrupted by a timer (it blocks the thread, and settles before any timer can run), so its duration is also
    * checked when it returns: a late answer counts as a timeout too and is not used.
+   * One timer watches every outstanding call (./deadlines.ts) instead of a timer set and cleared per frame.
    */
   private async withDeadline<T>(p: Promise<T>, t0: number): Promise<T> {
     const ms = this.d.inferenceTimeoutMs;
     if (!ms) return p;
-    const late = (): AgentError => new InferenceTimeoutError(ms);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, rej) => {
-      timer = setTimeout(() => rej(late()), ms);
-    });
-    const r = await Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-    if (this.clock.now() - t0 > ms) throw late();
+    const r = await this.deadlines.watch(p, ms, () => new InferenceTimeoutError(ms));
+    if (this.clock.now() - t0 > ms) throw new InferenceTimeoutError(ms);
     return r;
   }
 

@@ -30,7 +30,8 @@ export class Rolling {
   /** Percentile (0..100) of the samples in the window, nearest-rank. */
   percentile(p: number): number {
     if (!this.n) return 0;
-    const sorted = Array.from(this.buf.subarray(0, this.n)).sort((a, b) => a - b);
+    // A typed array sorts numerically by itself: no boxed numbers, no comparator calls.
+    const sorted = this.buf.slice(0, this.n).sort();
     const k = Math.min(this.n - 1, Math.max(0, Math.ceil((p / 100) * this.n) - 1));
     return sorted[k]!;
   }

@@ -2,7 +2,7 @@ import { AgentError } from '../../agent/errors.js';
 import type { SourceConfig } from '../../agent/config/sections/source.js';
 import type { FrameSource } from '../../agent/types.js';
 import { ImagesSource } from './images-source.js';
-import { ProcessSource, type SourceDriver, type SourceOptions } from './process-source.js';
+import { planCapture, ProcessSource, type SourceDriver, type SourceOptions } from './process-source.js';
 import { FfmpegPipelineDriver, FileDriver, StreamDriver, V4l2Driver } from './plans/ffmpeg.js';
 import { GstPipelineDriver, JetsonCsiDriver, LibcamerasrcDriver } from './plans/gstreamer.js';
 import { RpicamDriver } from './plans/rpicam.js';
@@ -35,4 +35,12 @@ export function driverFor(cfg: Exclude<SourceConfig, { type: 'images' }>): Sourc
 export function createSource(cfg: SourceConfig, opts: SourceOptions): FrameSource {
   if (cfg.type === 'images') return new ImagesSource(cfg, opts);
   return new ProcessSource(driverFor(cfg), cfg.restart, opts);
+}
+
+/**
+ * The commands a process-backed source would run for these options (probed, not started): the agent's own decoder
+ * arguments, for benchmarks that time the decoder alone or beside the model.
+ */
+export function captureCommands(cfg: Exclude<SourceConfig, { type: 'images' }>, opts: Parameters<typeof planCapture>[1]): ReturnType<typeof planCapture> {
+  return planCapture(driverFor(cfg), opts);
 }

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { closeSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
 import type { Readable } from 'node:stream';
 import { AgentError } from '../../agent/errors.js';
 import type { Logger } from '../../agent/log.js';
@@ -84,6 +84,26 @@ export interface SourceDriver {
   explain?(stderrTail: readonly string[]): string | undefined;
 }
 
+/**
+ * The capture chain a source of this driver runs (probe, geometry, plan), without running it: the same commands the
+ * source spawns, for the benchmarks that time the decoder alone.
+ */
+export async function planCapture(driver: SourceDriver, opts: Pick<SourceOptions, 'input' | 'decoderThreads' | 'planar' | 'spawner'>): Promise<{ plan: SourcePlan; geometry: Geometry; picture: ProbedPicture }> {
+  const picture = await driver.probe(opts.input, opts.spawner ?? defaultSpawner);
+  const geometry = geometryOf(picture, opts.input);
+  return { plan: driver.plan(geometry, opts.input, planOptions(opts)), geometry, picture };
+}
+
+/** Where the picture lands in the model's input (stretched or letterboxed). */
+function geometryOf(picture: ProbedPicture, input: ManifestInput): Geometry {
+  const { width, height } = inputSize(input);
+  return computeGeometry(picture.width, picture.height, width, height, input.resize, input.letterboxAlign);
+}
+
+function planOptions(o: PlanOptions): PlanOptions {
+  return { decoderThreads: o.decoderThreads, planar: o.planar };
+}
+
 /** Damaged-input warnings: at most one a minute (each message is still counted). */
 const DAMAGE_WARN_EVERY_MS = 60_000;
 
@@ -157,8 +177,7 @@ export class ProcessSource implements FrameSource {
     this.state = 'starting';
     for (const w of this.driver.preflight?.() ?? []) this.log.warn(w);
     this.picture = await this.driver.probe(this.opts.input, this.spawner);
-    const { width, height } = inputSize(this.opts.input);
-    this.geom = computeGeometry(this.picture.width, this.picture.height, width, height, this.opts.input.resize, this.opts.input.letterboxAlign);
+    this.geom = geometryOf(this.picture, this.opts.input);
     this.spawnChain();
     if (this.driver.live) {
       this.stallTimer = setInterval(() => this.checkStall(), Math.max(50, Math.min(1000, this.restart.stallMs / 4)));
@@ -215,7 +234,7 @@ export class ProcessSource implements FrameSource {
   }
 
   private spawnChain(): void {
-    const plan = this.driver.plan(this.geom!, this.opts.input, { decoderThreads: this.opts.decoderThreads, planar: this.opts.planar });
+    const plan = this.driver.plan(this.geom!, this.opts.input, planOptions(this.opts));
     const chain: ChildProcess[] = [];
     this.stderrTail = [];
     this.framesInRun = 0;
@@ -252,17 +271,7 @@ export class ProcessSource implements FrameSource {
     this.children = chain;
     const last = chain.at(-1)!;
     if (big) closeSync(big.writeFd); // the child has its copy; EOF comes when it exits
-    let stdout: Readable;
-    if (last.stdout) {
-      // No pipe of our own (no libc through koffi), or a spawner that made its own stdout (tests): node's socket.
-      if (big) closeSync(big.readFd);
-      stdout = last.stdout;
-    } else {
-      stdout = new Socket({ fd: big!.readFd, readable: true, writable: false });
-      stdout.on('error', (err) => this.log.debug({ err }, 'frame pipe error'));
-    }
-    this.frameStream?.destroy();
-    this.frameStream = stdout;
+    let stdout!: Readable;
     const g = this.geom!;
     const format = plan.format ?? (this.opts.input.color === 'BGR' ? 'bgr24' : 'rgb24');
     const reader = new RawFrameReader(plan.layout, (data) => {
@@ -298,7 +307,21 @@ export class ProcessSource implements FrameSource {
       }
       return true;
     });
-    reader.attach(stdout);
+    if (last.stdout) {
+      // No pipe of our own (no libc through koffi), or a spawner that made its own stdout (tests): node's socket.
+      if (big) closeSync(big.readFd);
+      stdout = last.stdout;
+    } else {
+      // Reads go straight into the frame buffers (RawFrameReader.directReads). The net.Socket constructor takes
+      // the same `onread` option as socket.connect() (Node.js 20 lib/net.js); @types/node lists it for connect only.
+      const opts: SocketConstructorOpts & { onread: OnReadOpts } = { fd: big!.readFd, readable: true, writable: false, onread: reader.directReads() };
+      stdout = new Socket(opts);
+      stdout.on('error', (err) => this.log.debug({ err }, 'frame pipe error'));
+    }
+    this.frameStream?.destroy();
+    this.frameStream = stdout;
+    if (stdout === last.stdout) reader.attach(stdout);
+    else stdout.resume();
     // The chain is over when the frame writer has exited and everything it wrote has been read (with our own
     // pipe the two come separately); earlier stages get SIGPIPE or are killed with it.
     let exited: [number | null, NodeJS.Signals | null] | undefined;

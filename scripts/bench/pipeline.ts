@@ -30,7 +30,9 @@ import { loadManifest, type LoadedManifest } from '../../agent/model/manifest.js
 import { AGENT_ENV, AGENT_NODE_FLAGS, demoConfigPath, demoSceneDir, DEMO_SEED, packageRoot } from '../../agent/paths.js';
 import { loadOrt } from '../../drivers/inference/onnxruntime.js';
 import { allowedCpus, pinThread, setThreadCpus, threadCpus } from '../../drivers/inference/affinity.js';
-import { inputSize } from '../../agent/preprocess/geometry.js';
+import { resolveInferenceThread } from '../../agent/model/inference-thread.js';
+import { agentDecoder, looping, type AgentDecoder } from './decoder.js';
+import { childrenCpuMs, threadsCpuMs } from './proc-cpu.js';
 
 export interface PipelineBenchOptions {
   /** Agent config with a file source (default: the built-in conveyor demo). */
@@ -63,6 +65,10 @@ export interface E2eResult {
   inferenceP50Ms: number;
   /** CPU of the agent process (main thread + ONNX Runtime threads) per frame, during the loop. */
   agentCpuMsPerFrame: number;
+  /** Of which the main thread's: the frame loop itself (reading, packing unless the inference thread packs, decoding boxes, tracker, rules, events, metrics), and inference when it runs there. */
+  mainThreadCpuMsPerFrame: number;
+  /** The busiest other thread's (the inference worker when inference runs in one: session.run, packing, the hand-over). */
+  busiestThreadCpuMsPerFrame: number;
   /** CPU of the ffmpeg decoder per frame (decode + scale + colour conversion). */
   decoderCpuMsPerFrame: number;
   /** Peak resident memory of the agent process (getrusage maxrss). */
@@ -131,6 +137,9 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
   const rounds = Math.max(1, o.rounds ?? 3);
   const clip = loopedClip(video, o.passes ?? 4);
   const raws: RawResult[] = [];
+  // The decoder command of the agent runs below: one inference thread (model.threads 1), in the thread a file read
+  // in full gets (model.inferenceThread as configured).
+  const decoder = await agentDecoder(video, manifest.input, 1, resolveInferenceThread(loaded.config.model.inferenceThread, undefined, 'file').thread);
   // The same raw loop while ffmpeg decodes the clip on another core, as it does in the agent: what inference can
   // reach at best with the decoder beside it on this machine (cores that share caches, memory or a physical core).
   const besides: Array<PipelineBenchResult['interference']> = [];
@@ -138,7 +147,7 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
   const mjpegs: Array<PipelineBenchResult['mjpeg']> = [];
   for (let i = 0; i < rounds; i++) {
     raws.push(await benchRaw(modelFile, manifest, (o.rawSeconds ?? 9) / rounds));
-    besides.push(await decoderInterference(video, inputSize(manifest.input), () => benchRaw(modelFile, manifest, 2)));
+    besides.push(await decoderInterference(decoder, () => benchRaw(modelFile, manifest, 2)));
     e2es.push(await runChild(cfgPath, variant.name, clip));
     mjpegs.push(await mjpegRun(clip, cfgPath, variant.name, raws[i]!.fps));
   }
@@ -208,13 +217,13 @@ function loopedClip(video: string, passes: number): string {
 }
 
 /**
- * The raw loop `raw` alone and then while ffmpeg decodes the clip over and over (one thread, to the model's size, as
- * the agent has it), with this thread pinned to the last allowed CPU and ffmpeg started on the first (a child takes
+ * The raw loop `raw` alone and then while the agent's decoder (its own command: drivers/camera's plan with the
+ * camera's options) decodes the clip over and over, with this thread pinned to the last allowed CPU and ffmpeg started on the first (a child takes
  * the mask of the thread that spawns it, and so do the threads it starts), so that the two never share a CPU and the
  * difference is what the decoder costs the model from another core (shared caches, memory bandwidth, or two vCPUs on
  * one physical core). Without two CPUs or pinning, both run where the kernel puts them, and `pinned` says why.
  */
-async function decoderInterference(video: string, size: { width: number; height: number }, raw: () => Promise<RawResult>): Promise<PipelineBenchResult['interference']> {
+async function decoderInterference(decoder: AgentDecoder, raw: () => Promise<RawResult>): Promise<PipelineBenchResult['interference']> {
   const allowed = allowedCpus();
   const original = threadCpus(process.pid);
   const [decoderCpu, modelCpu] = [allowed[0]!, allowed.at(-1)!];
@@ -227,8 +236,8 @@ async function decoderInterference(video: string, size: { width: number; height:
     const alone = await raw();
     // Spawned from this thread while it is on the decoder's CPU, then this thread goes back to the model's.
     if (!why) why = pinThread(process.pid, decoderCpu);
-    const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-threads', '1', '-stream_loop', '-1', '-i', video, '-filter_threads', '1', '-vf', `scale=${size.width}:${size.height}:flags=area,format=gbrp`, '-f', 'rawvideo', '-y', '/dev/null'];
-    const child = spawn('ffmpeg', args, { stdio: 'ignore' });
+    // The agent's own command (its frames to /dev/null instead of the agent's pipe), reading the clip over and over.
+    const child = spawn(decoder.cmd, looping(decoder.args), { stdio: 'ignore' });
     let failed = '';
     child.once('error', (err) => (failed = `ffmpeg could not start: ${err.message}`));
     const closed = new Promise((r) => child.once('close', r));
@@ -329,9 +338,13 @@ async function e2eChild(cfgPath: string, variant: string | undefined, video: str
   try {
     await agent.start();
     const cpu0 = process.cpuUsage();
+    const threads0 = threadsCpuMs();
     const kids0 = childrenCpuMs();
     const summary = await agent.run();
     const cpu = process.cpuUsage(cpu0);
+    const threads = [...threadsCpuMs()].map(([tid, ms]) => [tid, ms - (threads0.get(tid) ?? 0)] as const);
+    const mainMs = threads.find(([tid]) => tid === process.pid)?.[1] ?? 0;
+    const busiestMs = Math.max(0, ...threads.filter(([tid]) => tid !== process.pid).map(([, ms]) => ms));
     const kids = childrenCpuMs() - kids0;
     const frames = Math.max(1, summary.frames);
     const r: E2eResult = {
@@ -342,6 +355,8 @@ async function e2eChild(cfgPath: string, variant: string | undefined, video: str
       decisionP99Ms: summary.stages.decision.p99,
       inferenceP50Ms: summary.stages.inference.p50,
       agentCpuMsPerFrame: (cpu.user + cpu.system) / 1000 / frames,
+      mainThreadCpuMsPerFrame: mainMs / frames,
+      busiestThreadCpuMsPerFrame: busiestMs / frames,
       decoderCpuMsPerFrame: kids / frames,
       peakRssMb: process.resourceUsage().maxRSS / 1024,
       dropped: summary.dropped,
@@ -352,21 +367,6 @@ async function e2eChild(cfgPath: string, variant: string | undefined, video: str
   } finally {
     rmSync(state, { recursive: true, force: true });
   }
-}
-
-/** CPU of waited-for children (cutime + cstime of /proc/self/stat, fields 16 and 17, in clock ticks). */
-function childrenCpuMs(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // After "pid (comm) ", field 3 (state) is index 0, so field N is index N - 3.
-  const ticks = Number(f[16 - 3]) + Number(f[17 - 3]);
-  return (ticks * 1000) / clockTicks();
-}
-
-let hz: number | undefined;
-function clockTicks(): number {
-  hz ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-  return hz;
 }
 
 function runOpencv(python: string, script: string, manifest: string, variant: string, video: string): OpencvResult | { skipped: string } {
@@ -382,6 +382,12 @@ function runOpencv(python: string, script: string, manifest: string, variant: st
 function pct(sorted: number[], p: number): number {
   if (!sorted.length) return 0;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** Agent + ffmpeg CPU per frame, and the agent's main thread (the frame loop) within it. */
+function cpuCell(e: E2eResult): string {
+  const f1 = (x: number): string => x.toFixed(1);
+  return `${f1(e.agentCpuMsPerFrame + e.decoderCpuMsPerFrame)} (agent ${f1(e.agentCpuMsPerFrame)}, of it loop thread ${e.mainThreadCpuMsPerFrame.toFixed(2)}, busiest other ${e.busiestThreadCpuMsPerFrame.toFixed(2)}; ffmpeg ${f1(e.decoderCpuMsPerFrame)})`;
 }
 
 /** The table printed by `npm run bench`. */
@@ -402,7 +408,7 @@ export function formatPipelineTable(r: PipelineBenchResult): string {
       f1(r.e2e.fps),
       `${Math.round(r.ratio * 100)}%`,
       `${f1(r.e2e.decisionP50Ms)}/${f1(r.e2e.decisionP99Ms)} (capture-to-decision)`,
-      `${f1(r.e2e.agentCpuMsPerFrame + r.e2e.decoderCpuMsPerFrame)} (agent ${f1(r.e2e.agentCpuMsPerFrame)} + ffmpeg ${f1(r.e2e.decoderCpuMsPerFrame)})`,
+      cpuCell(r.e2e),
       f1(r.e2e.peakRssMb),
     ],
   ];
@@ -412,7 +418,7 @@ export function formatPipelineTable(r: PipelineBenchResult): string {
     f1(r.live.fps),
     '-',
     `${f1(r.live.decisionP50Ms)}/${f1(r.live.decisionP99Ms)} (capture-to-decision)`,
-    `${f1(r.live.agentCpuMsPerFrame + r.live.decoderCpuMsPerFrame)} (agent ${f1(r.live.agentCpuMsPerFrame)} + ffmpeg ${f1(r.live.decoderCpuMsPerFrame)})`,
+    cpuCell(r.live),
     f1(r.live.peakRssMb),
   ]);
   if ('fps' in r.mjpeg) {
@@ -423,7 +429,7 @@ export function formatPipelineTable(r: PipelineBenchResult): string {
       f1(m.fps),
       `${Math.round(m.ratio * 100)}%`,
       `${f1(m.decisionP50Ms)}/${f1(m.decisionP99Ms)} (capture-to-decision)`,
-      `${f1(m.agentCpuMsPerFrame + m.decoderCpuMsPerFrame)} (agent ${f1(m.agentCpuMsPerFrame)} + ffmpeg ${f1(m.decoderCpuMsPerFrame)})`,
+      cpuCell(m),
       f1(m.peakRssMb),
     ]);
   } else {

@@ -270,6 +270,55 @@ describe('streams, pipelines and failure messages', () => {
     expect([...placed[0]!]).toEqual([0, 0, 0, 7, 7, 7]);
   });
 
+  it('direct reads (the pipe read into the frame buffers): each read lands in the unfilled part of the current frame, a full consumer stops the reads', () => {
+    const frames: Buffer[] = [];
+    let full = false;
+    const r = new RawFrameReader(6, (b) => {
+      frames.push(b);
+      return !full;
+    });
+    const io = r.directReads();
+    // A read of 4 bytes, then one of 2: the second is offered only the 2 bytes the frame still lacks.
+    const first = io.buffer();
+    expect(first.length).toBe(6);
+    first.set([1, 1, 1, 1]);
+    expect(io.callback(4)).toBe(true);
+    expect(r.partial()).toBe(4);
+    const rest = io.buffer();
+    expect(rest.length).toBe(2);
+    expect([rest.buffer, rest.byteOffset]).toEqual([first.buffer, first.byteOffset + 4]); // the same frame buffer, no chunk of its own
+    rest.set([1, 1]);
+    full = true;
+    expect(io.callback(2)).toBe(false); // the consumer is full: the socket stops reading
+    expect(frames).toHaveLength(1);
+    expect([...frames[0]!]).toEqual([1, 1, 1, 1, 1, 1]);
+    // The next frame goes into another buffer, so the frame handed out is never written under its consumer.
+    const next = io.buffer();
+    expect(r.hasPending()).toBe(false);
+    expect(r.resume()).toBe(true);
+    full = false;
+    next.set([2, 2, 2, 2, 2, 2]);
+    expect([...frames[0]!]).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(io.callback(6)).toBe(true);
+    expect([...frames[1]!]).toEqual([2, 2, 2, 2, 2, 2]);
+    // A buffer given back carries a later frame.
+    r.recycle(frames[0]!);
+    io.buffer().set([3, 3, 3, 3, 3, 3]);
+    io.callback(6);
+    io.buffer().set([4, 4, 4, 4, 4, 4]);
+    io.callback(6);
+    expect(frames[3]).toBe(frames[0]);
+    expect([...frames[3]!]).toEqual([4, 4, 4, 4, 4, 4]);
+
+    // A layout with a letterbox: the producer's rows are read into the staging buffer and placed into a frame.
+    const placed: Buffer[] = [];
+    const p = new RawFrameReader({ width: 1, height: 2, channels: 3, contentWidth: 1, contentHeight: 1, padX: 0, padY: 1, srcStride: 3, padValue: 0 }, (b) => void placed.push(b));
+    const pio = p.directReads();
+    pio.buffer().set([7, 7, 7]);
+    pio.callback(3);
+    expect([...placed[0]!]).toEqual([0, 0, 0, 7, 7, 7]);
+  });
+
   it('the frame reader drops row padding and places content in a letterbox filled with the pad value', () => {
     // 3x2 content with rows padded to 12 bytes (GStreamer RGB stride), in a 3x4 frame at padY 1.
     const frames: Buffer[] = [];
