@@ -1,23 +1,8 @@
-import type { IClientOptions, MqttClient } from 'mqtt';
-import type { MqttConfig } from '../config/sections/events.js';
 import { DurableSink, type DurableSinkOptions, type DurableSinkStats } from '../events/durable-sink.js';
-import { MqttTransport } from '../../drivers/mqtt/transport.js';
-import type { SecretFs } from '../../drivers/mqtt/secrets.js';
+import { MqttTransport, type MqttTransportOptions } from '../../drivers/mqtt/transport.js';
 
-export interface MqttSinkOptions extends Omit<DurableSinkOptions, 'snapshots'> {
-  mqtt: MqttConfig;
-  deviceName?: string;
-  swVersion?: string;
-  env?: NodeJS.ProcessEnv;
-  secretFs?: SecretFs;
-  /** mqtt.connect by default. */
-  connect?: (opts: IClientOptions) => MqttClient;
-  /** Reconnect backoff: doubles from minMs to maxMs, with +-25 % jitter. */
-  reconnectMinMs?: number;
-  reconnectMaxMs?: number;
-  /** The retained stats message is republished at most this often. */
-  statsIntervalMs?: number;
-}
+/** The durable sink's options with the transport's (the transport's own log, clock and device id are the sink's). */
+export type MqttSinkOptions = Omit<DurableSinkOptions, 'snapshots'> & Omit<MqttTransportOptions, 'deviceId' | 'log' | 'clock'>;
 
 export type MqttSinkStats = DurableSinkStats;
 

@@ -96,21 +96,9 @@ export class RawFrameReader {
       chunk.copy(this.buf, this.filled, off, off + n);
       this.filled += n;
       off += n;
-      if (this.filled === this.frameBytes) {
-        this.filled = 0;
-        let go: boolean | void;
-        if (this.direct) {
-          const full = this.buf;
-          this.buf = this.spare.pop() ?? Buffer.allocUnsafe(this.frameBytes);
-          go = this.onFrame(full);
-        } else {
-          go = this.onFrame(this.place(this.buf));
-        }
-        if (go === false) {
-          this.paused = true;
-          if (off < chunk.length) this.queue.unshift(chunk.subarray(off));
-          return false;
-        }
+      if (this.filled === this.frameBytes && !this.deliver()) {
+        if (off < chunk.length) this.queue.unshift(chunk.subarray(off));
+        return false;
       }
     }
     return true;
@@ -133,7 +121,11 @@ export class RawFrameReader {
 
   private filledBy(bytes: number): boolean {
     this.filled += bytes;
-    if (this.filled < this.frameBytes) return true;
+    return this.filled < this.frameBytes || this.deliver();
+  }
+
+  /** Hands the full frame buffer on; false (and paused) when the consumer wants no more for now. */
+  private deliver(): boolean {
     this.filled = 0;
     let go: boolean | void;
     if (this.direct) {

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sh } from './sh.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const sharedDir = resolve(repoRoot, '..', 'shared');
@@ -34,6 +35,15 @@ export function runCli(args: string[], opts: { timeoutMs?: number; env?: NodeJS.
       res({ code, signal, stdout, stderr });
     });
   });
+}
+
+/**
+ * The built CLI with the process's exit status as `status` (-1 when killed), never blocking the test worker: the
+ * form the optimize, bench and floor tests share. `env` adds to this process's environment (log level warn).
+ */
+export async function edgeAgent(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+  const r = await sh(process.execPath, [join(repoRoot, 'bin', 'edge-agent.js'), ...args], { cwd: repoRoot, env: { EDGE_AGENT_LOG_LEVEL: 'warn', ...env } });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** The lines of stderr that are not JSON log records (what a user reads as the error). */

@@ -1,8 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { edgeAgent } from '../helpers/cli.js';
 
 vi.setConfig({ testTimeout: 600_000 });
 import { loadManifest, sha256File } from '../../agent/model/manifest.js';
@@ -18,16 +19,8 @@ const ultrafaceManifest = resolve(repoRoot, 'test', 'fixtures', 'models', 'ultra
 
 /** Async (not spawnSync) so that the vitest worker stays responsive during long runs. */
 // The UltraFace fixture manifest names files in ../shared/models: that folder is allowed explicitly as a model root.
-function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const child = spawn(process.execPath, [resolve(repoRoot, 'bin', 'edge-agent.js'), ...args], { cwd: repoRoot, env: { ...process.env, EDGE_AGENT_LOG_LEVEL: 'warn', EDGE_AGENT_MODEL_ROOTS: sharedDir, STATE_DIRECTORY: join(tmp, 'state') } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => res({ status: code ?? -1, stdout, stderr }));
-  });
-}
+// STATE_DIRECTORY in a temp folder: nothing lands in the checkout's ./state.
+const cli = (args: string[]) => edgeAgent(args, { EDGE_AGENT_MODEL_ROOTS: sharedDir, STATE_DIRECTORY: join(tmp, 'state') });
 
 let tmp: string;
 beforeAll(() => {

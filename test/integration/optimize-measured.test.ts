@@ -1,8 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { edgeAgent } from '../helpers/cli.js';
 import { sh } from '../helpers/sh.js';
 
 vi.setConfig({ testTimeout: 900_000 });
@@ -17,17 +18,8 @@ const demo = resolve(repoRoot, 'models', 'conveyor-demo');
 const torchPython = '/usr/bin/python3';
 const hasTorch = existsSync(torchPython) && (await sh(torchPython, ['-c', 'import torch, onnx'])).status === 0;
 
-function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    // STATE_DIRECTORY empty-named: every call passes --state-dir, so nothing lands in the checkout's ./state.
-    const child = spawn(process.execPath, [resolve(repoRoot, 'bin', 'edge-agent.js'), ...args], { cwd: repoRoot, env: { ...process.env, EDGE_AGENT_LOG_LEVEL: 'warn', STATE_DIRECTORY: join(tmp, 'default-state') } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => res({ status: code ?? -1, stdout, stderr }));
-  });
-}
+// STATE_DIRECTORY in a temp folder: nothing lands in the checkout's ./state.
+const cli = (args: string[]) => edgeAgent(args, { STATE_DIRECTORY: join(tmp, 'default-state') });
 
 let tmp: string;
 let sceneFrames: string;

@@ -1,9 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { edgeAgent } from '../helpers/cli.js';
 import { decodeModel, encodeModel } from '../../drivers/onnx/index.js';
 
 vi.setConfig({ testTimeout: 600_000 });
@@ -16,16 +17,7 @@ vi.setConfig({ testTimeout: 600_000 });
 const repoRoot = resolve(import.meta.dirname, '..', '..');
 const demo = resolve(repoRoot, 'models', 'conveyor-demo');
 
-function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const child = spawn(process.execPath, [resolve(repoRoot, 'bin', 'edge-agent.js'), ...args], { cwd: repoRoot, env: { ...process.env, EDGE_AGENT_LOG_LEVEL: 'warn' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => res({ status: code ?? -1, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => edgeAgent(args);
 
 let tmp: string;
 let modelDir: string;
