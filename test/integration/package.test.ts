@@ -4,10 +4,10 @@
  * maintainer scripts run there (DPKG_ROOT, as `dpkg --root` sets it), and the installed agent runs doctor and a
  * known-answer inference. Upgrade keeps the edited config, the state and the outbox; purge removes them.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { repoRoot } from '../helpers/cli.js';
 import { writeScene } from '../../scripts/demo-scene/index.js';
 import { expectSameDetections, sh, type Detection } from './qemu-lane.js';
@@ -35,6 +35,8 @@ beforeAll(async () => {
   deb = join(out, 'edge-agent_0.1.0_amd64.deb');
   tarball = join(out, 'edge-agent-0.1.0.tgz');
 }, 400_000);
+// The installed root and the packages: about 1.4 GB per run.
+afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 describe('npm tarball', () => {
   it('holds the built dist/ and the lock file as npm-shrinkwrap.json, not the sources or tests', async () => {

@@ -5,10 +5,10 @@
  * Everything it needs is installed by `scripts/setup.sh --test`; when something is missing the lane says what and skips.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify, parse } from 'yaml';
 import { hasShared, repoRoot, sharedModels } from '../helpers/cli.js';
 import { sh, type Ran } from '../helpers/sh.js';
@@ -178,6 +178,7 @@ export function describeLane(arch: 'arm64' | 'armhf', backendLine: string): void
       // take more than its 30 s default.
       cli = laneCli(lane, root, dir, { EDGE_AGENT_MODEL_ROOTS: sharedModels, EDGE_AGENT_PROBE_TIMEOUT_MS: '240000' });
     }, 600_000);
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
     it('the package prints its installed size; doctor runs under qemu and names the backend', async () => {
       const size = new RegExp(`^${arch} +\\S+ +installed (\\d+\\.\\d) MB`, 'm').exec(built);
