@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sh } from './sh.js';
@@ -44,6 +44,21 @@ export function runCli(args: string[], opts: { timeoutMs?: number; env?: NodeJS.
 export async function edgeAgent(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number; stdout: string; stderr: string }> {
   const r = await sh(process.execPath, [join(repoRoot, 'bin', 'edge-agent.js'), ...args], { cwd: repoRoot, env: { EDGE_AGENT_LOG_LEVEL: 'warn', ...env } });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Frames of a generated demo scene in `dir`/frames (PNG, `fps` a second), as a user saves them from the camera: the
+ * calibration and held-out frames of the optimize, bench and floor tests. Throws with the tool's message on failure.
+ */
+export async function demoSceneFrames(dir: string, o: { seed: number; seconds: number; parts: number; fps: number }): Promise<string> {
+  const scene = join(dir, 'scene');
+  const gen = await sh(process.execPath, [join(repoRoot, 'dist', 'scripts', 'make-demo-scene.js'), '--seed', String(o.seed), '--out', scene, '--seconds', String(o.seconds), '--parts', String(o.parts)]);
+  if (gen.status !== 0) throw new Error(`make-demo-scene failed: ${gen.stderr}`);
+  const frames = join(dir, 'frames');
+  mkdirSync(frames, { recursive: true });
+  const ff = await sh('ffmpeg', ['-v', 'error', '-i', join(scene, 'conveyor.mp4'), '-vf', `fps=${o.fps}`, join(frames, 'f%03d.png')]);
+  if (ff.status !== 0) throw new Error(`ffmpeg could not cut frames: ${ff.stderr}`);
+  return frames;
 }
 
 /** The lines of stderr that are not JSON log records (what a user reads as the error). */

@@ -1,9 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { edgeAgent } from '../helpers/cli.js';
+import { demoSceneFrames, edgeAgent } from '../helpers/cli.js';
 import { sh } from '../helpers/sh.js';
 
 vi.setConfig({ testTimeout: 900_000 });
@@ -25,12 +24,7 @@ let tmp: string;
 let sceneFrames: string;
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'optimize-measured-'));
-  const scene = join(tmp, 'scene');
-  const gen = await sh(process.execPath, [resolve(repoRoot, 'dist', 'scripts', 'make-demo-scene.js'), '--seed', '1818', '--out', scene, '--seconds', '4', '--parts', '5']);
-  expect(gen.status, gen.stderr).toBe(0);
-  sceneFrames = join(tmp, 'scene-frames');
-  mkdirSync(sceneFrames);
-  expect(spawnSync('ffmpeg', ['-v', 'error', '-i', join(scene, 'conveyor.mp4'), '-vf', 'fps=5', join(sceneFrames, 'f%03d.png')]).status).toBe(0);
+  sceneFrames = await demoSceneFrames(tmp, { seed: 1818, seconds: 4, parts: 5, fps: 5 });
 }, 180_000);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

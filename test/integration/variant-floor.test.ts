@@ -1,10 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { edgeAgent } from '../helpers/cli.js';
+import { demoSceneFrames, edgeAgent } from '../helpers/cli.js';
 import { decodeModel, encodeModel } from '../../drivers/onnx/index.js';
 
 vi.setConfig({ testTimeout: 600_000 });
@@ -22,7 +21,7 @@ const cli = (args: string[]) => edgeAgent(args);
 let tmp: string;
 let modelDir: string;
 let framesDir: string;
-beforeAll(() => {
+beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'variant-floor-'));
   modelDir = join(tmp, 'model');
   mkdirSync(modelDir);
@@ -52,14 +51,8 @@ beforeAll(() => {
   ];
   writeFileSync(join(modelDir, 'manifest.json'), JSON.stringify(manifest, null, 2));
   // Frames of the demo scene, as a user would save from the camera.
-  const scene = join(tmp, 'scene');
-  const gen = spawnSync(process.execPath, [resolve(repoRoot, 'dist', 'scripts', 'make-demo-scene.js'), '--seed', '4242', '--out', scene, '--seconds', '3', '--parts', '4'], { encoding: 'utf8' });
-  expect(gen.status, gen.stderr).toBe(0);
-  framesDir = join(tmp, 'frames');
-  mkdirSync(framesDir);
-  const ff = spawnSync('ffmpeg', ['-v', 'error', '-i', join(scene, 'conveyor.mp4'), '-vf', 'fps=4', join(framesDir, 'f%03d.png')]);
-  expect(ff.status).toBe(0);
-});
+  framesDir = await demoSceneFrames(tmp, { seed: 4242, seconds: 3, parts: 4, fps: 4 });
+}, 180_000);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('the agreement floor (doctor and bench --frames, built CLI)', () => {
