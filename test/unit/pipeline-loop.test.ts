@@ -7,6 +7,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { ruleSchema } from '../../agent/config/sections/rules.js';
 import type { DecodeFn } from '../../agent/decode/types.js';
 import { inputSchema } from '../../agent/model/manifest-schema.js';
+import { FairShare } from '../../agent/cameras/fair-share.js';
 import { Pipeline } from '../../agent/pipeline/pipeline.js';
 import { computeGeometry } from '../../agent/preprocess/geometry.js';
 import { TensorPacker } from '../../agent/preprocess/tensor.js';
@@ -125,13 +126,14 @@ const r = (log: string[], what: string): string[] => log.filter((x) => x.startsW
 /** Every frame yields one "defect" in the same place, so the 1-of-1 rule fires on the first frame only. */
 const decode: DecodeFn = (outs) => [{ classId: 0, label: 'defect', score: 0.9, box: [0.2, 0.2, 0.4, 0.4], frame: outs.out!.data[0] } as never];
 
-function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: number }; slowOn?: number; hangOn?: number; timeoutMs?: number; gapMs?: number; prefetch?: boolean; failPost?: number; depth?: number; closeGraceMs?: number; packs?: boolean; wideAt?: number }) {
+function loop(o: { thread: 'main' | 'worker'; frames: number; clock?: { t: number }; slowOn?: number; hangOn?: number; timeoutMs?: number; gapMs?: number; prefetch?: boolean; failPost?: number; depth?: number; closeGraceMs?: number; packs?: boolean; wideAt?: number; lane?: boolean }) {
   const log: string[] = [];
   const released = new Set<number>();
   const events: Array<{ ev: AnomalyEvent; releasedAtEmit: boolean; pixel: number }> = [];
   const clock: Clock = o.clock ? { now: () => o.clock!.t, wall: () => Date.UTC(2026, 0, 1) + o.clock!.t } : { now: () => performance.now(), wall: () => Date.now() };
   let reloads = 0;
-  let current: InferenceBackend = backend(o.thread, log, o);
+  // lane: the backend as one camera of several sees it, through the session they share (agent/cameras/fair-share.ts).
+  let current: InferenceBackend = o.lane ? new FairShare(backend(o.thread, log, o)).lane('cam1') : backend(o.thread, log, o);
   const packer = new TensorPacker(input);
   const p = new Pipeline({
     source: source(o.frames, log, released, o.gapMs, o.wideAt),
@@ -184,9 +186,12 @@ describe('frame loop', () => {
     expect(l.released.size).toBe(3);
   });
 
-  it('files, a backend that queues calls: the next frame is handed over before the current one returns; results, rules and releases stay in order', async () => {
+  it.each([
+    ['its own session', false],
+    ['a session shared by cameras (its lane)', true],
+  ])('files, a backend that queues calls, %s: the next frame is handed over before the current one returns; results, rules and releases stay in order', async (_, lane) => {
     const clock = { t: 0 };
-    const l = loop({ thread: 'worker', frames: 5, depth: 2, clock });
+    const l = loop({ thread: 'worker', frames: 5, depth: 2, clock, lane });
     await l.p.run();
     expect(l.log.indexOf('call 1')).toBeLessThan(l.log.indexOf('infer 0'));
     expect(l.log.indexOf('call 2')).toBeLessThan(l.log.indexOf('infer 1'));
@@ -204,6 +209,13 @@ describe('frame loop', () => {
     expect(l.events[0]).toMatchObject({ releasedAtEmit: false, pixel: 0 });
     // Each call's time is its own 5 ms, not its wait behind the call before it.
     expect(l.p.stats.stages.inference.percentile(100)).toBe(5);
+  });
+
+  it('a camera on a session shared by cameras keeps one call in flight: its next frame is taken once the call before is done', async () => {
+    const l = loop({ thread: 'worker', frames: 4, depth: 2, prefetch: false, lane: true });
+    await l.p.run();
+    for (let k = 1; k < 4; k++) expect(l.log.indexOf(`take ${k}`)).toBeGreaterThan(l.log.indexOf(`infer ${k - 1}`));
+    expect(r(l.log, 'post')).toEqual(['post 0', 'post 1', 'post 2', 'post 3']);
   });
 
   it('a backend that packs frames itself gets each frame (never a packed tensor), in order, two at most outstanding; preprocess costs the loop nothing', async () => {
