@@ -1,9 +1,15 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { AgentError } from '../../agent/errors.js';
+import { runOnProcessCpus } from '../inference/affinity.js';
 
 /** Injected process spawner (tests may record or replace the command; production uses node's spawn). */
 export type Spawner = (cmd: string, args: string[], opts: SpawnOptions) => ChildProcess;
-export const defaultSpawner: Spawner = (cmd, args, opts) => spawn(cmd, args, opts);
+export const defaultSpawner: Spawner = (cmd, args, opts) => {
+  const child = spawn(cmd, args, opts);
+  // Spawned from the main thread, which may be kept off the inference thread's CPU: a decoder runs on them all.
+  runOnProcessCpus(child.pid);
+  return child;
+};
 
 const installHint: Record<string, string> = {
   ffmpeg: 'install it with `sudo apt install ffmpeg`',

@@ -33,6 +33,8 @@ export function parseCpuList(text: string): number[] {
  * intersected with /sys/devices/system/cpu/online; sched_setaffinity refuses a mask of offline CPUs (EINVAL).
  */
 export function allowedCpus(status?: string, online?: string): number[] {
+  // /proc/self/status is the main thread's: while it is kept off an inference CPU, the process's own list is the one saved.
+  if (processCpus && status === undefined && online === undefined) return [...processCpus];
   try {
     const text = status ?? readFileSync('/proc/self/status', 'utf8');
     const line = /^Cpus_allowed_list:\s*(.+)$/m.exec(text);
@@ -79,4 +81,45 @@ export function setThreadCpus(tid: number, cpus: readonly number[]): string | un
     mask[cpu >> 3]! |= 1 << (cpu & 7);
   }
   return setAffinity(tid, mask.length, mask) === 0 ? undefined : `sched_setaffinity(${tid}, CPU ${cpus.join(',')}) failed: ${lastErrno()}`;
+}
+
+/** The process's CPUs as they were before its main thread was kept off any (keepMainThreadOff); undefined when it is not. */
+let processCpus: number[] | undefined;
+/** The CPU each holder keeps the main thread off. */
+const heldOff = new Map<object, number>();
+
+/**
+ * Keeps the process's main thread (the frame loop's) off `cpu` while `holder` holds it (./main-thread-guard.ts says
+ * when and why). Threads and processes the main thread starts afterwards inherit its mask: the decoders it spawns get
+ * the process's CPUs back (runOnProcessCpus). Returns the reason when it cannot (then nothing changed).
+ */
+export function keepMainThreadOff(holder: object, cpu: number): string | undefined {
+  const all = processCpus ?? allowedCpus();
+  const off = new Set([...heldOff.values(), cpu]);
+  const rest = all.filter((c) => !off.has(c));
+  if (!rest.length) return `no CPU would be left for the main thread (the process may use ${all.join(',') || 'none known'})`;
+  const why = setThreadCpus(process.pid, rest);
+  if (why) return why;
+  processCpus = all;
+  heldOff.set(holder, cpu);
+  return undefined;
+}
+
+/** Undoes keepMainThreadOff for `holder`: the main thread gets back every CPU no other holder keeps it off. */
+export function releaseMainThread(holder: object): void {
+  if (!heldOff.delete(holder) || !processCpus) return;
+  const off = new Set(heldOff.values());
+  const rest = processCpus.filter((c) => !off.has(c));
+  setThreadCpus(process.pid, rest);
+  if (!heldOff.size) processCpus = undefined;
+}
+
+/**
+ * A child process started while the main thread is kept off an inference CPU inherits that mask; a decoder should
+ * run on every CPU the agent may use (with several cameras, decoding is most of the work). Called right after the
+ * spawn, before the child has started threads of its own (the exec and the dynamic linking come first).
+ */
+export function runOnProcessCpus(pid: number | undefined): string | undefined {
+  if (!processCpus || pid === undefined) return undefined;
+  return setThreadCpus(pid, processCpus);
 }

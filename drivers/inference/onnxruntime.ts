@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { MovedFrame, MovedInput, TensorMeta, WorkerReply, WorkerRequest } from './onnxruntime-protocol.js';
 import { pinThread } from './affinity.js';
+import { MainThreadGuard, threadRunMs, type GuardThresholds } from './main-thread-guard.js';
 import type {
   AcceleratorKind,
   BackendLoadOptions,
@@ -45,6 +46,8 @@ export interface OnnxRuntimeOptions {
    * decoding the neighbouring frames meanwhile.
    */
   worker?: boolean;
+  /** When the main thread is kept off a pinned inference thread's CPU (./main-thread-guard.ts; tests lower them). */
+  mainThreadGuard?: GuardThresholds;
 }
 
 /** Execution providers to try for a wanted accelerator, best first. CPU is always last. */
@@ -86,6 +89,9 @@ export class OnnxRuntimeBackend implements InferenceBackend {
   private readonly useWorker: boolean;
   private thread: 'worker' | 'main' = 'main';
   private pinned: number | undefined;
+  /** Keeps the main thread off the pinned inference thread's CPU while inference is the bottleneck. */
+  private guard: MainThreadGuard | undefined;
+  private readonly guardThresholds: GuardThresholds | undefined;
   /** Frames are packed in the worker (packFrames() succeeded for the loaded session). */
   private packing = false;
 
@@ -94,6 +100,7 @@ export class OnnxRuntimeBackend implements InferenceBackend {
     opts: OnnxRuntimeOptions = {},
   ) {
     this.useWorker = opts.worker ?? workerFile() !== undefined;
+    this.guardThresholds = opts.mainThreadGuard;
   }
 
   async load(opts: BackendLoadOptions): Promise<void> {
@@ -131,11 +138,18 @@ export class OnnxRuntimeBackend implements InferenceBackend {
     }
     if (!this.session) throw modelLoadError(opts.file, lastErr);
     this.pinned = undefined;
+    this.guard?.stop();
+    this.guard = undefined;
     if (opts.pinCpu !== undefined && this.thread === 'worker') {
       const tid = this.session.tid;
       const why = tid === undefined ? 'the worker did not report its thread id' : pinThread(tid, opts.pinCpu);
       if (why) this.log.warn({ cpu: opts.pinCpu, reason: why }, `inference thread not pinned to CPU ${opts.pinCpu}: ${why}`);
-      else this.pinned = opts.pinCpu;
+      else {
+        this.pinned = opts.pinCpu;
+        // While the inference thread is the bottleneck, the frame loop's thread (woken by each answer) keeps off its CPU.
+        this.guard = new MainThreadGuard(opts.pinCpu, this.log, () => threadRunMs(tid!), this.guardThresholds);
+        this.guard.start();
+      }
     }
     this.inInfo = this.session.inputs.map((m) => toInfo(m));
     this.outInfo = this.session.outputs.map((m) => toInfo(m));
@@ -167,6 +181,11 @@ export class OnnxRuntimeBackend implements InferenceBackend {
   /** The CPU the inference thread is pinned to, when it is. */
   pinnedCpu(): number | undefined {
     return this.pinned;
+  }
+
+  /** Whether the main thread is kept off the pinned inference thread's CPU now (./main-thread-guard.ts). */
+  mainThreadKeptOff(): boolean {
+    return this.guard?.holding() ?? false;
   }
 
   /** The thread the loaded session runs its calls in. */
@@ -234,6 +253,8 @@ export class OnnxRuntimeBackend implements InferenceBackend {
     const s = this.session;
     this.session = undefined;
     this.pinned = undefined;
+    this.guard?.stop();
+    this.guard = undefined;
     this.packing = false;
     await s?.close();
   }

@@ -6,7 +6,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allowedCpus, threadCpus } from '../../drivers/inference/affinity.js';
+import { defaultSpawner } from '../../drivers/camera/tools.js';
+import { allowedCpus, parseCpuList, threadCpus } from '../../drivers/inference/affinity.js';
 import { OnnxRuntimeBackend } from '../../drivers/inference/onnxruntime.js';
 import { loadManifest } from '../../agent/model/manifest.js';
 import { TensorPacker } from '../../agent/preprocess/tensor.js';
@@ -203,11 +204,57 @@ describe.skipIf(!ready || allowedCpus().length < 2)('onnxruntime backend: pinnin
     } finally {
       await b.close();
     }
-    // In the main thread nothing is pinned (the agent's own thread is never restricted).
+    // In the main thread nothing is pinned, and the main thread is not restricted.
     const here = new OnnxRuntimeBackend(undefined, { worker: false });
     await here.load({ file, accelerator: 'cpu', threads: 1, thread: 'main', pinCpu: cpu });
     expect(here.pinnedCpu()).toBeUndefined();
+    expect(threadCpus(process.pid)).toEqual(allowedCpus());
     await here.close();
+  });
+
+  it('while a pinned inference thread is busy, the main thread (the frame loop) is kept off its CPU; decoders it spawns meanwhile run on every CPU; idle or closed, the CPU is given back', async () => {
+    const all = allowedCpus();
+    const cpu = all.at(-1)!;
+    const mainBefore = threadCpus(process.pid);
+    const cpusOf = (pid: number): number[] => parseCpuList(/^Cpus_allowed_list:\s*(.+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!);
+    // Thresholds any real work passes whatever else runs on the machine (the agent's are 85 % and 70 % of 1 s).
+    const guard = { keepOffAt: 0.05, letBackBelow: 0.02, everyMs: 200 };
+    const a = new OnnxRuntimeBackend(undefined, { worker: true, mainThreadGuard: guard });
+    const b = new OnnxRuntimeBackend(undefined, { worker: true, mainThreadGuard: guard });
+    const ka = knownInput();
+    try {
+      await a.load({ file, accelerator: 'cpu', threads: 1, thread: 'worker', pinCpu: cpu });
+      expect(a.mainThreadKeptOff()).toBe(false);
+      // The worker's own run time, read from /proc, is what makes it busy: inferring back to back.
+      const t0 = performance.now();
+      while (!a.mainThreadKeptOff() && performance.now() - t0 < 20_000) await a.run({ images: ka });
+      expect(a.mainThreadKeptOff()).toBe(true);
+      expect(threadCpus(process.pid)).toEqual(all.filter((c) => c !== cpu));
+      expect(allowedCpus()).toEqual(all);
+      const child = defaultSpawner('sleep', ['5'], { stdio: 'ignore' });
+      try {
+        expect(cpusOf(child.pid!)).toEqual(all);
+      } finally {
+        child.kill();
+      }
+      // Idle: given back at the next look.
+      await expect.poll(() => a.mainThreadKeptOff()).toBe(false);
+      expect(threadCpus(process.pid)).toEqual(mainBefore);
+      // Two sessions keeping it off (a candidate of the verification walk beside the running one): closing one is not enough.
+      await b.load({ file, accelerator: 'cpu', threads: 1, thread: 'worker', pinCpu: cpu });
+      const t1 = performance.now();
+      while (!(a.mainThreadKeptOff() && b.mainThreadKeptOff()) && performance.now() - t1 < 20_000) await Promise.all([a.run({ images: ka }), b.run({ images: ka })]);
+      expect(a.mainThreadKeptOff() && b.mainThreadKeptOff()).toBe(true);
+      await a.close();
+      expect(threadCpus(process.pid)).toEqual(all.filter((c) => c !== cpu));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    expect(threadCpus(process.pid)).toEqual(mainBefore);
+    const child = defaultSpawner('sleep', ['5'], { stdio: 'ignore' });
+    expect(cpusOf(child.pid!)).toEqual(mainBefore);
+    child.kill();
   });
 });
 

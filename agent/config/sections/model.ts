@@ -37,6 +37,7 @@ export const modelConfigSchema = z
      * the decoder cannot push it off a core). auto: the last online CPU the agent may use, when inference runs in an
      * ONNX Runtime worker with one intra-op thread (with more, ONNX Runtime's own pool spreads the work) and at least
      * 2 CPUs are allowed; off (several agents on one board would otherwise all take the same CPU); or a CPU number.
+     * While the pinned thread is the bottleneck, the main thread (the frame loops) is kept off that CPU.
      */
     pinInferenceThread: z.union([z.enum(['auto', 'off']), z.number().int().min(0)]).default('auto'),
     /** Edge TPU device for edgetpu variants: usb, usb:N, pci, pci:N. */
