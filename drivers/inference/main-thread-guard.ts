@@ -19,9 +19,9 @@ export const DEFAULT_THRESHOLDS: GuardThresholds = { keepOffAt: 0.85, letBackBel
  * posts wakes the frame loop's thread, the kernel tends to wake it on the waker's CPU, and there it preempts the
  * inference (measured on the 2-vCPU development VM with the fp32 demo model, worker busy about 94 %: the worker's
  * post of an answer took 0.16 ms of each 3.3 ms frame, 0.025 ms with the loop thread kept off, and the loop ran 3 %
- * faster in six of six pairs of runs on a quiet host). When decoding is the slowest stage (the int8 model, worker busy about 50 %),
- * the loop thread is better off free to use that CPU's idle time: kept off it always, one camera read in full ran
- * at 327 and 283 fps against 353 and 384 in two pairs of runs.
+ * faster in six of six pairs of runs on a quiet host). When decoding is the slowest stage (the int8 model, worker
+ * busy about 50 %), the loop thread is better off free to use that CPU's idle time: kept off it always, one camera
+ * read in full ran at 327 and 283 fps against 353 and 384 in two pairs of runs.
  */
 export function keepOff(busy: number, held: boolean, t: GuardThresholds = DEFAULT_THRESHOLDS): boolean {
   return held ? busy >= t.letBackBelow : busy >= t.keepOffAt;
