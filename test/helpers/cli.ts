@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,24 +16,13 @@ export interface CliResult {
 }
 
 /** Runs the built CLI (`node bin/edge-agent.js ...`) as a user would, with a timeout. */
-export function runCli(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'edge-agent.js'), ...args], {
-      cwd: opts.cwd ?? repoRoot,
-      env: { ...process.env, EDGE_AGENT_LOG_LEVEL: process.env.EDGE_AGENT_LOG_LEVEL ?? 'warn', ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-    child.on('error', rej);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      res({ code, signal, stdout, stderr });
-    });
+export async function runCli(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+  const r = await sh(process.execPath, [join(repoRoot, 'bin', 'edge-agent.js'), ...args], {
+    cwd: opts.cwd ?? repoRoot,
+    env: { EDGE_AGENT_LOG_LEVEL: process.env.EDGE_AGENT_LOG_LEVEL ?? 'warn', ...opts.env },
+    timeout: opts.timeoutMs ?? 120_000,
   });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
 /**

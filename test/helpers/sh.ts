@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 
 export interface Ran {
   status: number | null;
+  /** The signal that ended it (the timeout's SIGKILL, say), else null. */
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
@@ -20,9 +22,9 @@ export function sh(cmd: string, args: string[], opts: { cwd?: string; env?: Node
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeout ?? 600_000);
     child.on('error', reject);
-    child.on('close', (status) => {
+    child.on('close', (status, signal) => {
       clearTimeout(timer);
-      resolve({ status, stdout, stderr });
+      resolve({ status, signal, stdout, stderr });
     });
   });
 }
